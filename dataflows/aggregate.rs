@@ -1,0 +1,286 @@
+//! The aggregate dataflow: trips from files or a socket in, per-zone hourly aggregates, the
+//! update log and a run report out.
+//!
+//! ```text
+//! source_trips ─(Trip, RowPos), input order─► classify_lateness ─Trip─► exchange by (zone, hour) ─► aggregate_hourly ─((ZoneHour, HourlyStats), epoch, ±1)─► sink_epochs (worker 0)
+//!      │                                        ▲      │    │                                          ▲
+//!      │                                        │      │    └─WatermarkState─► broadcast ─► feedback(+1) ┘ (and back into classify_lateness)
+//!      └─Report (read, rejected)─► concat ◄─────┼──────┘ Report (accepted, late, far ahead)
+//!                                    └─► sink_reports (worker 0)
+//! ```
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::{Concat, ConnectLoop, Exchange, Feedback, Probe};
+use timely::dataflow::{ProbeHandle, Scope};
+
+use crate::operators::watermark::{WatermarkPolicy, WatermarkState};
+use crate::operators::{AggregateHourly, ClassifyLateness};
+use crate::progress::Progress;
+use crate::report::RunReport;
+use crate::runtime::{run_to_completion, Cluster, RuntimeError};
+use crate::schema::ColumnMap;
+use crate::sinks::changes_log::ChangesLog;
+use crate::sinks::epochs::EpochUpdates;
+use crate::sinks::hourly_table::HourlyTable;
+use crate::sinks::{SinkEpochs, SinkReports};
+use crate::sources::file_feed::FileFeed;
+use crate::sources::pacing::Pacer;
+use crate::sources::plan::{ReplayOrder, ReplayPlan};
+use crate::sources::socket::{listen, SocketOptions, SourceNames};
+use crate::sources::{source_trips, EmptyFeed, SourceError, TripFeed};
+use crate::trip::{HourlyStats, ZoneHour};
+
+/// Where the aggregate dataflow delivers its results (on worker 0).
+pub struct AggregateSinks {
+    /// Called with every finished epoch of hourly updates.
+    pub hourly: Box<dyn FnMut(u64, EpochUpdates<(ZoneHour, HourlyStats)>)>,
+    /// Receives the row outcome counts.
+    pub report: Rc<RefCell<RunReport>>,
+}
+
+/// Builds the aggregate dataflow in `scope` from `feed`; returns a probe that is done when
+/// every epoch has reached the sinks, and the source's error slot.
+pub fn build<'scope>(
+    scope: Scope<'scope, u64>,
+    feed: Box<dyn TripFeed>,
+    policy: WatermarkPolicy,
+    sinks: AggregateSinks,
+) -> (ProbeHandle<u64>, Rc<RefCell<Option<SourceError>>>) {
+    let probe = ProbeHandle::new();
+    let window = 4 * scope.peers() as u64;
+    let source = source_trips(scope, "SourceTrips", feed, probe.clone(), window);
+    // WatermarkState at the end of epoch e, on every worker at epoch e + 1
+    let (state_loop, states) = scope.feedback::<Vec<WatermarkState>>(1);
+    // (Trip, RowPos) in input order, on the worker that read them
+    let classified = source.trips.classify_lateness_named("ClassifyLateness", states.clone(), policy);
+    classified.states.broadcast().connect_loop(state_loop);
+    // Trip, routed so that each (zone, hour) lives on one worker
+    let on_time = classified.on_time.exchange(|trip| trip.zone_hour().route());
+    // ((ZoneHour, HourlyStats), epoch, ±1)
+    let hourly = on_time.aggregate_hourly_named("AggregateHourly", states, policy);
+    hourly.clone().inner.probe_with(&probe);
+    hourly.sink_epochs_named("SinkHourly", sinks.hourly);
+    source.reports.concat(classified.reports).sink_reports_named("SinkReports", sinks.report);
+    (probe, source.error)
+}
+
+/// Where trips come from.
+#[derive(Clone, Debug)]
+pub enum TripInput {
+    /// Replay files (CSV and Parquet, mixed) in the given order.
+    Files {
+        /// The files.
+        paths: Vec<PathBuf>,
+        /// File order or sorted by pickup time.
+        order: ReplayOrder,
+        /// Pace at this many x event time (`None`: as fast as possible).
+        speed: Option<f64>,
+    },
+    /// Listen on a TCP address (only process 0 listens).
+    Socket {
+        /// `host:port`; port 0 picks a free port.
+        addr: String,
+        /// Batching, idle exit and shutdown.
+        options: SocketOptions,
+    },
+}
+
+/// Output files (all optional; the outcome is returned either way).
+#[derive(Clone, Debug, Default)]
+pub struct AggregateOutputs {
+    /// The final hourly table (CSV).
+    pub table: Option<PathBuf>,
+    /// The update log (CSV).
+    pub changes: Option<PathBuf>,
+    /// Rejected and late rows (CSV).
+    pub rejects: Option<PathBuf>,
+}
+
+/// A complete aggregate job: what `zonecast aggregate` runs, without the CLI.
+pub struct AggregateJob {
+    /// The input.
+    pub input: TripInput,
+    /// Column mapping for inputs with non-TLC names.
+    pub columns: ColumnMap,
+    /// Lateness, far-ahead limit and watermark support.
+    pub policy: WatermarkPolicy,
+    /// Rows per epoch (files) or at most per epoch (socket).
+    pub batch_rows: u64,
+    /// Threads and processes.
+    pub cluster: Cluster,
+    /// Files to write.
+    pub outputs: AggregateOutputs,
+    /// Show a progress bar on a terminal.
+    pub show_progress: bool,
+    /// Called with the bound address once the socket listens.
+    pub on_listen: Option<Box<dyn Fn(SocketAddr) + Send + Sync>>,
+}
+
+impl AggregateJob {
+    /// A job over files with default settings.
+    pub fn files(paths: Vec<PathBuf>) -> Self {
+        AggregateJob {
+            input: TripInput::Files { paths, order: ReplayOrder::File, speed: None },
+            columns: ColumnMap::default(),
+            policy: WatermarkPolicy::default(),
+            batch_rows: DEFAULT_BATCH_ROWS,
+            cluster: Cluster::default(),
+            outputs: AggregateOutputs::default(),
+            show_progress: false,
+            on_listen: None,
+        }
+    }
+}
+
+/// Default rows per epoch.
+pub const DEFAULT_BATCH_ROWS: u64 = 16_384;
+
+/// Errors of an aggregate job.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// An input could not be opened or read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Workers could not start.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The job stopped part-way (an input became unreadable, an output failed).
+    #[error("the job stopped: {0}")]
+    Failed(String),
+    /// An output file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// What an aggregate job produced (returned on process 0 only).
+#[derive(Debug)]
+pub struct AggregateOutcome {
+    /// The final hourly table.
+    pub table: HourlyTable,
+    /// Row outcome counts and set-aside rows.
+    pub report: RunReport,
+    /// Source names by index (files, then socket clients).
+    pub source_names: Vec<String>,
+    /// Wall time of the dataflow.
+    pub elapsed: Duration,
+}
+
+struct WorkerResult {
+    table: Option<HourlyTable>,
+    report: Option<RunReport>,
+    error: Option<String>,
+}
+
+impl AggregateJob {
+    /// Runs the job to completion. Returns `Some` on process 0, `None` on the others.
+    pub fn run(self) -> Result<Option<AggregateOutcome>, JobError> {
+        let started = Instant::now();
+        let config_check = self.cluster.timely_config()?;
+        drop(config_check);
+        let progress_rows = Arc::new(AtomicU64::new(0));
+        let names: SourceNames = Arc::new(Mutex::new(Vec::new()));
+        let peers = self.cluster.peers();
+        let leader = self.cluster.is_leader();
+        type FeedMaker = Box<dyn Fn(usize) -> Box<dyn TripFeed> + Send + Sync>;
+        let (make_feed, total): (FeedMaker, Option<u64>) = match self.input {
+            TripInput::Files { paths, order, speed } => {
+                let plan = Arc::new(ReplayPlan::new(&paths, &self.columns, self.batch_rows, order)?);
+                names.lock().expect("names").extend(plan.source_names());
+                let pacer = speed.map(Pacer::new);
+                let rows = progress_rows.clone();
+                let total = plan.positions;
+                let make = move |index: usize| -> Box<dyn TripFeed> {
+                    Box::new(FileFeed::new(plan.clone(), index, peers, pacer.clone(), rows.clone()))
+                };
+                (Box::new(make), Some(total))
+            }
+            TripInput::Socket { addr, mut options } => {
+                options.batch_rows = self.batch_rows;
+                let socket = if leader {
+                    let (feed, local) = listen(&addr, options, names.clone(), progress_rows.clone())?;
+                    if let Some(callback) = &self.on_listen {
+                        callback(local);
+                    }
+                    Some(feed)
+                } else {
+                    None
+                };
+                let socket = Mutex::new(socket);
+                let make = move |index: usize| -> Box<dyn TripFeed> {
+                    match (index, socket.lock().expect("socket").take()) {
+                        (0, Some(feed)) => Box::new(feed),
+                        _ => Box::new(EmptyFeed),
+                    }
+                };
+                (Box::new(make), None)
+            }
+        };
+        let _progress = Progress::start(progress_rows, total, self.show_progress && leader);
+        let policy = self.policy;
+        let changes_path = self.outputs.changes.clone();
+        let results = self.cluster.execute(move |worker| {
+            let index = worker.index();
+            let table = Rc::new(RefCell::new(HourlyTable::default()));
+            let report = Rc::new(RefCell::new(RunReport::default()));
+            let write_error: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
+            let mut changes = match (&changes_path, index) {
+                (Some(path), 0) => match ChangesLog::create(path) {
+                    Ok(log) => Some(log),
+                    Err(e) => {
+                        *write_error.borrow_mut() = Some(format!("cannot write {}: {e}", path.display()));
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let (table_sink, error_sink) = (table.clone(), write_error.clone());
+            let hourly = Box::new(move |epoch: u64, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
+                table_sink.borrow_mut().apply(&updates);
+                if let Some(log) = changes.as_mut() {
+                    if let Err(e) = log.write_epoch(epoch, &updates).and_then(|_| log.flush()) {
+                        error_sink.borrow_mut().get_or_insert(format!("cannot write the changes log: {e}"));
+                    }
+                }
+            });
+            let feed = make_feed(index);
+            let sinks = AggregateSinks { hourly, report: report.clone() };
+            let (_probe, source_error) = worker.dataflow::<u64, _, _>(|scope| build(scope, feed, policy, sinks));
+            run_to_completion(worker);
+            let error = source_error.borrow_mut().take().map(|e| e.to_string()).or_else(|| write_error.borrow_mut().take());
+            let is_zero = index == 0;
+            WorkerResult {
+                table: is_zero.then(|| table.borrow().clone()),
+                report: is_zero.then(|| report.borrow().clone()),
+                error,
+            }
+        })?;
+        let elapsed = started.elapsed();
+        if let Some(message) = results.iter().find_map(|r| r.error.clone()) {
+            return Err(JobError::Failed(message));
+        }
+        let Some(leader_result) = results.into_iter().find(|r| r.table.is_some()) else { return Ok(None) };
+        let table = leader_result.table.unwrap_or_default();
+        let report = leader_result.report.unwrap_or_default();
+        let source_names = names.lock().expect("names").clone();
+        if let Some(path) = &self.outputs.table {
+            table.write_csv(path).map_err(|source| JobError::Output { path: path.clone(), source })?;
+        }
+        if let Some(path) = &self.outputs.rejects {
+            report.write_rejects(path, &source_names).map_err(|source| JobError::Output { path: path.clone(), source })?;
+        }
+        Ok(Some(AggregateOutcome { table, report, source_names, elapsed }))
+    }
+}

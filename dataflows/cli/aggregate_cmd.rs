@@ -1,0 +1,157 @@
+//! `zonecast aggregate`: flags in, the hourly table, rejects, update log and a summary out.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use zonecast::dataflows::aggregate::{AggregateJob, AggregateOutputs, TripInput, DEFAULT_BATCH_ROWS};
+use zonecast::operators::watermark::WatermarkPolicy;
+use zonecast::runtime::Cluster;
+use zonecast::schema::{ColumnMap, ColumnOverride};
+use zonecast::sources::plan::ReplayOrder;
+use zonecast::sources::socket::SocketOptions;
+use zonecast::time::{format_elapsed, Span};
+
+/// Replay order for file inputs.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Order {
+    /// As the rows stand in the files (real disorder).
+    File,
+    /// Sorted by pickup time.
+    Sorted,
+}
+
+/// Flags of `zonecast aggregate`.
+#[derive(Args, Debug)]
+pub struct AggregateArgs {
+    /// Trip files (CSV or Parquet, mixed), replayed in the order given.
+    #[arg(long, num_args = 1.., required_unless_present = "listen", conflicts_with = "listen")]
+    input: Vec<PathBuf>,
+    /// Listen for CSV lines on `HOST:PORT` instead of reading files (port 0 picks one).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Write the hourly table here (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write rejected and late rows here (`source,line,kind,reason`).
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+    /// Write the update log here (`time,zone,hour,...,diff`).
+    #[arg(long)]
+    changes: Option<PathBuf>,
+    /// Worker threads per process.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Number of processes (each runs this command with its own --process).
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
+    /// This process's index (0-based).
+    #[arg(long, default_value_t = 0)]
+    process: usize,
+    /// File with one `host:port` per process, process 0 first.
+    #[arg(long)]
+    hostfile: Option<PathBuf>,
+    /// Trips older than the watermark minus this are late (`90s`, `2h`, `30d`).
+    #[arg(long, default_value = "1d")]
+    allowed_lateness: Span,
+    /// Trips newer than the watermark plus this are rejected as far ahead.
+    #[arg(long, default_value = "1d")]
+    max_ahead: Span,
+    /// Rows an hour needs before it may advance the watermark.
+    #[arg(long, default_value_t = 3)]
+    watermark_support: u64,
+    /// Rows per epoch (the unit of event-time progress and of output updates).
+    #[arg(long, default_value_t = DEFAULT_BATCH_ROWS)]
+    batch_rows: u64,
+    /// Replay order for files.
+    #[arg(long, value_enum, default_value = "file")]
+    order: Order,
+    /// Pace file replay at N x event time (`3600` = one hour of trips per second).
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Map a field to a column: `FIELD=NAME` (repeatable), e.g. `pickup_datetime=pickup_time`.
+    #[arg(long = "column", value_name = "FIELD=NAME")]
+    columns: Vec<ColumnOverride>,
+    /// With --listen: the CSV header clients would send, when they send rows only.
+    #[arg(long)]
+    header: Option<String>,
+    /// With --listen: stop this long after the last client disconnects (`5s`, or seconds).
+    #[arg(long, value_parser = parse_idle)]
+    exit_when_idle: Option<Span>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_idle(text: &str) -> Result<Span, String> {
+    match text.parse::<i64>() {
+        Ok(secs) if secs >= 0 => Ok(Span::from_secs(secs)),
+        _ => text.parse::<Span>().map_err(|e| e.to_string()),
+    }
+}
+
+pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
+    let columns = ColumnMap::new(args.columns.clone());
+    let input = match &args.listen {
+        Some(addr) => {
+            let shutdown = Arc::new(AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, shutdown.clone()).context("cannot install signal handlers")?;
+            }
+            let options = SocketOptions {
+                columns: columns.clone(),
+                header: args.header.as_ref().map(|h| h.split(',').map(|c| c.trim().to_string()).collect()),
+                exit_when_idle: args.exit_when_idle.map(|s| Duration::from_secs(s.secs() as u64)),
+                shutdown,
+                ..SocketOptions::default()
+            };
+            TripInput::Socket { addr: addr.clone(), options }
+        }
+        None => TripInput::Files {
+            paths: args.input.clone(),
+            order: match args.order {
+                Order::File => ReplayOrder::File,
+                Order::Sorted => ReplayOrder::Sorted,
+            },
+            speed: args.speed,
+        },
+    };
+    let job = AggregateJob {
+        input,
+        columns,
+        policy: WatermarkPolicy {
+            allowed_lateness: args.allowed_lateness,
+            max_ahead: args.max_ahead,
+            min_support: args.watermark_support,
+        },
+        batch_rows: args.batch_rows,
+        cluster: Cluster { workers: args.workers, processes: args.processes, process: args.process, hostfile: args.hostfile.clone() },
+        outputs: AggregateOutputs { table: args.out.clone(), changes: args.changes.clone(), rejects: args.rejects.clone() },
+        show_progress: !args.quiet,
+        on_listen: Some(Box::new(|addr| {
+            eprintln!("listening for CSV trip lines on {addr} (send a header line, then rows; e.g. zonecast replay FILE --to {addr})");
+        })),
+    };
+    let Some(outcome) = job.run()? else {
+        eprintln!("process {} finished (results are written by process 0)", args.process);
+        return Ok(());
+    };
+    if args.out.is_none() {
+        print!("{}", outcome.table.to_csv());
+    }
+    let report = &outcome.report;
+    let secs = outcome.elapsed.as_secs_f64().max(1e-9);
+    for line in report.summary_lines() {
+        eprintln!("{line}");
+    }
+    eprintln!("hourly rows    {}", outcome.table.rows().len());
+    eprintln!("wall time      {}", format_elapsed(outcome.elapsed));
+    eprintln!("events/s       {:.0}", report.rows_read as f64 / secs);
+    if let Some(path) = &args.out {
+        eprintln!("table          {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! The `zonecast` command line: parses flags, sets up logging, and runs library jobs.
+//!
+//! Subcommands: `aggregate` (trips -> hourly table), `generate` (synthetic TLC trips),
+//! `replay` (send a file to a running socket source).
+
+mod aggregate_cmd;
+mod generate_cmd;
+mod replay_cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Real-time per-zone taxi demand on timely/differential dataflow.
+#[derive(Parser, Debug)]
+#[command(name = "zonecast", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Aggregate trips (files or a socket) into per-zone hourly statistics.
+    Aggregate(aggregate_cmd::AggregateArgs),
+    /// Generate seeded, realistic synthetic TLC yellow-taxi trips (CSV or Parquet).
+    Generate(generate_cmd::GenerateArgs),
+    /// Send a trip file to a socket source (`aggregate --listen`), optionally paced.
+    Replay(replay_cmd::ReplayArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZONECAST_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Aggregate(args) => aggregate_cmd::run(args),
+        Command::Generate(args) => generate_cmd::run(args),
+        Command::Replay(args) => replay_cmd::run(args),
+    }
+}

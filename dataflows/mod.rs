@@ -1,0 +1,8 @@
+//! Runnable dataflows: library parts wired into jobs. No operator is defined here.
+//!
+//! Each dataflow exposes one `build(...)` that takes its source and sinks as arguments, and a
+//! job type that a binary or a Python binding configures and runs without any CLI.
+//!
+//! - [`aggregate`]: trips -> per-zone hourly aggregates (`zonecast aggregate`).
+
+pub mod aggregate;

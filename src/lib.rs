@@ -1,0 +1,37 @@
+//! zonecast: real-time per-zone taxi demand on timely and differential dataflow.
+//!
+//! **Records** ([`trip`], [`time`]): a TLC row becomes a [`trip::Trip`] (naive pickup time,
+//! zone, exact decimal amounts); trips are counted per [`trip::ZoneHour`] into
+//! [`trip::HourlyStats`].
+//!
+//! **Sources** ([`sources`], [`schema`]): CSV and Parquet files replayed in epochs, and a TCP
+//! socket for live rows. Bad rows never stop a source: each becomes a [`reject::Reject`] with
+//! its position and reason.
+//!
+//! **Operators** ([`operators`]): event-time classification against a robust watermark
+//! ([`operators::ClassifyLateness`]) and incremental per-zone hourly aggregates with bounded
+//! state ([`operators::AggregateHourly`]).
+//!
+//! **Sinks** ([`sinks`], [`report`]): the hourly table, the update log, the run report.
+//!
+//! **Dataflows** ([`dataflows`]): the runnable jobs, wired from the parts above (the files live
+//! in the top-level `dataflows/` folder). [`runtime`] starts them on threads or processes.
+//!
+//! **Generator** ([`generator`]): seeded, realistic synthetic TLC trips for demos and benches.
+
+#![warn(missing_docs)]
+
+pub mod generator;
+pub mod operators;
+pub mod progress;
+pub mod reject;
+pub mod report;
+pub mod runtime;
+pub mod schema;
+pub mod sinks;
+pub mod sources;
+pub mod time;
+pub mod trip;
+
+#[path = "../dataflows/mod.rs"]
+pub mod dataflows;

@@ -1,0 +1,18 @@
+//! Dataflow operators: extension traits on timely streams and differential collections.
+//!
+//! Each operator lives in its own file, is named for its verb and takes a stable instance name
+//! (`*_named`), which shows up in timely's logging. Operators do no I/O.
+//!
+//! | operator | in | out |
+//! |---|---|---|
+//! | [`ClassifyLateness`] | `(Trip, RowPos)` in input order + previous watermark state | on-time `Trip`s, `Report`s (accepted, late, far ahead), next watermark state |
+//! | [`AggregateHourly`] | on-time `Trip`s by key + watermark states | collection of `(ZoneHour, HourlyStats)` |
+//!
+//! [`watermark`] holds the event-time logic both share.
+
+pub mod aggregate_hourly;
+pub mod classify_lateness;
+pub mod watermark;
+
+pub use aggregate_hourly::AggregateHourly;
+pub use classify_lateness::ClassifyLateness;

@@ -1,0 +1,17 @@
+//! Sinks: dataflow outputs in, tables, logs and reports out.
+//!
+//! The sink operators gather everything on worker 0 (of process 0), hand completed epochs to
+//! callbacks in a deterministic order, and are the only place besides sources that does I/O.
+//!
+//! - [`epochs`]: `SinkEpochs` operator — collection updates grouped by finished epoch.
+//! - [`reports`]: `SinkReports` operator — outcome events into a shared [`crate::report::RunReport`].
+//! - [`hourly_table`]: the accumulated hourly table and its CSV form.
+//! - [`changes_log`]: the update log `(record, time, diff)` as CSV.
+
+pub mod changes_log;
+pub mod epochs;
+pub mod hourly_table;
+pub mod reports;
+
+pub use epochs::SinkEpochs;
+pub use reports::SinkReports;

@@ -1,0 +1,151 @@
+//! CSV rows: one line of bytes in, a validated [`Trip`] or a [`RejectReason`] out.
+//!
+//! Lines are split by zonecast itself rather than by a streaming CSV reader so that one bad
+//! line (a stray quote, binary garbage) can never swallow the good lines after it: a record is
+//! exactly one line, and a quote must close on the line it opens.
+
+use memchr::memchr_iter;
+
+use crate::reject::RejectReason;
+use crate::schema::values::{parse_micros, parse_pickup, parse_zone};
+use crate::schema::{ColumnMap, Resolved, SchemaError};
+use crate::trip::Trip;
+
+/// Lines longer than this are rejected without being parsed.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Parses the data lines of one CSV input whose header is known.
+#[derive(Clone, Debug)]
+pub struct CsvRowParser {
+    columns: Resolved,
+    field_count: usize,
+    bounds: Vec<(usize, usize)>,
+}
+
+/// Splits a header line into column names (quotes removed).
+pub fn split_header(line: &[u8]) -> Vec<String> {
+    let line = strip_line_end(line);
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let mut bounds = Vec::new();
+    if split_fields(line, &mut bounds).is_err() {
+        return vec![String::from_utf8_lossy(line).into_owned()];
+    }
+    bounds.iter().map(|&(s, e)| String::from_utf8_lossy(&line[s..e]).trim().to_string()).collect()
+}
+
+/// Removes a trailing `\n` and `\r`.
+pub fn strip_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Finds the content bounds of each field of a line (quoted fields without their quotes).
+fn split_fields(line: &[u8], bounds: &mut Vec<(usize, usize)>) -> Result<(), RejectReason> {
+    bounds.clear();
+    if memchr::memchr(b'"', line).is_none() {
+        let mut start = 0;
+        for comma in memchr_iter(b',', line) {
+            bounds.push((start, comma));
+            start = comma + 1;
+        }
+        bounds.push((start, line.len()));
+        return Ok(());
+    }
+    let mut i = 0;
+    loop {
+        if line.get(i) == Some(&b'"') {
+            let open = i + 1;
+            let mut j = open;
+            loop {
+                match line[j..].iter().position(|&b| b == b'"') {
+                    None => return Err(RejectReason::BadQuoting),
+                    Some(k) if line.get(j + k + 1) == Some(&b'"') => j += k + 2,
+                    Some(k) => {
+                        j += k;
+                        break;
+                    }
+                }
+            }
+            bounds.push((open, j));
+            i = j + 1;
+            match line.get(i) {
+                None => return Ok(()),
+                Some(b',') => i += 1,
+                Some(_) => return Err(RejectReason::BadQuoting),
+            }
+        } else {
+            match line[i..].iter().position(|&b| b == b',') {
+                Some(k) => {
+                    bounds.push((i, i + k));
+                    i += k + 1;
+                }
+                None => {
+                    bounds.push((i, line.len()));
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+impl CsvRowParser {
+    /// A parser for rows under `header` (the header line's names).
+    pub fn new(source_name: &str, header: &[String], map: &ColumnMap) -> Result<Self, SchemaError> {
+        let columns = map.resolve(source_name, header)?;
+        Ok(CsvRowParser { field_count: header.len(), columns, bounds: Vec::with_capacity(header.len() + 1) })
+    }
+
+    /// Parses one data line (with or without its line ending).
+    pub fn parse(&mut self, line: &[u8]) -> Result<Trip, RejectReason> {
+        let line = strip_line_end(line);
+        if line.len() > MAX_LINE_BYTES {
+            return Err(RejectReason::LineTooLong(line.len() as u64));
+        }
+        split_fields(line, &mut self.bounds)?;
+        if self.bounds.len() != self.field_count {
+            return Err(RejectReason::WrongFieldCount { expected: self.field_count, found: self.bounds.len() });
+        }
+        let field = |i: usize| {
+            let (s, e) = self.bounds[i];
+            &line[s..e]
+        };
+        let pickup = parse_pickup(field(self.columns.pickup))?;
+        let zone = parse_zone(field(self.columns.zone))?;
+        let mut values = [None; 3];
+        for (slot, (_, index)) in values.iter_mut().zip(self.columns.numeric()) {
+            if let Some(i) = index {
+                *slot = parse_micros(field(i), &self.columns.names[i])?;
+            }
+        }
+        Ok(Trip { pickup, zone, distance: values[0], fare: values[1], total: values[2] })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parser(header: &str) -> CsvRowParser {
+        CsvRowParser::new("t", &split_header(header.as_bytes()), &ColumnMap::default()).unwrap()
+    }
+
+    #[test]
+    fn parses_tlc_rows() {
+        let mut p = parser("VendorID,tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount\r\n");
+        let t = p.parse(b"1,2019-06-01 00:55:13,145,0.0,3.0,4.3\r\n").unwrap();
+        assert_eq!((t.zone, t.fare, t.total, t.distance), (145, Some(3_000_000), Some(4_300_000), Some(0)));
+        let t = p.parse(b"1,\"2019-06-01 00:55:13\",\"145\",,,4.3").unwrap();
+        assert_eq!((t.zone, t.fare), (145, None));
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        let mut p = parser("tpep_pickup_datetime,PULocationID,fare_amount");
+        assert_eq!(p.parse(b"2019-06-01 00:00:00,1"), Err(RejectReason::WrongFieldCount { expected: 3, found: 2 }));
+        assert_eq!(p.parse(b"2019-06-01 00:00:00,\"1,2"), Err(RejectReason::BadQuoting));
+        assert!(matches!(p.parse(b"2019-06-01 00:00:00,1,x"), Err(RejectReason::BadNumber { .. })));
+        assert!(matches!(p.parse(b"\xff\xfe,\x00,1"), Err(RejectReason::BadPickup(_))));
+        let long = vec![b'a'; MAX_LINE_BYTES + 1];
+        assert!(matches!(p.parse(&long), Err(RejectReason::LineTooLong(_))));
+    }
+}

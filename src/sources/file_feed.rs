@@ -1,0 +1,87 @@
+//! File replay for one worker: a [`ReplayPlan`] in, the epochs this worker owns out.
+//!
+//! Worker `w` of `n` reads epochs `w, w + n, w + 2n, ...`, so workers parse in parallel and
+//! every worker count produces the same epochs. Optionally paced ([`Pacer`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::sources::pacing::{representative_time, Pacer};
+use crate::sources::plan::{PlanBody, ReplayPlan};
+use crate::sources::{Batch, FeedPoll, TripFeed};
+
+/// Replays the epochs of a plan that belong to one worker.
+#[derive(Debug)]
+pub struct FileFeed {
+    plan: Arc<ReplayPlan>,
+    peers: u64,
+    next_epoch: u64,
+    epochs: u64,
+    pacer: Option<Pacer>,
+    staged: Option<(u64, Batch)>,
+    progress: Arc<AtomicU64>,
+}
+
+impl FileFeed {
+    /// The feed for worker `index` of `peers`. `progress` counts rows read (shared, for a progress bar).
+    pub fn new(plan: Arc<ReplayPlan>, index: usize, peers: usize, pacer: Option<Pacer>, progress: Arc<AtomicU64>) -> Self {
+        let epochs = match &plan.body {
+            PlanBody::Chunks(_) => plan.epochs,
+            PlanBody::Sorted(rows) => (rows.trips.len() as u64).div_ceil(plan.batch_rows).max(1),
+        };
+        FileFeed { plan, peers: peers as u64, next_epoch: index as u64, epochs, pacer, staged: None, progress }
+    }
+
+    fn read_epoch(&self, epoch: u64) -> Result<Batch, crate::sources::SourceError> {
+        let mut batch = Batch::default();
+        match &self.plan.body {
+            PlanBody::Chunks(_) => {
+                for chunk in self.plan.chunks_of(epoch) {
+                    self.plan.read_chunk(chunk, &mut batch)?;
+                }
+            }
+            PlanBody::Sorted(rows) => {
+                let size = self.plan.batch_rows as usize;
+                let start = (epoch as usize * size).min(rows.trips.len());
+                let end = (start + size).min(rows.trips.len());
+                batch.trips.extend_from_slice(&rows.trips[start..end]);
+                if epoch == 0 {
+                    batch.rejects.extend(rows.rejects.iter().cloned());
+                }
+                batch.rows_read = (batch.trips.len() + batch.rejects.len()) as u64;
+            }
+        }
+        Ok(batch)
+    }
+}
+
+impl TripFeed for FileFeed {
+    fn poll(&mut self) -> FeedPoll {
+        let (epoch, batch) = match self.staged.take() {
+            Some(staged) => staged,
+            None => {
+                if self.next_epoch >= self.epochs {
+                    return FeedPoll::Done;
+                }
+                let epoch = self.next_epoch;
+                self.next_epoch += self.peers;
+                match self.read_epoch(epoch) {
+                    Ok(batch) => (epoch, batch),
+                    Err(error) => return FeedPoll::Failed(error),
+                }
+            }
+        };
+        if let Some(pacer) = &self.pacer {
+            let mut pickups: Vec<i64> = batch.trips.iter().map(|(t, _)| t.pickup).collect();
+            if let Some(time) = representative_time(&mut pickups) {
+                let wait = pacer.wait_for(time);
+                if !wait.is_zero() {
+                    self.staged = Some((epoch, batch));
+                    return FeedPoll::Pending(wait.min(std::time::Duration::from_millis(50)));
+                }
+            }
+        }
+        self.progress.fetch_add(batch.rows_read, Ordering::Relaxed);
+        FeedPoll::Ready(epoch, batch)
+    }
+}

@@ -1,0 +1,145 @@
+//! Sources: files and sockets in, epochs of parsed trips out.
+//!
+//! A source is a [`TripFeed`]: something that hands the dataflow one [`Batch`] per epoch (the
+//! dataflow's logical time), in increasing epoch order. Sources own all input I/O; the
+//! dataflow operators downstream never touch a file or a socket. The [`source_trips`]
+//! operator turns any feed into the three streams the aggregate dataflow consumes.
+//!
+//! - [`plan`]: splits files into epochs of `batch_rows` rows (deterministic for any worker count).
+//! - [`file_feed`]: replays a plan's epochs owned by one worker, optionally paced.
+//! - [`socket`]: a TCP listener whose clients send CSV lines; epochs by arrival.
+//! - [`csv_rows`], [`parquet_rows`]: turn rows into trips or reasons.
+
+pub mod csv_rows;
+pub mod file_feed;
+pub mod pacing;
+pub mod parquet_rows;
+pub mod plan;
+pub mod send;
+pub mod socket;
+mod source_trips;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use source_trips::{source_trips, SourceStreams};
+
+use crate::reject::Reject;
+use crate::schema::SchemaError;
+use crate::trip::{RowPos, Trip};
+
+/// Errors opening or reading an input. Each says which file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The Parquet reader failed (corrupt or unsupported file).
+    #[error("cannot read Parquet file {path}: {message}; check that it is a complete Parquet file")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What the reader said.
+        message: String,
+    },
+    /// A column zonecast needs has a type it cannot read.
+    #[error("{path}: column {column} has type {data_type}, which zonecast cannot read as this field; map another column with --column")]
+    UnsupportedColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column name.
+        column: String,
+        /// The Arrow type found.
+        data_type: String,
+    },
+    /// A CSV file without even a header line.
+    #[error("{0} is empty: a CSV input needs a header line")]
+    Empty(PathBuf),
+    /// The format could not be told from the name.
+    #[error("cannot tell the format of {0}: name it *.csv or *.parquet")]
+    UnknownFormat(PathBuf),
+    /// A required column is missing or a mapping is malformed.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// The socket could not be bound.
+    #[error("cannot listen on {addr}: {source}; pick a free port (or port 0)")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl SourceError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        SourceError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// What one epoch of a source holds: the rows that parsed and those that did not.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// Rows that parsed, with their positions.
+    pub trips: Vec<(Trip, RowPos)>,
+    /// Rows that did not, with their reasons.
+    pub rejects: Vec<Reject>,
+    /// How many rows were read in this epoch (`trips + rejects`).
+    pub rows_read: u64,
+}
+
+/// What a feed has for the dataflow right now.
+#[derive(Debug)]
+pub enum FeedPoll {
+    /// The batch for this epoch (later than any epoch returned before).
+    Ready(u64, Batch),
+    /// Nothing yet; poll again after about this long.
+    Pending(Duration),
+    /// The feed has ended; no more epochs.
+    Done,
+    /// The feed cannot go on (e.g. a file became unreadable); the job stops with this error.
+    Failed(SourceError),
+}
+
+/// A source of epochs for one worker. Implemented by file replay and the socket listener.
+pub trait TripFeed {
+    /// Returns the next epoch's batch, or says to wait, or that the feed has ended.
+    fn poll(&mut self) -> FeedPoll;
+}
+
+/// A feed that has nothing (for workers that do not own an input).
+#[derive(Debug, Default)]
+pub struct EmptyFeed;
+
+impl TripFeed for EmptyFeed {
+    fn poll(&mut self) -> FeedPoll {
+        FeedPoll::Done
+    }
+}
+
+/// Input file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated text with a header line.
+    Csv,
+    /// Apache Parquet (TLC's format since 2022).
+    Parquet,
+}
+
+impl Format {
+    /// The format told from the file name (`.csv`, `.parquet`/`.parq`), case-insensitively.
+    pub fn of(path: &Path) -> Result<Format, SourceError> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("csv") | Some("txt") => Ok(Format::Csv),
+            Some("parquet") | Some("parq") | Some("pq") => Ok(Format::Parquet),
+            _ => Err(SourceError::UnknownFormat(path.to_path_buf())),
+        }
+    }
+}

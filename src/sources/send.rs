@@ -1,0 +1,91 @@
+//! Sending a file to a socket source: a CSV or Parquet file in, CSV lines over TCP out.
+//!
+//! CSV files are sent as they are (header first, then every line, bad ones included, so the
+//! receiving job sees exactly what the file holds). Parquet files are sent as CSV with the
+//! five columns zonecast reads. With a speed, lines are released at that many x event time.
+
+use std::io::{BufWriter, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::schema::ColumnMap;
+use crate::sources::csv_rows::{split_header, CsvRowParser};
+use crate::sources::pacing::Pacer;
+use crate::sources::plan::{ReplayOrder, ReplayPlan};
+use crate::sources::{Batch, Format, SourceError};
+use crate::time::format_naive;
+use crate::trip::format_micros;
+
+/// What a send did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendSummary {
+    /// Data lines sent (header excluded).
+    pub lines: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+}
+
+/// Sends `path` to `addr` as CSV lines, paced at `speed` x event time if given.
+pub fn send_file(path: &Path, addr: &str, speed: Option<f64>, columns: &ColumnMap) -> Result<SendSummary, SourceError> {
+    let stream = TcpStream::connect(addr).map_err(|e| SourceError::Bind { addr: addr.to_string(), source: e })?;
+    let _ = stream.set_nodelay(true);
+    let io = |e| SourceError::io(path, e);
+    let mut out = BufWriter::with_capacity(1 << 16, stream);
+    let pacer = speed.map(Pacer::new);
+    let mut summary = SendSummary::default();
+    let mut last_flush = Instant::now();
+    let mut send = |line: &[u8], pickup: Option<i64>, summary: &mut SendSummary, out: &mut BufWriter<TcpStream>| -> std::io::Result<()> {
+        if let (Some(pacer), Some(t)) = (&pacer, pickup) {
+            let wait = pacer.wait_for(t);
+            if !wait.is_zero() {
+                out.flush()?;
+                std::thread::sleep(wait);
+            }
+        }
+        out.write_all(line)?;
+        out.write_all(b"\n")?;
+        summary.bytes += line.len() as u64 + 1;
+        if pacer.is_some() && last_flush.elapsed().as_millis() >= 5 {
+            out.flush()?;
+            last_flush = Instant::now();
+        }
+        Ok(())
+    };
+    match Format::of(path)? {
+        Format::Csv => {
+            let text = std::fs::read(path).map_err(io)?;
+            let mut lines = text.split(|&b| b == b'\n');
+            let header = lines.next().unwrap_or_default();
+            let mut parser = CsvRowParser::new(&path.display().to_string(), &split_header(header), columns)?;
+            send(crate::sources::csv_rows::strip_line_end(header), None, &mut summary, &mut out).map_err(io)?;
+            for line in lines {
+                let line = crate::sources::csv_rows::strip_line_end(line);
+                if line.is_empty() {
+                    continue;
+                }
+                let pickup = parser.parse(line).ok().map(|t| t.pickup);
+                send(line, pickup, &mut summary, &mut out).map_err(io)?;
+                summary.lines += 1;
+            }
+        }
+        Format::Parquet => {
+            let plan = ReplayPlan::new(&[path.to_path_buf()], columns, 65_536, ReplayOrder::File)?;
+            send(b"pickup_datetime,pickup_zone,trip_distance,fare_amount,total_amount", None, &mut summary, &mut out).map_err(io)?;
+            let opt = |v: Option<i64>| v.map(|m| format_micros(m as i128)).unwrap_or_default();
+            for epoch in 0..plan.epochs {
+                let mut batch = Batch::default();
+                for chunk in plan.chunks_of(epoch) {
+                    plan.read_chunk(chunk, &mut batch)?;
+                }
+                for (t, _) in batch.trips {
+                    let line = format!("{},{},{},{},{}", format_naive(t.pickup), t.zone, opt(t.distance), opt(t.fare), opt(t.total));
+                    send(line.as_bytes(), Some(t.pickup), &mut summary, &mut out).map_err(io)?;
+                    summary.lines += 1;
+                }
+            }
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(summary)
+}

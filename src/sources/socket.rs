@@ -1,0 +1,330 @@
+//! The TCP socket source: CSV lines from many concurrent clients in, epochs of trips out.
+//!
+//! Each client sends a CSV header line, then rows (or only rows, when the job declares the
+//! header with [`SocketOptions::header`]). Every client is parsed on its own thread; a bad line
+//! is rejected on its own and the connection goes on; a client that disconnects mid-line loses
+//! only that partial line, which is reported. Epochs close every `batch_interval` (or after
+//! `batch_rows` rows), so a trip reaches the dataflow within one interval of arriving.
+
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::reject::{Reject, RejectReason};
+use crate::schema::ColumnMap;
+use crate::sources::csv_rows::{split_header, strip_line_end, CsvRowParser, MAX_LINE_BYTES};
+use crate::sources::{Batch, FeedPoll, SourceError, TripFeed};
+use crate::trip::RowPos;
+
+/// Names of the job's sources by index (files first, then socket clients as they connect).
+pub type SourceNames = Arc<Mutex<Vec<String>>>;
+
+/// How the socket source behaves.
+#[derive(Clone, Debug)]
+pub struct SocketOptions {
+    /// Column mapping for client headers.
+    pub columns: ColumnMap,
+    /// A declared header: clients then send rows only.
+    pub header: Option<Vec<String>>,
+    /// Close an epoch at least this often while rows arrive.
+    pub batch_interval: Duration,
+    /// Close an epoch after this many rows.
+    pub batch_rows: u64,
+    /// Stop this long after the last client left (once at least one came).
+    pub exit_when_idle: Option<Duration>,
+    /// Set to stop (SIGINT/SIGTERM handlers set it).
+    pub shutdown: Arc<AtomicBool>,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions {
+            columns: ColumnMap::default(),
+            header: None,
+            batch_interval: Duration::from_millis(20),
+            batch_rows: 8192,
+            exit_when_idle: None,
+            shutdown: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+enum Event {
+    Connected,
+    Rows(Batch),
+    Disconnected,
+}
+
+/// The worker-side end of the socket source.
+pub struct SocketFeed {
+    events: Receiver<Event>,
+    options: SocketOptions,
+    stop: Arc<AtomicBool>,
+    epoch: u64,
+    batch: Batch,
+    opened: Option<Instant>,
+    active: u64,
+    ever_connected: bool,
+    idle_since: Option<Instant>,
+    progress: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for SocketFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketFeed").field("epoch", &self.epoch).field("active", &self.active).finish()
+    }
+}
+
+impl Drop for SocketFeed {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Binds `addr` and starts accepting clients. Returns the feed and the bound address.
+/// Client `i` gets source index `first_source + i` in `names`.
+pub fn listen(addr: &str, options: SocketOptions, names: SourceNames, progress: Arc<AtomicU64>) -> Result<(SocketFeed, SocketAddr), SourceError> {
+    let bind_error = |source| SourceError::Bind { addr: addr.to_string(), source };
+    let listener = TcpListener::bind(addr).map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    let (sender, events) = channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let accept_stop = stop.clone();
+    let columns = options.columns.clone();
+    let header = options.header.clone();
+    thread::Builder::new()
+        .name("zonecast-accept".into())
+        .spawn(move || accept_loop(listener, sender, names, columns, header, accept_stop))
+        .map_err(bind_error)?;
+    tracing::info!(%local, "socket source listening");
+    let feed = SocketFeed {
+        events,
+        options,
+        stop,
+        epoch: 0,
+        batch: Batch::default(),
+        opened: None,
+        active: 0,
+        ever_connected: false,
+        idle_since: None,
+        progress,
+    };
+    Ok((feed, local))
+}
+
+fn accept_loop(listener: TcpListener, sender: Sender<Event>, names: SourceNames, columns: ColumnMap, header: Option<Vec<String>>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                let source = {
+                    let mut names = names.lock().expect("source names");
+                    names.push(format!("tcp:{peer}"));
+                    names.len() as u32 - 1
+                };
+                tracing::debug!(%peer, source, "client connected");
+                let _ = sender.send(Event::Connected);
+                let (sender, columns, header, stop) = (sender.clone(), columns.clone(), header.clone(), stop.clone());
+                let name = format!("tcp:{peer}");
+                let _ = thread::Builder::new().name("zonecast-client".into()).spawn(move || {
+                    let mut client = Client::new(source, name, columns, header);
+                    client.run(stream, &sender, &stop);
+                    let _ = sender.send(Event::Disconnected);
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// One client connection: bytes in, parsed rows out.
+struct Client {
+    source: u32,
+    name: String,
+    columns: ColumnMap,
+    parser: Option<Result<CsvRowParser, String>>,
+    line_no: u64,
+    line: Vec<u8>,
+    overflow: u64,
+}
+
+impl Client {
+    fn new(source: u32, name: String, columns: ColumnMap, header: Option<Vec<String>>) -> Self {
+        let mut client = Client { source, name, columns, parser: None, line_no: 0, line: Vec::new(), overflow: 0 };
+        if let Some(header) = header {
+            client.parser = Some(client.make_parser(&header));
+        }
+        client
+    }
+
+    fn make_parser(&self, header: &[String]) -> Result<CsvRowParser, String> {
+        CsvRowParser::new(&self.name, header, &self.columns).map_err(|e| e.to_string())
+    }
+
+    fn run(&mut self, mut stream: TcpStream, sender: &Sender<Event>, stop: &AtomicBool) {
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let batch = self.feed(&buffer[..n]);
+                    if batch.rows_read > 0 && sender.send(Event::Rows(batch)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(client = %self.name, error = %e, "client read failed");
+                    break;
+                }
+            }
+        }
+        let mut batch = Batch::default();
+        if !self.line.is_empty() || self.overflow > 0 {
+            self.line_no += 1;
+            batch.rows_read += 1;
+            let bytes = self.line.len() as u64 + self.overflow;
+            batch.rejects.push(Reject { pos: self.pos(), reason: RejectReason::PartialLine(bytes) });
+            let _ = sender.send(Event::Rows(batch));
+        }
+    }
+
+    fn pos(&self) -> RowPos {
+        RowPos { source: self.source, line: self.line_no }
+    }
+
+    /// Splits bytes into lines and parses every complete one.
+    fn feed(&mut self, mut bytes: &[u8]) -> Batch {
+        let mut batch = Batch::default();
+        while !bytes.is_empty() {
+            let (part, rest, complete) = match memchr::memchr(b'\n', bytes) {
+                Some(i) => (&bytes[..i], &bytes[i + 1..], true),
+                None => (bytes, &bytes[bytes.len()..], false),
+            };
+            if self.line.len() + part.len() > MAX_LINE_BYTES {
+                self.overflow += (self.line.len() + part.len()) as u64;
+                self.line.clear();
+            } else {
+                self.line.extend_from_slice(part);
+            }
+            bytes = rest;
+            if complete {
+                self.line_no += 1;
+                self.finish_line(&mut batch);
+            }
+        }
+        batch
+    }
+
+    fn finish_line(&mut self, batch: &mut Batch) {
+        let line = std::mem::take(&mut self.line);
+        let overflow = std::mem::take(&mut self.overflow);
+        if overflow == 0 && strip_line_end(&line).is_empty() {
+            return;
+        }
+        if self.parser.is_none() && overflow == 0 {
+            self.parser = Some(self.make_parser(&split_header(&line)));
+            if let Some(Err(message)) = &self.parser {
+                tracing::warn!(client = %self.name, %message, "client header unusable; its rows will be rejected");
+            }
+            return;
+        }
+        batch.rows_read += 1;
+        let pos = self.pos();
+        if overflow > 0 {
+            batch.rejects.push(Reject { pos, reason: RejectReason::LineTooLong(overflow + line.len() as u64) });
+            return;
+        }
+        match self.parser.as_mut().expect("header seen") {
+            Ok(parser) => match parser.parse(&line) {
+                Ok(trip) => batch.trips.push((trip, pos)),
+                Err(reason) => batch.rejects.push(Reject { pos, reason }),
+            },
+            Err(message) => batch.rejects.push(Reject { pos, reason: RejectReason::BadHeader(message.clone()) }),
+        }
+    }
+}
+
+impl SocketFeed {
+    fn drain(&mut self) {
+        loop {
+            match self.events.try_recv() {
+                Ok(Event::Connected) => {
+                    self.active += 1;
+                    self.ever_connected = true;
+                    self.idle_since = None;
+                }
+                Ok(Event::Disconnected) => {
+                    self.active = self.active.saturating_sub(1);
+                    if self.active == 0 {
+                        self.idle_since = Some(Instant::now());
+                    }
+                }
+                Ok(Event::Rows(rows)) => {
+                    self.opened.get_or_insert_with(Instant::now);
+                    self.progress.fetch_add(rows.rows_read, Ordering::Relaxed);
+                    self.batch.rows_read += rows.rows_read;
+                    self.batch.trips.extend(rows.trips);
+                    self.batch.rejects.extend(rows.rejects);
+                    if self.batch.rows_read >= self.options.batch_rows {
+                        return;
+                    }
+                }
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn take_batch(&mut self) -> FeedPoll {
+        self.opened = None;
+        let epoch = self.epoch;
+        self.epoch += 1;
+        FeedPoll::Ready(epoch, std::mem::take(&mut self.batch))
+    }
+
+    fn finished(&self) -> bool {
+        if self.options.shutdown.load(Ordering::SeqCst) {
+            return true;
+        }
+        match (self.options.exit_when_idle, self.idle_since) {
+            (Some(limit), Some(since)) => self.ever_connected && self.active == 0 && since.elapsed() >= limit,
+            _ => false,
+        }
+    }
+}
+
+impl TripFeed for SocketFeed {
+    fn poll(&mut self) -> FeedPoll {
+        self.drain();
+        let has_rows = self.batch.rows_read > 0;
+        let due = self.opened.is_some_and(|t| t.elapsed() >= self.options.batch_interval);
+        if has_rows && (due || self.batch.rows_read >= self.options.batch_rows) {
+            return self.take_batch();
+        }
+        if self.finished() {
+            if has_rows {
+                return self.take_batch();
+            }
+            self.stop.store(true, Ordering::SeqCst);
+            return FeedPoll::Done;
+        }
+        let wait = match self.opened {
+            Some(t) => self.options.batch_interval.saturating_sub(t.elapsed()),
+            None => Duration::from_millis(5),
+        };
+        FeedPoll::Pending(wait.clamp(Duration::from_millis(1), Duration::from_millis(5)))
+    }
+}
