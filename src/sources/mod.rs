@@ -12,6 +12,7 @@
 
 pub mod csv_rows;
 pub mod file_feed;
+pub mod memory;
 pub mod pacing;
 pub mod parquet_rows;
 pub mod plan;
