@@ -1,0 +1,114 @@
+//! Bad input never crashes and never silently disappears: every row read is accepted,
+//! rejected with a reason, or late, and the good rows around bad ones are all processed.
+
+mod common;
+
+use common::{data_file, zonecast, Scratch};
+use zonecast::dataflows::aggregate::AggregateJob;
+
+fn check_accounting(path: &std::path::Path, dir: &Scratch) -> zonecast::report::RunReport {
+    let rejects = dir.path("rejects.csv");
+    let mut job = AggregateJob::files(vec![path.to_path_buf()]);
+    job.outputs.rejects = Some(rejects.clone());
+    let outcome = job.run().unwrap().unwrap();
+    let report = outcome.report;
+    assert!(report.balanced(), "{report:?}");
+    let text = std::fs::read_to_string(&rejects).unwrap();
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(lines.len() as u64, report.rejected() + report.late);
+    for line in &lines {
+        let reason = line.splitn(4, ',').nth(3).unwrap_or("");
+        assert!(reason.len() > 5, "reject without a reason: {line}");
+    }
+    report
+}
+
+#[test]
+fn real_yellow_csvs_are_fully_accounted_for() {
+    for name in ["yellow_tripdata_2019-06_head1000.csv", "yellow_tripdata_2021_sample1000.csv"] {
+        let Some(path) = data_file(name) else { return };
+        let dir = Scratch::new();
+        let report = check_accounting(&path, &dir);
+        assert_eq!(report.rows_read, 1000, "{name}");
+    }
+}
+
+#[test]
+fn broken_rows_are_rejected_and_their_neighbours_kept() {
+    let dir = Scratch::new();
+    let mut text = b"VendorID,tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount\n".to_vec();
+    let good = |i: u32| format!("1,2024-01-01 00:{:02}:00,{},1.0,5.0,6.0\n", i % 60, 1 + i % 200);
+    let good_rows = std::cell::Cell::new(0u64);
+    let push_good = |text: &mut Vec<u8>, i: u32| {
+        text.extend_from_slice(good(i).as_bytes());
+        good_rows.set(good_rows.get() + 1);
+    };
+    push_good(&mut text, 0);
+    text.extend_from_slice(b"1,2024-01-01 00:01:00,12,abc,5.0,6.0\n"); // bad number
+    push_good(&mut text, 1);
+    text.extend_from_slice(b"1,2024-01-01 00:02:00,12\n"); // short row
+    push_good(&mut text, 2);
+    text.extend_from_slice(&[0xff, 0xfe, 0x00, b'"', 0x01, b',', 0x9c, b'\n']); // binary garbage with a stray quote
+    push_good(&mut text, 3);
+    text.extend_from_slice(format!("1,2024-01-01 00:03:00,12,{},5,6\n", "9".repeat(200_000)).as_bytes()); // huge line
+    push_good(&mut text, 4);
+    text.extend_from_slice(b"1,\"2024-01-01 00:04:00,12,1,5,6\n"); // unbalanced quote
+    push_good(&mut text, 5);
+    text.extend_from_slice(b"1,2024-01-01 00:05:00,0,1,5,6\n"); // zone out of range
+    text.extend_from_slice(b"1,2024-01-01 00:05:00,,1,5,6\n"); // missing zone
+    text.extend_from_slice(b"1,2024-01-01 00:05:00,12.5,1,5,6\n"); // zone not an integer
+    text.extend_from_slice(b"1,,12,1,5,6\n"); // missing pickup
+    text.extend_from_slice(b"1,2024-13-01 00:05:00,12,1,5,6\n"); // bad pickup
+    text.extend_from_slice(b"1,1999-01-01 00:05:00,12,1,5,6\n"); // implausible pickup
+    text.extend_from_slice(b"1,2024-01-01 00:06:00,12,1,5,6,7\n"); // long row
+    text.extend_from_slice(b"1,2024-01-01 00:06:00,12,1,nan,6\n"); // not a number
+    text.extend_from_slice(b"1,2024-01-01 00:06:00,12,1,1e15,6\n"); // out of range
+    text.extend_from_slice(b"1,2024-01-01 00:07:00,12,,,\n"); // empty numbers: null, accepted
+    good_rows.set(good_rows.get() + 1);
+    for i in 6..50 {
+        push_good(&mut text, i);
+    }
+    let path = dir.write("broken.csv", &text);
+    let report = check_accounting(&path, &dir);
+    assert_eq!(report.accepted, good_rows.get());
+    assert_eq!(report.rejected(), 14, "{:?}", report.rejected_by_reason);
+    for code in [
+        "bad_number", "wrong_field_count", "line_too_long", "bad_quoting", "zone_out_of_range", "missing_zone", "bad_zone",
+        "missing_pickup", "bad_pickup", "pickup_out_of_range", "number_out_of_range",
+    ] {
+        assert!(report.rejected_by_reason.contains_key(code), "no {code}: {:?}", report.rejected_by_reason);
+    }
+    // Positions point at the right lines (header is line 1).
+    let rejects = dir.read("rejects.csv");
+    assert!(rejects.contains(",3,rejected,\"bad_number: trip_distance \"\"abc\"\" is not a number\""), "{rejects}");
+    assert!(rejects.contains(",5,rejected,\"wrong_field_count: row has 3 fields"), "{rejects}");
+}
+
+#[test]
+fn a_file_of_garbage_does_not_crash_the_cli() {
+    let dir = Scratch::new();
+    let mut garbage: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    garbage.splice(0..0, b"tpep_pickup_datetime,PULocationID\n".iter().copied());
+    let path = dir.write("garbage.csv", &garbage);
+    let out = dir.path("out.csv");
+    let output = zonecast(&["aggregate", "--input", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let summary = String::from_utf8_lossy(&output.stderr);
+    assert!(summary.contains("rows read"), "{summary}");
+    assert_eq!(dir.read("out.csv").lines().next(), Some("zone,hour,pickups,mean_distance,mean_fare,mean_total"));
+}
+
+#[test]
+fn missing_columns_and_files_give_clear_errors() {
+    let dir = Scratch::new();
+    let path = dir.write("nozone.csv", "tpep_pickup_datetime,fare_amount\n2024-01-01 00:00:00,5\n");
+    let err = AggregateJob::files(vec![path]).run().unwrap_err().to_string();
+    assert!(err.contains("--column pickup_zone=NAME"), "{err}");
+    let err = AggregateJob::files(vec![dir.path("absent.csv")]).run().unwrap_err().to_string();
+    assert!(err.contains("absent.csv"), "{err}");
+    let path = dir.write("trips.json", "{}");
+    let err = AggregateJob::files(vec![path]).run().unwrap_err().to_string();
+    assert!(err.contains("*.csv or *.parquet"), "{err}");
+    let path = dir.write("bad.parquet", "not parquet at all");
+    let err = AggregateJob::files(vec![path]).run().unwrap_err().to_string();
+    assert!(err.contains("Parquet"), "{err}");
+}
