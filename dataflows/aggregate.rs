@@ -220,9 +220,11 @@ impl AggregateJob {
                 };
                 let socket = Mutex::new(socket);
                 let make = move |index: usize| -> Box<dyn TripFeed> {
-                    match (index, socket.lock().expect("socket").take()) {
-                        (0, Some(feed)) => Box::new(feed),
-                        _ => Box::new(EmptyFeed),
+                    // Only global worker 0 reads the socket; the others have no input.
+                    let feed = if index == 0 { socket.lock().expect("socket").take() } else { None };
+                    match feed {
+                        Some(feed) => Box::new(feed),
+                        None => Box::new(EmptyFeed),
                     }
                 };
                 (Box::new(make), None)

@@ -1,0 +1,142 @@
+//! The socket source over real loopback TCP: several clients at once, one sending garbage and
+//! one dying mid-line; the table equals the file-based result for the good rows.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{zonecast, Scratch};
+use zonecast::dataflows::aggregate::{AggregateJob, TripInput};
+use zonecast::operators::watermark::WatermarkPolicy;
+use zonecast::runtime::Cluster;
+use zonecast::sources::socket::SocketOptions;
+use zonecast::time::Span;
+
+fn keep_everything() -> WatermarkPolicy {
+    WatermarkPolicy { allowed_lateness: Span::from_secs(3650 * 86_400), max_ahead: Span::from_secs(3650 * 86_400), min_support: 3 }
+}
+
+#[test]
+fn concurrent_clients_with_garbage_and_a_dropped_line_match_the_file_result() {
+    let dir = Scratch::new();
+    let csv = dir.path("trips.csv");
+    zonecast(&["generate", "--out", csv.to_str().unwrap(), "--trips", "9000", "--days", "2", "--seed", "3"]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().to_string();
+    let rows: Vec<String> = lines.map(String::from).collect();
+
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let mut job = AggregateJob::files(Vec::new());
+    job.input = TripInput::Socket {
+        addr: "127.0.0.1:0".into(),
+        options: SocketOptions { exit_when_idle: Some(Duration::from_millis(400)), ..SocketOptions::default() },
+    };
+    job.policy = keep_everything();
+    job.cluster = Cluster::threads(2);
+    job.on_listen = Some(Box::new(move |addr| addr_tx.send(addr).unwrap()));
+    let running = std::thread::spawn(move || job.run());
+    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).expect("socket bound");
+
+    let mut clients = Vec::new();
+    for part in rows.chunks(rows.len() / 3 + 1).map(|c| c.to_vec()) {
+        let header = header.clone();
+        clients.push(std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            writeln!(s, "{header}").unwrap();
+            for (i, row) in part.iter().enumerate() {
+                writeln!(s, "{row}").unwrap();
+                if i % 500 == 0 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }));
+    }
+    let garbage_header = header.clone();
+    clients.push(std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        writeln!(s, "{garbage_header}").unwrap();
+        for i in 0..50u32 {
+            s.write_all(&[0xff, b'x', (i as u8) | 0x80, b',', b'"', b'\n']).unwrap();
+            writeln!(s, "1,not a time,also bad").unwrap();
+        }
+    }));
+    let dying_header = header.clone();
+    clients.push(std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "{dying_header}\n1,2024-01-01 00:10:00,2024-01-01 00:2").unwrap();
+        // dropped here: the partial line is lost and reported
+    }));
+    for c in clients {
+        c.join().unwrap();
+    }
+    let outcome = running.join().unwrap().unwrap().unwrap();
+    let report = &outcome.report;
+    assert!(report.balanced(), "{report:?}");
+    assert_eq!(report.accepted, rows.len() as u64);
+    assert_eq!(report.rejected_by_reason.get("partial_line"), Some(&1));
+    assert_eq!(report.rejected(), 101, "{:?}", report.rejected_by_reason);
+    assert_eq!(outcome.source_names.len(), 5);
+
+    let mut file_job = AggregateJob::files(vec![csv]);
+    file_job.policy = keep_everything();
+    let from_file = file_job.run().unwrap().unwrap();
+    assert_eq!(outcome.table.to_csv(), from_file.table.to_csv());
+}
+
+#[test]
+fn replay_command_feeds_a_listening_aggregate() {
+    let dir = Scratch::new();
+    let csv = dir.path("trips.csv");
+    zonecast(&["generate", "--out", csv.to_str().unwrap(), "--trips", "3000", "--days", "1", "--seed", "9"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let out = dir.path("socket.csv");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"))
+        .args(["aggregate", "--listen", &addr, "--exit-when-idle", "1", "--quiet", "--out", out.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut tries = 0;
+    while TcpStream::connect(&addr).is_err() {
+        tries += 1;
+        assert!(tries < 200, "server did not start");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    zonecast(&["replay", csv.to_str().unwrap(), "--to", &addr]);
+    let status = server.wait().unwrap();
+    assert!(status.success());
+    let file_out = dir.path("file.csv");
+    zonecast(&["aggregate", "--input", csv.to_str().unwrap(), "--quiet", "--out", file_out.to_str().unwrap()]);
+    assert_eq!(dir.read("socket.csv"), dir.read("file.csv"));
+}
+
+#[test]
+fn sigterm_stops_a_listening_aggregate_cleanly_with_outputs() {
+    let dir = Scratch::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let out = dir.path("out.csv");
+    let server = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"))
+        .args(["aggregate", "--listen", &addr, "--quiet", "--out", out.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut client = loop {
+        match TcpStream::connect(&addr) {
+            Ok(s) => break s,
+            Err(_) => std::thread::sleep(Duration::from_millis(25)),
+        }
+    };
+    writeln!(client, "pickup_datetime,pickup_zone\n2024-01-01 00:10:00,4\n2024-01-01 00:20:00,4").unwrap();
+    drop(client);
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let output = server.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(dir.read("out.csv"), "zone,hour,pickups,mean_distance,mean_fare,mean_total\n4,2024-01-01 00:00:00,2,,,\n");
+}
