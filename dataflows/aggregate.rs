@@ -38,10 +38,13 @@ use crate::sources::socket::{listen, SocketOptions, SourceNames};
 use crate::sources::{source_trips, EmptyFeed, SourceError, TripFeed};
 use crate::trip::{HourlyStats, ZoneHour};
 
+/// A callback for every finished epoch of hourly updates.
+pub type HourlySink = Box<dyn FnMut(u64, EpochUpdates<(ZoneHour, HourlyStats)>)>;
+
 /// Where the aggregate dataflow delivers its results (on worker 0).
 pub struct AggregateSinks {
     /// Called with every finished epoch of hourly updates.
-    pub hourly: Box<dyn FnMut(u64, EpochUpdates<(ZoneHour, HourlyStats)>)>,
+    pub hourly: HourlySink,
     /// Receives the row outcome counts.
     pub report: Rc<RefCell<RunReport>>,
 }
@@ -60,7 +63,10 @@ pub fn build<'scope>(
     // WatermarkState at the end of epoch e, on every worker at epoch e + 1
     let (state_loop, states) = scope.feedback::<Vec<WatermarkState>>(1);
     // (Trip, RowPos) in input order, on the worker that read them
-    let classified = source.trips.classify_lateness_named("ClassifyLateness", states.clone(), policy);
+    let classified =
+        source
+            .trips
+            .classify_lateness_named("ClassifyLateness", states.clone(), policy);
     classified.states.broadcast().connect_loop(state_loop);
     // Trip, routed so that each (zone, hour) lives on one worker
     let on_time = classified.on_time.exchange(|trip| trip.zone_hour().route());
@@ -68,7 +74,10 @@ pub fn build<'scope>(
     let hourly = on_time.aggregate_hourly_named("AggregateHourly", states, policy);
     hourly.clone().inner.probe_with(&probe);
     hourly.sink_epochs_named("SinkHourly", sinks.hourly);
-    source.reports.concat(classified.reports).sink_reports_named("SinkReports", sinks.report);
+    source
+        .reports
+        .concat(classified.reports)
+        .sink_reports_named("SinkReports", sinks.report);
     (probe, source.error)
 }
 
@@ -128,7 +137,11 @@ impl AggregateJob {
     /// A job over files with default settings.
     pub fn files(paths: Vec<PathBuf>) -> Self {
         AggregateJob {
-            input: TripInput::Files { paths, order: ReplayOrder::File, speed: None },
+            input: TripInput::Files {
+                paths,
+                order: ReplayOrder::File,
+                speed: None,
+            },
             columns: ColumnMap::default(),
             policy: WatermarkPolicy::default(),
             batch_rows: DEFAULT_BATCH_ROWS,
@@ -196,21 +209,37 @@ impl AggregateJob {
         let leader = self.cluster.is_leader();
         type FeedMaker = Box<dyn Fn(usize) -> Box<dyn TripFeed> + Send + Sync>;
         let (make_feed, total): (FeedMaker, Option<u64>) = match self.input {
-            TripInput::Files { paths, order, speed } => {
-                let plan = Arc::new(ReplayPlan::new(&paths, &self.columns, self.batch_rows, order)?);
+            TripInput::Files {
+                paths,
+                order,
+                speed,
+            } => {
+                let plan = Arc::new(ReplayPlan::new(
+                    &paths,
+                    &self.columns,
+                    self.batch_rows,
+                    order,
+                )?);
                 names.lock().expect("names").extend(plan.source_names());
                 let pacer = speed.map(Pacer::new);
                 let rows = progress_rows.clone();
                 let total = plan.positions;
                 let make = move |index: usize| -> Box<dyn TripFeed> {
-                    Box::new(FileFeed::new(plan.clone(), index, peers, pacer.clone(), rows.clone()))
+                    Box::new(FileFeed::new(
+                        plan.clone(),
+                        index,
+                        peers,
+                        pacer.clone(),
+                        rows.clone(),
+                    ))
                 };
                 (Box::new(make), Some(total))
             }
             TripInput::Socket { addr, mut options } => {
                 options.batch_rows = self.batch_rows;
                 let socket = if leader {
-                    let (feed, local) = listen(&addr, options, names.clone(), progress_rows.clone())?;
+                    let (feed, local) =
+                        listen(&addr, options, names.clone(), progress_rows.clone())?;
                     if let Some(callback) = &self.on_listen {
                         callback(local);
                     }
@@ -221,7 +250,11 @@ impl AggregateJob {
                 let socket = Mutex::new(socket);
                 let make = move |index: usize| -> Box<dyn TripFeed> {
                     // Only global worker 0 reads the socket; the others have no input.
-                    let feed = if index == 0 { socket.lock().expect("socket").take() } else { None };
+                    let feed = if index == 0 {
+                        socket.lock().expect("socket").take()
+                    } else {
+                        None
+                    };
                     match feed {
                         Some(feed) => Box::new(feed),
                         None => Box::new(EmptyFeed),
@@ -242,26 +275,39 @@ impl AggregateJob {
                 (Some(path), 0) => match ChangesLog::create(path) {
                     Ok(log) => Some(log),
                     Err(e) => {
-                        *write_error.borrow_mut() = Some(format!("cannot write {}: {e}", path.display()));
+                        *write_error.borrow_mut() =
+                            Some(format!("cannot write {}: {e}", path.display()));
                         None
                     }
                 },
                 _ => None,
             };
             let (table_sink, error_sink) = (table.clone(), write_error.clone());
-            let hourly = Box::new(move |epoch: u64, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
-                table_sink.borrow_mut().apply(&updates);
-                if let Some(log) = changes.as_mut() {
-                    if let Err(e) = log.write_epoch(epoch, &updates).and_then(|_| log.flush()) {
-                        error_sink.borrow_mut().get_or_insert(format!("cannot write the changes log: {e}"));
+            let hourly = Box::new(
+                move |epoch: u64, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
+                    table_sink.borrow_mut().apply(&updates);
+                    if let Some(log) = changes.as_mut() {
+                        if let Err(e) = log.write_epoch(epoch, &updates).and_then(|_| log.flush()) {
+                            error_sink
+                                .borrow_mut()
+                                .get_or_insert(format!("cannot write the changes log: {e}"));
+                        }
                     }
-                }
-            });
+                },
+            );
             let feed = make_feed(index);
-            let sinks = AggregateSinks { hourly, report: report.clone() };
-            let (_probe, source_error) = worker.dataflow::<u64, _, _>(|scope| build(scope, feed, policy, sinks));
+            let sinks = AggregateSinks {
+                hourly,
+                report: report.clone(),
+            };
+            let (_probe, source_error) =
+                worker.dataflow::<u64, _, _>(|scope| build(scope, feed, policy, sinks));
             run_to_completion(worker);
-            let error = source_error.borrow_mut().take().map(|e| e.to_string()).or_else(|| write_error.borrow_mut().take());
+            let error = source_error
+                .borrow_mut()
+                .take()
+                .map(|e| e.to_string())
+                .or_else(|| write_error.borrow_mut().take());
             let is_zero = index == 0;
             WorkerResult {
                 table: is_zero.then(|| table.borrow().clone()),
@@ -273,16 +319,31 @@ impl AggregateJob {
         if let Some(message) = results.iter().find_map(|r| r.error.clone()) {
             return Err(JobError::Failed(message));
         }
-        let Some(leader_result) = results.into_iter().find(|r| r.table.is_some()) else { return Ok(None) };
+        let Some(leader_result) = results.into_iter().find(|r| r.table.is_some()) else {
+            return Ok(None);
+        };
         let table = leader_result.table.unwrap_or_default();
         let report = leader_result.report.unwrap_or_default();
         let source_names = names.lock().expect("names").clone();
         if let Some(path) = &self.outputs.table {
-            table.write_csv(path).map_err(|source| JobError::Output { path: path.clone(), source })?;
+            table.write_csv(path).map_err(|source| JobError::Output {
+                path: path.clone(),
+                source,
+            })?;
         }
         if let Some(path) = &self.outputs.rejects {
-            report.write_rejects(path, &source_names).map_err(|source| JobError::Output { path: path.clone(), source })?;
+            report
+                .write_rejects(path, &source_names)
+                .map_err(|source| JobError::Output {
+                    path: path.clone(),
+                    source,
+                })?;
         }
-        Ok(Some(AggregateOutcome { table, report, source_names, elapsed }))
+        Ok(Some(AggregateOutcome {
+            table,
+            report,
+            source_names,
+            elapsed,
+        }))
     }
 }

@@ -35,3 +35,8 @@ pub mod trip;
 
 #[path = "../dataflows/mod.rs"]
 pub mod dataflows;
+
+/// The README's Rust examples, compiled as doctests so they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -28,8 +28,10 @@ impl Progress {
                 ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  eta {eta}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             ),
-            None => ProgressBar::new_spinner()
-                .with_style(ProgressStyle::with_template("{spinner} {pos} rows  {per_sec}").unwrap_or_else(|_| ProgressStyle::default_spinner())),
+            None => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {pos} rows  {per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
         };
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -40,7 +42,10 @@ impl Progress {
             bar.set_position(rows.load(Ordering::Relaxed));
             bar.finish_and_clear();
         });
-        Progress { stop, thread: Some(thread) }
+        Progress {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 

@@ -110,9 +110,14 @@ impl fmt::Display for RejectReason {
             RejectReason::BadQuoting => write!(f, "a quoted field does not close on its line"),
             RejectReason::LineTooLong(n) => write!(f, "line of {n} bytes is over the line limit"),
             RejectReason::PartialLine(n) => {
-                write!(f, "client disconnected mid-line; {n} bytes of a partial line dropped")
+                write!(
+                    f,
+                    "client disconnected mid-line; {n} bytes of a partial line dropped"
+                )
             }
-            RejectReason::BadHeader(message) => write!(f, "the client's header is unusable: {message}"),
+            RejectReason::BadHeader(message) => {
+                write!(f, "the client's header is unusable: {message}")
+            }
         }
     }
 }

@@ -69,12 +69,23 @@ impl RunReport {
             Report::Read(n) => self.rows_read += n,
             Report::Accepted(n) => self.accepted += n,
             Report::Rejected(reject) => {
-                *self.rejected_by_reason.entry(reject.reason.code()).or_default() += 1;
+                *self
+                    .rejected_by_reason
+                    .entry(reject.reason.code())
+                    .or_default() += 1;
                 self.rejects.push(reject);
             }
-            Report::Late { pos, pickup, watermark } => {
+            Report::Late {
+                pos,
+                pickup,
+                watermark,
+            } => {
                 self.late += 1;
-                self.late_rows.push(LateRow { pos, pickup, watermark });
+                self.late_rows.push(LateRow {
+                    pos,
+                    pickup,
+                    watermark,
+                });
             }
         }
     }
@@ -95,7 +106,13 @@ impl RunReport {
         let mut rows: Vec<(RowPos, &'static str, String)> = self
             .rejects
             .iter()
-            .map(|r| (r.pos, "rejected", format!("{}: {}", r.reason.code(), r.reason)))
+            .map(|r| {
+                (
+                    r.pos,
+                    "rejected",
+                    format!("{}: {}", r.reason.code(), r.reason),
+                )
+            })
             .chain(self.late_rows.iter().map(|l| {
                 let reason = format!(
                     "late: pickup {} is older than the watermark {} minus the allowed lateness",
@@ -110,7 +127,13 @@ impl RunReport {
         writeln!(out, "source,line,kind,reason")?;
         for (pos, kind, reason) in rows {
             let name = names.get(pos.source as usize).map_or("?", String::as_str);
-            writeln!(out, "{},{},{kind},{}", csv_quote(name), pos.line, csv_quote(&reason))?;
+            writeln!(
+                out,
+                "{},{},{kind},{}",
+                csv_quote(name),
+                pos.line,
+                csv_quote(&reason)
+            )?;
         }
         out.flush()
     }

@@ -68,14 +68,22 @@ pub struct Cluster {
 
 impl Default for Cluster {
     fn default() -> Self {
-        Cluster { workers: 1, processes: 1, process: 0, hostfile: None }
+        Cluster {
+            workers: 1,
+            processes: 1,
+            process: 0,
+            hostfile: None,
+        }
     }
 }
 
 impl Cluster {
     /// `n` worker threads in this process.
     pub fn threads(n: usize) -> Self {
-        Cluster { workers: n.max(1), ..Cluster::default() }
+        Cluster {
+            workers: n.max(1),
+            ..Cluster::default()
+        }
     }
 
     /// Total workers across processes.
@@ -95,14 +103,32 @@ impl Cluster {
             return Ok(timely::Config::process(workers));
         }
         if self.process >= self.processes {
-            return Err(RuntimeError::BadProcessIndex { process: self.process, processes: self.processes });
+            return Err(RuntimeError::BadProcessIndex {
+                process: self.process,
+                processes: self.processes,
+            });
         }
-        let path = self.hostfile.clone().ok_or(RuntimeError::NoHostfile(self.processes))?;
-        let text = std::fs::read_to_string(&path).map_err(|source| RuntimeError::Hostfile { path: path.clone(), source })?;
-        let addresses: Vec<String> =
-            text.lines().map(str::trim).filter(|l| !l.is_empty()).take(self.processes).map(String::from).collect();
+        let path = self
+            .hostfile
+            .clone()
+            .ok_or(RuntimeError::NoHostfile(self.processes))?;
+        let text = std::fs::read_to_string(&path).map_err(|source| RuntimeError::Hostfile {
+            path: path.clone(),
+            source,
+        })?;
+        let addresses: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take(self.processes)
+            .map(String::from)
+            .collect();
         if addresses.len() < self.processes {
-            return Err(RuntimeError::TooFewHosts { path, found: addresses.len(), wanted: self.processes });
+            return Err(RuntimeError::TooFewHosts {
+                path,
+                found: addresses.len(),
+                wanted: self.processes,
+            });
         }
         Ok(timely::Config {
             communication: timely::CommunicationConfig::Cluster {
@@ -123,7 +149,11 @@ impl Cluster {
         F: Fn(&mut Worker) -> R + Send + Sync + 'static,
     {
         let guards = timely::execute(self.timely_config()?, logic).map_err(RuntimeError::Timely)?;
-        guards.join().into_iter().map(|r| r.map_err(RuntimeError::Timely)).collect()
+        guards
+            .join()
+            .into_iter()
+            .map(|r| r.map_err(RuntimeError::Timely))
+            .collect()
     }
 }
 

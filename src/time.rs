@@ -51,7 +51,11 @@ fn digits(bytes: &[u8]) -> Option<u32> {
     if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(bytes.iter().fold(0u32, |acc, b| acc * 10 + (b - b'0') as u32))
+    Some(
+        bytes
+            .iter()
+            .fold(0u32, |acc, b| acc * 10 + (b - b'0') as u32),
+    )
 }
 
 /// Parses a naive timestamp into seconds since the epoch.
@@ -135,8 +139,14 @@ pub fn format_hour(hour: i64) -> String {
 
 /// Removes ASCII whitespace at both ends.
 pub fn trim_ascii(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &bytes[start..end]
 }
 
@@ -165,7 +175,9 @@ impl Span {
 
 /// A duration that could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read duration {0:?}: write a whole number followed by s, m, h or d (e.g. 90s, 2h, 30d)")]
+#[error(
+    "cannot read duration {0:?}: write a whole number followed by s, m, h or d (e.g. 90s, 2h, 30d)"
+)]
 pub struct SpanError(String);
 
 impl std::str::FromStr for Span {
@@ -174,7 +186,9 @@ impl std::str::FromStr for Span {
         let text = text.trim();
         let err = || SpanError(text.to_string());
         let unit = text.chars().last().ok_or_else(err)?;
-        let number: i64 = text[..text.len() - unit.len_utf8()].parse().map_err(|_| err())?;
+        let number: i64 = text[..text.len() - unit.len_utf8()]
+            .parse()
+            .map_err(|_| err())?;
         let scale = match unit {
             's' => 1,
             'm' => 60,
@@ -236,7 +250,14 @@ mod tests {
         assert_eq!(parse_naive(b" 2019-06-01 00:55:13 ").unwrap(), base);
         assert_eq!(parse_naive(b"2019-06-01 00:55").unwrap(), base - 13);
         assert_eq!(parse_naive(b"2019-06-01").unwrap(), base - 55 * 60 - 13);
-        for bad in [&b""[..], b"x", b"2019-13-01 00:00:00", b"2019-06-01 24:00:00", b"2019/06/01", b"2019-06-01 1:2:3"] {
+        for bad in [
+            &b""[..],
+            b"x",
+            b"2019-13-01 00:00:00",
+            b"2019-06-01 24:00:00",
+            b"2019/06/01",
+            b"2019-06-01 1:2:3",
+        ] {
             assert_eq!(parse_naive(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

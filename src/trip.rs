@@ -41,7 +41,10 @@ pub struct Trip {
 impl Trip {
     /// The (zone, hour) bucket this trip counts towards.
     pub fn zone_hour(&self) -> ZoneHour {
-        ZoneHour { hour: hour_of(self.pickup), zone: self.zone }
+        ZoneHour {
+            hour: hour_of(self.pickup),
+            zone: self.zone,
+        }
     }
 }
 
@@ -64,7 +67,9 @@ impl ZoneHour {
 }
 
 /// An exact running sum of a nullable column: the mean is `sum / count` over non-null values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct ExactMean {
     /// Sum of the non-null values, in millionths.
     pub sum: i128,
@@ -95,7 +100,11 @@ impl ExactMean {
         let n = self.count as i128;
         let q = self.sum / n;
         let r = self.sum % n;
-        Some(if 2 * r.abs() >= n { q + self.sum.signum() } else { q })
+        Some(if 2 * r.abs() >= n {
+            q + self.sum.signum()
+        } else {
+            q
+        })
     }
 
     /// The mean as a decimal string (`13.5`, `2.533333`), or the empty string without values.
@@ -123,7 +132,9 @@ pub fn format_micros(value: i128) -> String {
 }
 
 /// What zonecast keeps per (zone, hour): the pickup count and exact means.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct HourlyStats {
     /// Number of accepted trips picked up in this zone during this hour.
     pub pickups: i64,

@@ -25,7 +25,10 @@ fn check_accounting(path: &std::path::Path, dir: &Scratch) -> zonecast::report::
 
 #[test]
 fn real_yellow_csvs_are_fully_accounted_for() {
-    for name in ["yellow_tripdata_2019-06_head1000.csv", "yellow_tripdata_2021_sample1000.csv"] {
+    for name in [
+        "yellow_tripdata_2019-06_head1000.csv",
+        "yellow_tripdata_2021_sample1000.csv",
+    ] {
         let Some(path) = data_file(name) else { return };
         let dir = Scratch::new();
         let report = check_accounting(&path, &dir);
@@ -36,8 +39,16 @@ fn real_yellow_csvs_are_fully_accounted_for() {
 #[test]
 fn broken_rows_are_rejected_and_their_neighbours_kept() {
     let dir = Scratch::new();
-    let mut text = b"VendorID,tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount\n".to_vec();
-    let good = |i: u32| format!("1,2024-01-01 00:{:02}:00,{},1.0,5.0,6.0\n", i % 60, 1 + i % 200);
+    let mut text =
+        b"VendorID,tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount\n"
+            .to_vec();
+    let good = |i: u32| {
+        format!(
+            "1,2024-01-01 00:{:02}:00,{},1.0,5.0,6.0\n",
+            i % 60,
+            1 + i % 200
+        )
+    };
     let good_rows = std::cell::Cell::new(0u64);
     let push_good = |text: &mut Vec<u8>, i: u32| {
         text.extend_from_slice(good(i).as_bytes());
@@ -50,7 +61,9 @@ fn broken_rows_are_rejected_and_their_neighbours_kept() {
     push_good(&mut text, 2);
     text.extend_from_slice(&[0xff, 0xfe, 0x00, b'"', 0x01, b',', 0x9c, b'\n']); // binary garbage with a stray quote
     push_good(&mut text, 3);
-    text.extend_from_slice(format!("1,2024-01-01 00:03:00,12,{},5,6\n", "9".repeat(200_000)).as_bytes()); // huge line
+    text.extend_from_slice(
+        format!("1,2024-01-01 00:03:00,12,{},5,6\n", "9".repeat(200_000)).as_bytes(),
+    ); // huge line
     push_good(&mut text, 4);
     text.extend_from_slice(b"1,\"2024-01-01 00:04:00,12,1,5,6\n"); // unbalanced quote
     push_good(&mut text, 5);
@@ -73,42 +86,88 @@ fn broken_rows_are_rejected_and_their_neighbours_kept() {
     assert_eq!(report.accepted, good_rows.get());
     assert_eq!(report.rejected(), 14, "{:?}", report.rejected_by_reason);
     for code in [
-        "bad_number", "wrong_field_count", "line_too_long", "bad_quoting", "zone_out_of_range", "missing_zone", "bad_zone",
-        "missing_pickup", "bad_pickup", "pickup_out_of_range", "number_out_of_range",
+        "bad_number",
+        "wrong_field_count",
+        "line_too_long",
+        "bad_quoting",
+        "zone_out_of_range",
+        "missing_zone",
+        "bad_zone",
+        "missing_pickup",
+        "bad_pickup",
+        "pickup_out_of_range",
+        "number_out_of_range",
     ] {
-        assert!(report.rejected_by_reason.contains_key(code), "no {code}: {:?}", report.rejected_by_reason);
+        assert!(
+            report.rejected_by_reason.contains_key(code),
+            "no {code}: {:?}",
+            report.rejected_by_reason
+        );
     }
     // Positions point at the right lines (header is line 1).
     let rejects = dir.read("rejects.csv");
-    assert!(rejects.contains(",3,rejected,\"bad_number: trip_distance \"\"abc\"\" is not a number\""), "{rejects}");
-    assert!(rejects.contains(",5,rejected,\"wrong_field_count: row has 3 fields"), "{rejects}");
+    assert!(
+        rejects.contains(",3,rejected,\"bad_number: trip_distance \"\"abc\"\" is not a number\""),
+        "{rejects}"
+    );
+    assert!(
+        rejects.contains(",5,rejected,\"wrong_field_count: row has 3 fields"),
+        "{rejects}"
+    );
 }
 
 #[test]
 fn a_file_of_garbage_does_not_crash_the_cli() {
     let dir = Scratch::new();
-    let mut garbage: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut garbage: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     garbage.splice(0..0, b"tpep_pickup_datetime,PULocationID\n".iter().copied());
     let path = dir.write("garbage.csv", &garbage);
     let out = dir.path("out.csv");
-    let output = zonecast(&["aggregate", "--input", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let output = zonecast(&[
+        "aggregate",
+        "--input",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     let summary = String::from_utf8_lossy(&output.stderr);
     assert!(summary.contains("rows read"), "{summary}");
-    assert_eq!(dir.read("out.csv").lines().next(), Some("zone,hour,pickups,mean_distance,mean_fare,mean_total"));
+    assert_eq!(
+        dir.read("out.csv").lines().next(),
+        Some("zone,hour,pickups,mean_distance,mean_fare,mean_total")
+    );
 }
 
 #[test]
 fn missing_columns_and_files_give_clear_errors() {
     let dir = Scratch::new();
-    let path = dir.write("nozone.csv", "tpep_pickup_datetime,fare_amount\n2024-01-01 00:00:00,5\n");
-    let err = AggregateJob::files(vec![path]).run().unwrap_err().to_string();
+    let path = dir.write(
+        "nozone.csv",
+        "tpep_pickup_datetime,fare_amount\n2024-01-01 00:00:00,5\n",
+    );
+    let err = AggregateJob::files(vec![path])
+        .run()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--column pickup_zone=NAME"), "{err}");
-    let err = AggregateJob::files(vec![dir.path("absent.csv")]).run().unwrap_err().to_string();
+    let err = AggregateJob::files(vec![dir.path("absent.csv")])
+        .run()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("absent.csv"), "{err}");
     let path = dir.write("trips.json", "{}");
-    let err = AggregateJob::files(vec![path]).run().unwrap_err().to_string();
+    let err = AggregateJob::files(vec![path])
+        .run()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("*.csv or *.parquet"), "{err}");
     let path = dir.write("bad.parquet", "not parquet at all");
-    let err = AggregateJob::files(vec![path]).run().unwrap_err().to_string();
+    let err = AggregateJob::files(vec![path])
+        .run()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("Parquet"), "{err}");
 }

@@ -15,17 +15,27 @@ fn golden_fixtures_match_expected_outputs() {
     let mut inputs: Vec<_> = std::fs::read_dir("fixtures/trips")
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("csv") | Some("parquet")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("csv") | Some("parquet")
+            )
+        })
         .collect();
     inputs.sort();
     assert!(inputs.len() >= 3, "fixtures missing: {inputs:?}");
     let dir = Scratch::new();
     let mut failures = Vec::new();
     for input in &inputs {
-        let name = input.file_name().unwrap().to_string_lossy().replace('.', "_");
+        let name = input
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace('.', "_");
         let args_file = input.with_extension("args");
         let extra = std::fs::read_to_string(&args_file).unwrap_or_default();
-        let outputs = ["hourly", "changes", "rejects"].map(|k| (k, dir.path(&format!("{name}.{k}.csv"))));
+        let outputs =
+            ["hourly", "changes", "rejects"].map(|k| (k, dir.path(&format!("{name}.{k}.csv"))));
         let mut args = vec!["aggregate", "--quiet", "--input", input.to_str().unwrap()];
         for ((_, path), flag) in outputs.iter().zip(["--out", "--changes", "--rejects"]) {
             args.extend([flag, path.to_str().unwrap()]);
@@ -42,5 +52,9 @@ fn golden_fixtures_match_expected_outputs() {
             }
         }
     }
-    assert!(failures.is_empty(), "golden mismatches (refresh with UPDATE_GOLDEN=1 if intended):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden mismatches (refresh with UPDATE_GOLDEN=1 if intended):\n{}",
+        failures.join("\n")
+    );
 }

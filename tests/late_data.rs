@@ -10,7 +10,11 @@ const HEADER: &str = "tpep_pickup_datetime,PULocationID,trip_distance,fare_amoun
 
 fn base_rows() -> String {
     let mut text = String::from(HEADER);
-    for (time, fare) in [("10:05:00", "10.00"), ("10:20:00", "12.00"), ("10:40:00", "14.00")] {
+    for (time, fare) in [
+        ("10:05:00", "10.00"),
+        ("10:20:00", "12.00"),
+        ("10:40:00", "14.00"),
+    ] {
         text.push_str(&format!("2024-03-05 {time},5,1.5,{fare},{fare}\n"));
     }
     for time in ["11:05:00", "11:15:00", "11:25:00", "11:35:00"] {
@@ -50,13 +54,28 @@ fn late_trip_corrects_its_hour_with_a_retraction() {
     text.push_str("2024-03-05 10:50:00,5,1.5,16.00,16.00\n");
     let input = dir.write("late.csv", text);
     let (table, changes, _) = aggregate(&dir, &input, "late");
-    assert!(table.contains("5,2024-03-05 10:00:00,4,1.5,13,13\n"), "{table}");
+    assert!(
+        table.contains("5,2024-03-05 10:00:00,4,1.5,13,13\n"),
+        "{table}"
+    );
     let lines: Vec<&str> = changes.lines().collect();
-    assert_eq!(lines[0], "time,zone,hour,pickups,mean_distance,mean_fare,mean_total,diff");
+    assert_eq!(
+        lines[0],
+        "time,zone,hour,pickups,mean_distance,mean_fare,mean_total,diff"
+    );
     // The hour was first emitted with 3 trips, and the late trip (epoch 7) retracts it.
-    assert!(lines.contains(&"2,5,2024-03-05 10:00:00,3,1.5,12,12,1"), "{changes}");
-    assert!(lines.contains(&"7,5,2024-03-05 10:00:00,3,1.5,12,12,-1"), "{changes}");
-    assert!(lines.contains(&"7,5,2024-03-05 10:00:00,4,1.5,13,13,1"), "{changes}");
+    assert!(
+        lines.contains(&"2,5,2024-03-05 10:00:00,3,1.5,12,12,1"),
+        "{changes}"
+    );
+    assert!(
+        lines.contains(&"7,5,2024-03-05 10:00:00,3,1.5,12,12,-1"),
+        "{changes}"
+    );
+    assert!(
+        lines.contains(&"7,5,2024-03-05 10:00:00,4,1.5,13,13,1"),
+        "{changes}"
+    );
 }
 
 #[test]
@@ -72,5 +91,8 @@ fn trip_beyond_allowed_lateness_is_late_and_changes_nothing() {
     assert_eq!(changes_base, changes_late);
     let late_lines: Vec<&str> = rejects.lines().filter(|l| l.contains(",late,")).collect();
     assert_eq!(late_lines.len(), 1, "{rejects}");
-    assert!(late_lines[0].contains(",9,late,late: pickup 2024-03-05 08:59:00"), "{rejects}");
+    assert!(
+        late_lines[0].contains(",9,late,late: pickup 2024-03-05 08:59:00"),
+        "{rejects}"
+    );
 }

@@ -29,21 +29,34 @@ use zonecast::time::Span;
 use zonecast::trip::{RowPos, Trip};
 
 fn keep_everything() -> WatermarkPolicy {
-    WatermarkPolicy { allowed_lateness: Span::from_secs(3650 * 86_400), max_ahead: Span::from_secs(3650 * 86_400), min_support: 3 }
+    WatermarkPolicy {
+        allowed_lateness: Span::from_secs(3650 * 86_400),
+        max_ahead: Span::from_secs(3650 * 86_400),
+        min_support: 3,
+    }
 }
 
 /// Reads the green file with the Parquet crate directly and folds it into an oracle table.
 fn green_oracle(path: &std::path::Path) -> (OracleTable, u64) {
     let file = std::fs::File::open(path).unwrap();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
     let mut table = OracleTable::new();
     let mut rows = 0;
     for batch in reader {
         let batch = batch.unwrap();
-        let col = |name: &str, t: DataType| arrow_cast::cast(batch.column_by_name(name).unwrap(), &t).unwrap();
-        let pickup = col("lpep_pickup_datetime", DataType::Timestamp(TimeUnit::Microsecond, None));
+        let col = |name: &str, t: DataType| {
+            arrow_cast::cast(batch.column_by_name(name).unwrap(), &t).unwrap()
+        };
+        let pickup = col(
+            "lpep_pickup_datetime",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+        );
         let zone = col("PULocationID", DataType::Int64);
-        let values = ["trip_distance", "fare_amount", "total_amount"].map(|n| col(n, DataType::Float64));
+        let values =
+            ["trip_distance", "fare_amount", "total_amount"].map(|n| col(n, DataType::Float64));
         for i in 0..batch.num_rows() {
             rows += 1;
             if pickup.is_null(i) || zone.is_null(i) {
@@ -53,8 +66,13 @@ fn green_oracle(path: &std::path::Path) -> (OracleTable, u64) {
             if !(1..=265).contains(&z) {
                 continue;
             }
-            let t = pickup.as_primitive::<TimestampMicrosecondType>().value(i).div_euclid(1_000_000);
-            let v = values.clone().map(|a| (!a.is_null(i)).then(|| a.as_primitive::<Float64Type>().value(i)));
+            let t = pickup
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(i)
+                .div_euclid(1_000_000);
+            let v = values
+                .clone()
+                .map(|a| (!a.is_null(i)).then(|| a.as_primitive::<Float64Type>().value(i)));
             oracle_add(&mut table, t, z as u16, v);
         }
     }
@@ -63,7 +81,9 @@ fn green_oracle(path: &std::path::Path) -> (OracleTable, u64) {
 
 #[test]
 fn green_parquet_in_file_order_matches_from_scratch() {
-    let Some(path) = data_file("green_tripdata_2024-01.parquet") else { return };
+    let Some(path) = data_file("green_tripdata_2024-01.parquet") else {
+        return;
+    };
     let (oracle, rows) = green_oracle(&path);
     for workers in [1, 2] {
         let mut job = AggregateJob::files(vec![path.clone()]);
@@ -92,7 +112,9 @@ fn random_rows(seed: u64, n: usize) -> Vec<(Trip, RowPos)> {
                 95..=98 => clock - rng.below(5 * 86_400) as i64,
                 _ => clock + rng.below(400 * 86_400) as i64,
             };
-            let value = |rng: &mut SplitMix64| (rng.below(10) > 0).then(|| rng.below(50_000_000) as i64 - 1_000_000);
+            let value = |rng: &mut SplitMix64| {
+                (rng.below(10) > 0).then(|| rng.below(50_000_000) as i64 - 1_000_000)
+            };
             let trip = Trip {
                 pickup,
                 zone: 1 + rng.below(12) as u16,
@@ -100,7 +122,13 @@ fn random_rows(seed: u64, n: usize) -> Vec<(Trip, RowPos)> {
                 fare: value(&mut rng),
                 total: value(&mut rng),
             };
-            (trip, RowPos { source: 0, line: i as u64 + 2 })
+            (
+                trip,
+                RowPos {
+                    source: 0,
+                    line: i as u64 + 2,
+                },
+            )
         })
         .collect()
 }
@@ -114,7 +142,9 @@ fn naive_accepted(rows: &[(Trip, RowPos)], policy: WatermarkPolicy) -> Vec<bool>
             let t = trip.pickup;
             let accepted = match watermark {
                 None => true,
-                Some(w) => t >= w - policy.allowed_lateness.secs() && t <= w + policy.max_ahead.secs(),
+                Some(w) => {
+                    t >= w - policy.allowed_lateness.secs() && t <= w + policy.max_ahead.secs()
+                }
             };
             if watermark.is_none_or(|w| t > w) {
                 let e = hours.entry(t.div_euclid(3600)).or_insert((0, t));
@@ -147,7 +177,11 @@ fn run_random(seed: u64, n: usize, batch: usize, workers: usize, policy: Waterma
     let accepted = naive_accepted(&rows, policy);
     let batches: Vec<Batch> = rows
         .chunks(batch)
-        .map(|c| Batch { trips: c.to_vec(), rejects: Vec::new(), rows_read: c.len() as u64 })
+        .map(|c| Batch {
+            trips: c.to_vec(),
+            rejects: Vec::new(),
+            rows_read: c.len() as u64,
+        })
         .collect();
     // The oracle's table after each epoch.
     let mut expected = Vec::new();
@@ -161,14 +195,20 @@ fn run_random(seed: u64, n: usize, batch: usize, workers: usize, policy: Waterma
         }
         expected.push(table.clone());
     }
-    let changed: Vec<u64> =
-        (0..expected.len()).filter(|&e| e == 0 && !expected[0].is_empty() || e > 0 && expected[e] != expected[e - 1]).map(|e| e as u64).collect();
+    let changed: Vec<u64> = (0..expected.len())
+        .filter(|&e| e == 0 && !expected[0].is_empty() || e > 0 && expected[e] != expected[e - 1])
+        .map(|e| e as u64)
+        .collect();
     let batches = Arc::new(batches);
     let checked = Arc::new(Mutex::new(BTreeMap::new()));
     let (checked_in, expected) = (checked.clone(), Arc::new(expected));
     Cluster::threads(workers)
         .execute(move |worker| {
-            let feed = Box::new(MemoryFeed::new(batches.clone(), worker.index(), worker.peers()));
+            let feed = Box::new(MemoryFeed::new(
+                batches.clone(),
+                worker.index(),
+                worker.peers(),
+            ));
             let mut current = HourlyTable::default();
             let (expected, checked) = (expected.clone(), checked_in.clone());
             let hourly = Box::new(move |epoch: u64, updates: Vec<_>| {
@@ -177,7 +217,10 @@ fn run_random(seed: u64, n: usize, batch: usize, workers: usize, policy: Waterma
                 checked.lock().unwrap().insert(epoch, ());
             });
             let report = std::rc::Rc::new(std::cell::RefCell::new(RunReport::default()));
-            let sinks = AggregateSinks { hourly, report: report.clone() };
+            let sinks = AggregateSinks {
+                hourly,
+                report: report.clone(),
+            };
             worker.dataflow::<u64, _, _>(|scope| build(scope, feed, policy, sinks));
             run_to_completion(worker);
             if worker.index() == 0 {
@@ -200,10 +243,18 @@ fn random_streams_match_oracle_after_every_epoch_keeping_everything() {
 
 #[test]
 fn random_streams_match_oracle_after_every_epoch_with_lateness() {
-    let policy = WatermarkPolicy { allowed_lateness: Span::from_secs(3 * 3600), max_ahead: Span::from_secs(86_400), min_support: 3 };
+    let policy = WatermarkPolicy {
+        allowed_lateness: Span::from_secs(3 * 3600),
+        max_ahead: Span::from_secs(86_400),
+        min_support: 3,
+    };
     for (seed, workers) in [(4, 1), (5, 2), (6, 4)] {
         run_random(seed, 6000, 61, workers, policy);
     }
-    let strict = WatermarkPolicy { allowed_lateness: Span::from_secs(600), max_ahead: Span::from_secs(3600), min_support: 1 };
+    let strict = WatermarkPolicy {
+        allowed_lateness: Span::from_secs(600),
+        max_ahead: Span::from_secs(3600),
+        min_support: 1,
+    };
     run_random(7, 4000, 1, 2, strict);
 }

@@ -16,14 +16,28 @@ use zonecast::sources::socket::SocketOptions;
 use zonecast::time::Span;
 
 fn keep_everything() -> WatermarkPolicy {
-    WatermarkPolicy { allowed_lateness: Span::from_secs(3650 * 86_400), max_ahead: Span::from_secs(3650 * 86_400), min_support: 3 }
+    WatermarkPolicy {
+        allowed_lateness: Span::from_secs(3650 * 86_400),
+        max_ahead: Span::from_secs(3650 * 86_400),
+        min_support: 3,
+    }
 }
 
 #[test]
 fn concurrent_clients_with_garbage_and_a_dropped_line_match_the_file_result() {
     let dir = Scratch::new();
     let csv = dir.path("trips.csv");
-    zonecast(&["generate", "--out", csv.to_str().unwrap(), "--trips", "9000", "--days", "2", "--seed", "3"]);
+    zonecast(&[
+        "generate",
+        "--out",
+        csv.to_str().unwrap(),
+        "--trips",
+        "9000",
+        "--days",
+        "2",
+        "--seed",
+        "3",
+    ]);
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap().to_string();
@@ -33,13 +47,18 @@ fn concurrent_clients_with_garbage_and_a_dropped_line_match_the_file_result() {
     let mut job = AggregateJob::files(Vec::new());
     job.input = TripInput::Socket {
         addr: "127.0.0.1:0".into(),
-        options: SocketOptions { exit_when_idle: Some(Duration::from_millis(400)), ..SocketOptions::default() },
+        options: SocketOptions {
+            exit_when_idle: Some(Duration::from_millis(400)),
+            ..SocketOptions::default()
+        },
     };
     job.policy = keep_everything();
     job.cluster = Cluster::threads(2);
     job.on_listen = Some(Box::new(move |addr| addr_tx.send(addr).unwrap()));
     let running = std::thread::spawn(move || job.run());
-    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).expect("socket bound");
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("socket bound");
 
     let mut clients = Vec::new();
     for part in rows.chunks(rows.len() / 3 + 1).map(|c| c.to_vec()) {
@@ -60,7 +79,8 @@ fn concurrent_clients_with_garbage_and_a_dropped_line_match_the_file_result() {
         let mut s = TcpStream::connect(addr).unwrap();
         writeln!(s, "{garbage_header}").unwrap();
         for i in 0..50u32 {
-            s.write_all(&[0xff, b'x', (i as u8) | 0x80, b',', b'"', b'\n']).unwrap();
+            s.write_all(&[0xff, b'x', (i as u8) | 0x80, b',', b'"', b'\n'])
+                .unwrap();
             writeln!(s, "1,not a time,also bad").unwrap();
         }
     }));
@@ -91,12 +111,35 @@ fn concurrent_clients_with_garbage_and_a_dropped_line_match_the_file_result() {
 fn replay_command_feeds_a_listening_aggregate() {
     let dir = Scratch::new();
     let csv = dir.path("trips.csv");
-    zonecast(&["generate", "--out", csv.to_str().unwrap(), "--trips", "3000", "--days", "1", "--seed", "9"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    zonecast(&[
+        "generate",
+        "--out",
+        csv.to_str().unwrap(),
+        "--trips",
+        "3000",
+        "--days",
+        "1",
+        "--seed",
+        "9",
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let out = dir.path("socket.csv");
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"))
-        .args(["aggregate", "--listen", &addr, "--exit-when-idle", "1", "--quiet", "--out", out.to_str().unwrap()])
+        .args([
+            "aggregate",
+            "--listen",
+            &addr,
+            "--exit-when-idle",
+            "1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -110,18 +153,36 @@ fn replay_command_feeds_a_listening_aggregate() {
     let status = server.wait().unwrap();
     assert!(status.success());
     let file_out = dir.path("file.csv");
-    zonecast(&["aggregate", "--input", csv.to_str().unwrap(), "--quiet", "--out", file_out.to_str().unwrap()]);
+    zonecast(&[
+        "aggregate",
+        "--input",
+        csv.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        file_out.to_str().unwrap(),
+    ]);
     assert_eq!(dir.read("socket.csv"), dir.read("file.csv"));
 }
 
 #[test]
 fn sigterm_stops_a_listening_aggregate_cleanly_with_outputs() {
     let dir = Scratch::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let out = dir.path("out.csv");
     let server = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"))
-        .args(["aggregate", "--listen", &addr, "--quiet", "--out", out.to_str().unwrap()])
+        .args([
+            "aggregate",
+            "--listen",
+            &addr,
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -131,12 +192,26 @@ fn sigterm_stops_a_listening_aggregate_cleanly_with_outputs() {
             Err(_) => std::thread::sleep(Duration::from_millis(25)),
         }
     };
-    writeln!(client, "pickup_datetime,pickup_zone\n2024-01-01 00:10:00,4\n2024-01-01 00:20:00,4").unwrap();
+    writeln!(
+        client,
+        "pickup_datetime,pickup_zone\n2024-01-01 00:10:00,4\n2024-01-01 00:20:00,4"
+    )
+    .unwrap();
     drop(client);
     std::thread::sleep(Duration::from_millis(300));
-    let killed = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let output = server.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(dir.read("out.csv"), "zone,hour,pickups,mean_distance,mean_fare,mean_total\n4,2024-01-01 00:00:00,2,,,\n");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        dir.read("out.csv"),
+        "zone,hour,pickups,mean_distance,mean_fare,mean_total\n4,2024-01-01 00:00:00,2,,,\n"
+    );
 }

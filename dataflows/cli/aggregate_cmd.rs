@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use zonecast::dataflows::aggregate::{AggregateJob, AggregateOutputs, TripInput, DEFAULT_BATCH_ROWS};
+use zonecast::dataflows::aggregate::{
+    AggregateJob, AggregateOutputs, TripInput, DEFAULT_BATCH_ROWS,
+};
 use zonecast::operators::watermark::WatermarkPolicy;
 use zonecast::runtime::Cluster;
 use zonecast::schema::{ColumnMap, ColumnOverride};
@@ -99,16 +101,25 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
         Some(addr) => {
             let shutdown = Arc::new(AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register(signal, shutdown.clone()).context("cannot install signal handlers")?;
+                signal_hook::flag::register(signal, shutdown.clone())
+                    .context("cannot install signal handlers")?;
             }
             let options = SocketOptions {
                 columns: columns.clone(),
-                header: args.header.as_ref().map(|h| h.split(',').map(|c| c.trim().to_string()).collect()),
-                exit_when_idle: args.exit_when_idle.map(|s| Duration::from_secs(s.secs() as u64)),
+                header: args
+                    .header
+                    .as_ref()
+                    .map(|h| h.split(',').map(|c| c.trim().to_string()).collect()),
+                exit_when_idle: args
+                    .exit_when_idle
+                    .map(|s| Duration::from_secs(s.secs() as u64)),
                 shutdown,
                 ..SocketOptions::default()
             };
-            TripInput::Socket { addr: addr.clone(), options }
+            TripInput::Socket {
+                addr: addr.clone(),
+                options,
+            }
         }
         None => TripInput::Files {
             paths: args.input.clone(),
@@ -128,15 +139,27 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
             min_support: args.watermark_support,
         },
         batch_rows: args.batch_rows,
-        cluster: Cluster { workers: args.workers, processes: args.processes, process: args.process, hostfile: args.hostfile.clone() },
-        outputs: AggregateOutputs { table: args.out.clone(), changes: args.changes.clone(), rejects: args.rejects.clone() },
+        cluster: Cluster {
+            workers: args.workers,
+            processes: args.processes,
+            process: args.process,
+            hostfile: args.hostfile.clone(),
+        },
+        outputs: AggregateOutputs {
+            table: args.out.clone(),
+            changes: args.changes.clone(),
+            rejects: args.rejects.clone(),
+        },
         show_progress: !args.quiet,
         on_listen: Some(Box::new(|addr| {
             eprintln!("listening for CSV trip lines on {addr} (send a header line, then rows; e.g. zonecast replay FILE --to {addr})");
         })),
     };
     let Some(outcome) = job.run()? else {
-        eprintln!("process {} finished (results are written by process 0)", args.process);
+        eprintln!(
+            "process {} finished (results are written by process 0)",
+            args.process
+        );
         return Ok(());
     };
     if args.out.is_none() {

@@ -29,10 +29,21 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let start = parse_naive(args.start.as_bytes()).with_context(|| format!("--start {:?} is not YYYY-MM-DD", args.start))?;
-    let config = GeneratorConfig { trips: args.trips, days: args.days, seed: args.seed, start, ..GeneratorConfig::default() };
+    let start = parse_naive(args.start.as_bytes())
+        .with_context(|| format!("--start {:?} is not YYYY-MM-DD", args.start))?;
+    let config = GeneratorConfig {
+        trips: args.trips,
+        days: args.days,
+        seed: args.seed,
+        start,
+        ..GeneratorConfig::default()
+    };
     let started = std::time::Instant::now();
     let n = write_trips(&args.out, TripGenerator::new(config))?;
-    eprintln!("wrote {n} trips to {} in {}", args.out.display(), zonecast::time::format_elapsed(started.elapsed()));
+    eprintln!(
+        "wrote {n} trips to {} in {}",
+        args.out.display(),
+        zonecast::time::format_elapsed(started.elapsed())
+    );
     Ok(())
 }

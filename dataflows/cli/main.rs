@@ -1,9 +1,10 @@
 //! The `zonecast` command line: parses flags, sets up logging, and runs library jobs.
 //!
-//! Subcommands: `aggregate` (trips -> hourly table), `generate` (synthetic TLC trips),
+//! With no subcommand: an offline demo. Subcommands: `aggregate` (trips -> hourly table), `generate` (synthetic TLC trips),
 //! `replay` (send a file to a running socket source).
 
 mod aggregate_cmd;
+mod demo_cmd;
 mod generate_cmd;
 mod replay_cmd;
 
@@ -13,8 +14,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "zonecast", version, about)]
 struct Cli {
+    /// With no subcommand, runs an offline demo on generated trips.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -30,13 +32,15 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZONECAST_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("ZONECAST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Aggregate(args) => aggregate_cmd::run(args),
-        Command::Generate(args) => generate_cmd::run(args),
-        Command::Replay(args) => replay_cmd::run(args),
+        None => demo_cmd::run(),
+        Some(Command::Aggregate(args)) => aggregate_cmd::run(args),
+        Some(Command::Generate(args)) => generate_cmd::run(args),
+        Some(Command::Replay(args)) => replay_cmd::run(args),
     }
 }

@@ -24,7 +24,12 @@ pub struct ReplayArgs {
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let summary = send_file(&args.file, &args.to, args.speed, &ColumnMap::new(args.columns))?;
+    let summary = send_file(
+        &args.file,
+        &args.to,
+        args.speed,
+        &ColumnMap::new(args.columns),
+    )?;
     eprintln!(
         "sent {} lines ({} bytes) from {} to {} in {}",
         summary.lines,

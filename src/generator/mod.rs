@@ -91,10 +91,12 @@ pub struct GeneratedTrip {
 const ZONES: u16 = 263;
 
 const BUSINESS: [f64; 24] = [
-    0.25, 0.15, 0.1, 0.08, 0.1, 0.25, 0.6, 1.1, 1.5, 1.4, 1.2, 1.2, 1.3, 1.3, 1.35, 1.45, 1.55, 1.7, 1.8, 1.6, 1.3, 1.1, 0.8, 0.5,
+    0.25, 0.15, 0.1, 0.08, 0.1, 0.25, 0.6, 1.1, 1.5, 1.4, 1.2, 1.2, 1.3, 1.3, 1.35, 1.45, 1.55,
+    1.7, 1.8, 1.6, 1.3, 1.1, 0.8, 0.5,
 ];
 const NIGHTLIFE: [f64; 24] = [
-    1.3, 1.1, 0.9, 0.6, 0.35, 0.2, 0.2, 0.3, 0.45, 0.5, 0.55, 0.6, 0.7, 0.75, 0.8, 0.85, 0.95, 1.1, 1.3, 1.5, 1.6, 1.7, 1.7, 1.5,
+    1.3, 1.1, 0.9, 0.6, 0.35, 0.2, 0.2, 0.3, 0.45, 0.5, 0.55, 0.6, 0.7, 0.75, 0.8, 0.85, 0.95, 1.1,
+    1.3, 1.5, 1.6, 1.7, 1.7, 1.5,
 ];
 
 /// A deterministic stream of trips.
@@ -133,7 +135,11 @@ impl TripGenerator {
                 let mut total = 0.0;
                 let mut cumulative = Vec::with_capacity(ZONES as usize);
                 for zone in 1..=ZONES as usize {
-                    let mix = if weekend { (nightlife[zone] + 0.25).min(1.0) } else { nightlife[zone] };
+                    let mix = if weekend {
+                        (nightlife[zone] + 0.25).min(1.0)
+                    } else {
+                        nightlife[zone]
+                    };
                     let shape = (1.0 - mix) * BUSINESS[hod] + mix * NIGHTLIFE[hod];
                     total += popularity[zone] * shape;
                     cumulative.push(total);
@@ -150,7 +156,10 @@ impl TripGenerator {
             let weekday = (day + 3).rem_euclid(7); // 0 = Monday
             let weekend = weekday >= 5;
             let noise = (1.0 + 0.08 * rng.normal()).max(0.3);
-            weights.push(hour_weight[weekend as usize * 24 + (secs.rem_euclid(86_400) / 3600) as usize] * noise);
+            weights.push(
+                hour_weight[weekend as usize * 24 + (secs.rem_euclid(86_400) / 3600) as usize]
+                    * noise,
+            );
         }
         let sum: f64 = weights.iter().sum();
         let mut running = 0.0;
@@ -248,10 +257,22 @@ impl TripGenerator {
         let mta_tax = cents(0.5);
         let improvement = cents(1.0);
         let card = rng.chance(0.75);
-        let tip = if card { cents((fare as f64 / 1e6) * (0.1 + 0.15 * rng.unit())) } else { 0 };
-        let tolls = if miles > 12.0 && rng.chance(0.5) { cents(6.94) } else { 0 };
+        let tip = if card {
+            cents((fare as f64 / 1e6) * (0.1 + 0.15 * rng.unit()))
+        } else {
+            0
+        };
+        let tolls = if miles > 12.0 && rng.chance(0.5) {
+            cents(6.94)
+        } else {
+            0
+        };
         let congestion = if rng.chance(0.8) { cents(2.5) } else { 0 };
-        let airport_fee = if miles > 10.0 && rng.chance(0.3) { cents(1.75) } else { 0 };
+        let airport_fee = if miles > 10.0 && rng.chance(0.3) {
+            cents(1.75)
+        } else {
+            0
+        };
         let total = fare + extra + mta_tax + improvement + tip + tolls + congestion + airport_fee;
         GeneratedTrip {
             vendor: 1 + rng.below(2) as u8,
@@ -297,17 +318,28 @@ mod tests {
 
     #[test]
     fn exact_count_and_deterministic() {
-        let config = GeneratorConfig { trips: 5000, days: 3, seed: 7, ..GeneratorConfig::default() };
+        let config = GeneratorConfig {
+            trips: 5000,
+            days: 3,
+            seed: 7,
+            ..GeneratorConfig::default()
+        };
         let a: Vec<_> = TripGenerator::new(config.clone()).collect();
         let b: Vec<_> = TripGenerator::new(config).collect();
         assert_eq!(a.len(), 5000);
         assert_eq!(a, b);
-        assert!(a.iter().all(|t| (1..=265).contains(&t.pickup_zone) && t.dropoff > t.pickup));
+        assert!(a
+            .iter()
+            .all(|t| (1..=265).contains(&t.pickup_zone) && t.dropoff > t.pickup));
     }
 
     #[test]
     fn daily_cycle_is_visible() {
-        let config = GeneratorConfig { trips: 50_000, days: 7, ..GeneratorConfig::default() };
+        let config = GeneratorConfig {
+            trips: 50_000,
+            days: 7,
+            ..GeneratorConfig::default()
+        };
         let mut by_hour = [0u64; 24];
         for t in TripGenerator::new(config) {
             by_hour[(t.pickup.rem_euclid(86_400) / 3600) as usize] += 1;

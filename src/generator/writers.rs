@@ -5,7 +5,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{Float64Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::builder::{
+    Float64Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
@@ -55,7 +57,10 @@ pub fn yellow_csv_line(t: &GeneratedTrip) -> String {
 }
 
 /// Writes trips to `path` as CSV or Parquet (by extension). Returns the number written.
-pub fn write_trips(path: &Path, trips: impl Iterator<Item = GeneratedTrip>) -> Result<u64, SourceError> {
+pub fn write_trips(
+    path: &Path,
+    trips: impl Iterator<Item = GeneratedTrip>,
+) -> Result<u64, SourceError> {
     match Format::of(path)? {
         Format::Csv => write_csv(path, trips),
         Format::Parquet => write_parquet(path, trips),
@@ -89,18 +94,38 @@ fn yellow_schema() -> Arc<Schema> {
         Field::new("DOLocationID", DataType::Int32, true),
         Field::new("payment_type", DataType::Int64, true),
     ];
-    for name in ["fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge", "total_amount", "congestion_surcharge", "airport_fee"] {
+    for name in [
+        "fare_amount",
+        "extra",
+        "mta_tax",
+        "tip_amount",
+        "tolls_amount",
+        "improvement_surcharge",
+        "total_amount",
+        "congestion_surcharge",
+        "airport_fee",
+    ] {
         fields.push(Field::new(name, DataType::Float64, true));
     }
     Arc::new(Schema::new(fields))
 }
 
-fn write_parquet(path: &Path, trips: impl Iterator<Item = GeneratedTrip>) -> Result<u64, SourceError> {
-    let fail = |e: &dyn std::fmt::Display| SourceError::Parquet { path: path.to_path_buf(), message: e.to_string() };
+fn write_parquet(
+    path: &Path,
+    trips: impl Iterator<Item = GeneratedTrip>,
+) -> Result<u64, SourceError> {
+    let fail = |e: &dyn std::fmt::Display| SourceError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let schema = yellow_schema();
     let file = File::create(path).map_err(|e| SourceError::io(path, e))?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(128 * 1024)).build();
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| fail(&e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| fail(&e))?;
     let mut chunk = Vec::with_capacity(65_536);
     let mut n = 0u64;
     let mut trips = trips.peekable();

@@ -35,7 +35,6 @@ pub trait AggregateHourly<'scope> {
     /// # Examples
     /// ```
     /// use timely::dataflow::operators::ToStream;
-    /// use differential_dataflow::operators::Consolidate;
     /// use zonecast::operators::AggregateHourly;
     /// use timely::dataflow::operators::generic::operator::empty;
     /// use zonecast::operators::watermark::WatermarkPolicy;
@@ -67,11 +66,15 @@ impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
         let (updates_out, updates) = builder.new_output();
         let mut trips_in = builder.new_input(self, Pipeline);
         let mut states_in = builder.new_input(states, Pipeline);
-        let mut updates_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Update>>>::from(updates_out);
+        let mut updates_out = OutputBuilder::<
+            _,
+            timely::container::CapacityContainerBuilder<Vec<Update>>,
+        >::from(updates_out);
 
         builder.build(move |_initial| {
             let mut log = StateLog::default();
-            let mut deltas: BTreeMap<u64, (Capability<u64>, HashMap<ZoneHour, HourlyStats>)> = BTreeMap::new();
+            let mut deltas: BTreeMap<u64, (Capability<u64>, HashMap<ZoneHour, HourlyStats>)> =
+                BTreeMap::new();
             let mut state: HashMap<ZoneHour, HourlyStats> = HashMap::new();
             let mut released_before = i64::MIN;
             move |frontiers| {
@@ -81,7 +84,10 @@ impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
                         .entry(epoch)
                         .or_insert_with(|| (cap.retain_least(0).expect("time"), HashMap::new()));
                     for trip in data.drain(..) {
-                        delta.entry(trip.zone_hour()).or_default().add_trip(&trip, 1);
+                        delta
+                            .entry(trip.zone_hour())
+                            .or_default()
+                            .add_trip(&trip, 1);
                     }
                 });
                 states_in.for_each(|cap, data| {
@@ -108,7 +114,9 @@ impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
                     }
                     // Every later on-time trip is newer than the watermark before this epoch
                     // minus the allowed lateness: hours before that are final.
-                    let bound = log.before(next).and_then(|s| WatermarkTracker::resume(policy, &s).closed_before());
+                    let bound = log
+                        .before(next)
+                        .and_then(|s| WatermarkTracker::resume(policy, &s).closed_before());
                     if let Some(bound) = bound {
                         if bound > released_before {
                             state.retain(|key, _| key.hour >= bound);

@@ -15,7 +15,9 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
-use crate::operators::watermark::{StateLog, Verdict, WatermarkPolicy, WatermarkState, WatermarkTracker};
+use crate::operators::watermark::{
+    StateLog, Verdict, WatermarkPolicy, WatermarkState, WatermarkTracker,
+};
 use crate::reject::{Reject, RejectReason};
 use crate::report::Report;
 use crate::trip::{RowPos, Trip};
@@ -129,20 +131,34 @@ impl<'scope> ClassifyLateness<'scope> for StreamVec<'scope, u64, (Trip, RowPos)>
                             }
                             Verdict::Late => {
                                 let watermark = before.expect("late needs a watermark");
-                                reports.give(Report::Late { pos, pickup: trip.pickup, watermark });
+                                reports.give(Report::Late {
+                                    pos,
+                                    pickup: trip.pickup,
+                                    watermark,
+                                });
                             }
                             Verdict::FarAhead => {
                                 let watermark = before.expect("ahead needs a watermark");
-                                let reason = RejectReason::PickupFarAhead { pickup: trip.pickup, watermark };
+                                let reason = RejectReason::PickupFarAhead {
+                                    pickup: trip.pickup,
+                                    watermark,
+                                };
                                 reports.give(Report::Rejected(Reject { pos, reason }));
                             }
                         }
                     }
                     reports.give(Report::Accepted(accepted));
-                    states_out.activate().session(&caps[2]).give(tracker.state());
+                    states_out
+                        .activate()
+                        .session(&caps[2])
+                        .give(tracker.state());
                 }
             }
         });
-        Classified { on_time, reports, states: states_stream }
+        Classified {
+            on_time,
+            reports,
+            states: states_stream,
+        }
     }
 }

@@ -31,7 +31,11 @@ pub struct WatermarkPolicy {
 
 impl Default for WatermarkPolicy {
     fn default() -> Self {
-        WatermarkPolicy { allowed_lateness: Span::from_secs(86_400), max_ahead: Span::from_secs(86_400), min_support: 3 }
+        WatermarkPolicy {
+            allowed_lateness: Span::from_secs(86_400),
+            max_ahead: Span::from_secs(86_400),
+            min_support: 3,
+        }
     }
 }
 
@@ -67,18 +71,33 @@ pub struct WatermarkTracker {
 impl WatermarkTracker {
     /// A tracker with no watermark yet.
     pub fn new(policy: WatermarkPolicy) -> Self {
-        WatermarkTracker { policy, watermark: None, hours: BTreeMap::new() }
+        WatermarkTracker {
+            policy,
+            watermark: None,
+            hours: BTreeMap::new(),
+        }
     }
 
     /// A tracker resuming from a handed-over state.
     pub fn resume(policy: WatermarkPolicy, state: &WatermarkState) -> Self {
-        let hours = state.hours.iter().map(|&(h, rows, latest)| (h, (rows, latest))).collect();
-        WatermarkTracker { policy, watermark: state.watermark, hours }
+        let hours = state
+            .hours
+            .iter()
+            .map(|&(h, rows, latest)| (h, (rows, latest)))
+            .collect();
+        WatermarkTracker {
+            policy,
+            watermark: state.watermark,
+            hours,
+        }
     }
 
     /// The state to hand over.
     pub fn state(&self) -> WatermarkState {
-        WatermarkState { watermark: self.watermark, hours: self.hours.iter().map(|(&h, &(r, l))| (h, r, l)).collect() }
+        WatermarkState {
+            watermark: self.watermark,
+            hours: self.hours.iter().map(|(&h, &(r, l))| (h, r, l)).collect(),
+        }
     }
 
     /// The current watermark (naive seconds), if any hour has enough support yet.
@@ -123,7 +142,8 @@ impl WatermarkTracker {
 
     /// Hours before this one can no longer change: every later on-time trip is newer.
     pub fn closed_before(&self) -> Option<i64> {
-        self.watermark.map(|w| hour_of(w - self.policy.allowed_lateness.secs()))
+        self.watermark
+            .map(|w| hour_of(w - self.policy.allowed_lateness.secs()))
     }
 }
 
@@ -142,7 +162,11 @@ impl StateLog {
     /// The latest state of an epoch before `epoch` (the state `epoch` starts from), dropping
     /// older ones that can no longer be needed.
     pub fn before(&mut self, epoch: u64) -> Option<WatermarkState> {
-        let latest = self.by_epoch.range(..epoch).next_back().map(|(&e, s)| (e, s.clone()));
+        let latest = self
+            .by_epoch
+            .range(..epoch)
+            .next_back()
+            .map(|(&e, s)| (e, s.clone()));
         if let Some((e, _)) = latest {
             self.by_epoch = self.by_epoch.split_off(&e);
         }
@@ -189,7 +213,16 @@ mod tests {
     #[test]
     fn state_hand_over_is_exact() {
         let mut a = tracker();
-        let times = [5 * H, 5 * H + 10, 7 * H, 5 * H + 20, 7 * H + 5, 7 * H + 1, 9 * H, 6 * H];
+        let times = [
+            5 * H,
+            5 * H + 10,
+            7 * H,
+            5 * H + 20,
+            7 * H + 5,
+            7 * H + 1,
+            9 * H,
+            6 * H,
+        ];
         let mut b = tracker();
         let mut verdicts = Vec::new();
         for (i, &p) in times.iter().enumerate() {

@@ -58,7 +58,11 @@ impl Field {
     /// The header names recognised without configuration (compared case-insensitively).
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
-            Field::PickupDatetime => &["tpep_pickup_datetime", "lpep_pickup_datetime", "pickup_datetime"],
+            Field::PickupDatetime => &[
+                "tpep_pickup_datetime",
+                "lpep_pickup_datetime",
+                "pickup_datetime",
+            ],
             Field::PickupZone => &["pulocationid", "pickup_location_id", "pickup_zone"],
             Field::TripDistance => &["trip_distance"],
             Field::FareAmount => &["fare_amount"],
@@ -111,10 +115,17 @@ pub struct ColumnOverride(pub Field, pub String);
 impl FromStr for ColumnOverride {
     type Err = SchemaError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (field, name) = text.split_once('=').ok_or_else(|| SchemaError::BadMapping(text.into()))?;
+        let (field, name) = text
+            .split_once('=')
+            .ok_or_else(|| SchemaError::BadMapping(text.into()))?;
         let field = Field::ALL
             .into_iter()
-            .find(|f| f.name().eq_ignore_ascii_case(field.trim()) || f.aliases().iter().any(|a| a.eq_ignore_ascii_case(field.trim())))
+            .find(|f| {
+                f.name().eq_ignore_ascii_case(field.trim())
+                    || f.aliases()
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(field.trim()))
+            })
             .ok_or_else(|| SchemaError::BadMapping(text.into()))?;
         if name.trim().is_empty() {
             return Err(SchemaError::BadMapping(text.into()));
@@ -126,13 +137,23 @@ impl FromStr for ColumnOverride {
 impl ColumnMap {
     /// A map from overrides; a later override of the same field wins.
     pub fn new(overrides: impl IntoIterator<Item = ColumnOverride>) -> Self {
-        ColumnMap { overrides: overrides.into_iter().map(|ColumnOverride(f, n)| (f, n)).collect() }
+        ColumnMap {
+            overrides: overrides
+                .into_iter()
+                .map(|ColumnOverride(f, n)| (f, n))
+                .collect(),
+        }
     }
 
     /// The names tried for `field`, most specific first.
     fn candidates(&self, field: Field) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.overrides.iter().rev().filter(|(f, _)| *f == field).map(|(_, n)| n.clone()).collect();
+        let mut names: Vec<String> = self
+            .overrides
+            .iter()
+            .rev()
+            .filter(|(f, _)| *f == field)
+            .map(|(_, n)| n.clone())
+            .collect();
         if names.is_empty() {
             names.extend(field.aliases().iter().map(|a| a.to_string()));
         }
@@ -145,7 +166,9 @@ impl ColumnMap {
         for (slot, field) in index.iter_mut().zip(Field::ALL) {
             let tried = self.candidates(field);
             *slot = tried.iter().find_map(|name| {
-                header.iter().position(|h| h.trim().eq_ignore_ascii_case(name))
+                header
+                    .iter()
+                    .position(|h| h.trim().eq_ignore_ascii_case(name))
             });
             if slot.is_none() && field.required() {
                 return Err(SchemaError::MissingColumn {
@@ -187,7 +210,11 @@ pub struct Resolved {
 impl Resolved {
     /// The optional numeric columns with their positions.
     pub fn numeric(&self) -> [(Field, Option<usize>); 3] {
-        [(Field::TripDistance, self.distance), (Field::FareAmount, self.fare), (Field::TotalAmount, self.total)]
+        [
+            (Field::TripDistance, self.distance),
+            (Field::FareAmount, self.fare),
+            (Field::TotalAmount, self.total),
+        ]
     }
 }
 
@@ -202,9 +229,15 @@ mod tests {
     #[test]
     fn resolves_tlc_names_case_insensitively() {
         let r = ColumnMap::default()
-            .resolve("x", &names("VendorID,LPEP_PICKUP_DATETIME,pulocationid,fare_amount"))
+            .resolve(
+                "x",
+                &names("VendorID,LPEP_PICKUP_DATETIME,pulocationid,fare_amount"),
+            )
             .unwrap();
-        assert_eq!((r.pickup, r.zone, r.fare, r.distance), (1, 2, Some(3), None));
+        assert_eq!(
+            (r.pickup, r.zone, r.fare, r.distance),
+            (1, 2, Some(3), None)
+        );
     }
 
     #[test]
@@ -212,7 +245,10 @@ mod tests {
         let map = ColumnMap::new(["pickup_datetime=when".parse::<ColumnOverride>().unwrap()]);
         let r = map.resolve("x", &names("when,PULocationID")).unwrap();
         assert_eq!(r.pickup, 0);
-        let err = ColumnMap::default().resolve("f.csv", &names("a,b")).unwrap_err().to_string();
+        let err = ColumnMap::default()
+            .resolve("f.csv", &names("a,b"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--column pickup_datetime=NAME"), "{err}");
         assert!("nonsense".parse::<ColumnOverride>().is_err());
         assert!("colour=x".parse::<ColumnOverride>().is_err());

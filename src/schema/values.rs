@@ -80,22 +80,32 @@ pub fn parse_micros(text: &[u8], column: &str) -> Result<Option<Micros>, RejectR
     if text.is_empty() {
         return Ok(None);
     }
-    let bad = || RejectReason::BadNumber { column: column.to_string(), value: snippet(text) };
+    let bad = || RejectReason::BadNumber {
+        column: column.to_string(),
+        value: snippet(text),
+    };
     let value = match exact_decimal(text) {
         Some(v) => v,
         None => {
-            let f: f64 = std::str::from_utf8(text).ok().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+            let f: f64 = std::str::from_utf8(text)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(bad)?;
             if !f.is_finite() {
                 return Err(bad());
             }
             if f.abs() > 1e12 {
-                return Err(RejectReason::NumberOutOfRange { column: column.to_string() });
+                return Err(RejectReason::NumberOutOfRange {
+                    column: column.to_string(),
+                });
             }
             (f * 1e6).round() as i128
         }
     };
     if value.abs() > MAX_MAGNITUDE {
-        return Err(RejectReason::NumberOutOfRange { column: column.to_string() });
+        return Err(RejectReason::NumberOutOfRange {
+            column: column.to_string(),
+        });
     }
     Ok(Some(value as Micros))
 }
@@ -103,10 +113,15 @@ pub fn parse_micros(text: &[u8], column: &str) -> Result<Option<Micros>, RejectR
 /// Converts a float column value (Parquet) to millionths.
 pub fn micros_from_f64(value: f64, column: &str) -> Result<Micros, RejectReason> {
     if !value.is_finite() {
-        return Err(RejectReason::BadNumber { column: column.to_string(), value: value.to_string() });
+        return Err(RejectReason::BadNumber {
+            column: column.to_string(),
+            value: value.to_string(),
+        });
     }
     if value.abs() > 1e12 {
-        return Err(RejectReason::NumberOutOfRange { column: column.to_string() });
+        return Err(RejectReason::NumberOutOfRange {
+            column: column.to_string(),
+        });
     }
     Ok((value * 1e6).round() as Micros)
 }
@@ -157,8 +172,14 @@ mod tests {
         assert_eq!(p("1e3"), Ok(Some(1_000_000_000)));
         assert!(matches!(p("nan"), Err(RejectReason::BadNumber { .. })));
         assert!(matches!(p("-"), Err(RejectReason::BadNumber { .. })));
-        assert!(matches!(p("1e300"), Err(RejectReason::NumberOutOfRange { .. })));
-        assert!(matches!(p("99999999999999999"), Err(RejectReason::NumberOutOfRange { .. })));
+        assert!(matches!(
+            p("1e300"),
+            Err(RejectReason::NumberOutOfRange { .. })
+        ));
+        assert!(matches!(
+            p("99999999999999999"),
+            Err(RejectReason::NumberOutOfRange { .. })
+        ));
     }
 
     #[test]
@@ -176,7 +197,13 @@ mod tests {
     fn pickups() {
         assert!(parse_pickup(b"2019-06-01 00:55:13").is_ok());
         assert_eq!(parse_pickup(b""), Err(RejectReason::MissingPickup));
-        assert!(matches!(parse_pickup(b"1999-01-01 00:00:00"), Err(RejectReason::PickupOutOfRange(_))));
-        assert!(matches!(parse_pickup(b"yesterday"), Err(RejectReason::BadPickup(_))));
+        assert!(matches!(
+            parse_pickup(b"1999-01-01 00:00:00"),
+            Err(RejectReason::PickupOutOfRange(_))
+        ));
+        assert!(matches!(
+            parse_pickup(b"yesterday"),
+            Err(RejectReason::BadPickup(_))
+        ));
     }
 }

@@ -30,7 +30,11 @@ impl ChangesLog {
     }
 
     /// Writes one epoch's updates.
-    pub fn write_epoch(&mut self, epoch: u64, updates: &[((ZoneHour, HourlyStats), isize)]) -> std::io::Result<()> {
+    pub fn write_epoch(
+        &mut self,
+        epoch: u64,
+        updates: &[((ZoneHour, HourlyStats), isize)],
+    ) -> std::io::Result<()> {
         for ((key, stats), diff) in updates {
             writeln!(self.out, "{epoch},{},{diff}", hourly_row(key, stats))?;
         }

@@ -39,22 +39,23 @@ where
         F: FnMut(u64, EpochUpdates<D>) + 'static,
     {
         let mut pending: BTreeMap<u64, Vec<(D, isize)>> = BTreeMap::new();
-        self.inner.sink(Exchange::new(|_| 0), name, move |(input, frontier)| {
-            input.for_each(|_cap, data| {
-                for (record, time, diff) in data.drain(..) {
-                    pending.entry(time).or_default().push((record, diff));
+        self.inner
+            .sink(Exchange::new(|_| 0), name, move |(input, frontier)| {
+                input.for_each(|_cap, data| {
+                    for (record, time, diff) in data.drain(..) {
+                        pending.entry(time).or_default().push((record, diff));
+                    }
+                });
+                while let Some(entry) = pending.first_entry() {
+                    if frontier.less_equal(entry.key()) {
+                        break;
+                    }
+                    let epoch = *entry.key();
+                    let mut updates = entry.remove();
+                    differential_dataflow::consolidation::consolidate(&mut updates);
+                    updates.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+                    on_epoch(epoch, updates);
                 }
             });
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
-                }
-                let epoch = *entry.key();
-                let mut updates = entry.remove();
-                differential_dataflow::consolidation::consolidate(&mut updates);
-                updates.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-                on_epoch(epoch, updates);
-            }
-        });
     }
 }

@@ -21,13 +21,16 @@ pub trait SinkReports {
     /// use zonecast::report::{Report, RunReport};
     /// use zonecast::sinks::SinkReports;
     ///
-    /// let report = Rc::new(RefCell::new(RunReport::default()));
-    /// let shared = report.clone();
-    /// timely::example(move |scope| {
-    ///     vec![Report::Read(2), Report::Accepted(2)].to_stream(scope).container::<Vec<_>>()
-    ///         .sink_reports_named("Reports", shared);
+    /// timely::execute_directly(|worker| {
+    ///     let report = Rc::new(RefCell::new(RunReport::default()));
+    ///     let shared = report.clone();
+    ///     worker.dataflow::<u64, _, _>(|scope| {
+    ///         vec![Report::Read(2), Report::Accepted(2)].to_stream(scope).container::<Vec<_>>()
+    ///             .sink_reports_named("Reports", shared);
+    ///     });
+    ///     while worker.step() {}
+    ///     assert!(report.borrow().balanced());
     /// });
-    /// assert!(report.borrow().balanced());
     /// ```
     fn sink_reports_named(self, name: &str, report: Rc<RefCell<RunReport>>);
 }

@@ -30,7 +30,10 @@ pub fn split_header(line: &[u8]) -> Vec<String> {
     if split_fields(line, &mut bounds).is_err() {
         return vec![String::from_utf8_lossy(line).into_owned()];
     }
-    bounds.iter().map(|&(s, e)| String::from_utf8_lossy(&line[s..e]).trim().to_string()).collect()
+    bounds
+        .iter()
+        .map(|&(s, e)| String::from_utf8_lossy(&line[s..e]).trim().to_string())
+        .collect()
 }
 
 /// Removes a trailing `\n` and `\r`.
@@ -92,7 +95,11 @@ impl CsvRowParser {
     /// A parser for rows under `header` (the header line's names).
     pub fn new(source_name: &str, header: &[String], map: &ColumnMap) -> Result<Self, SchemaError> {
         let columns = map.resolve(source_name, header)?;
-        Ok(CsvRowParser { field_count: header.len(), columns, bounds: Vec::with_capacity(header.len() + 1) })
+        Ok(CsvRowParser {
+            field_count: header.len(),
+            columns,
+            bounds: Vec::with_capacity(header.len() + 1),
+        })
     }
 
     /// Parses one data line (with or without its line ending).
@@ -103,7 +110,10 @@ impl CsvRowParser {
         }
         split_fields(line, &mut self.bounds)?;
         if self.bounds.len() != self.field_count {
-            return Err(RejectReason::WrongFieldCount { expected: self.field_count, found: self.bounds.len() });
+            return Err(RejectReason::WrongFieldCount {
+                expected: self.field_count,
+                found: self.bounds.len(),
+            });
         }
         let field = |i: usize| {
             let (s, e) = self.bounds[i];
@@ -117,7 +127,13 @@ impl CsvRowParser {
                 *slot = parse_micros(field(i), &self.columns.names[i])?;
             }
         }
-        Ok(Trip { pickup, zone, distance: values[0], fare: values[1], total: values[2] })
+        Ok(Trip {
+            pickup,
+            zone,
+            distance: values[0],
+            fare: values[1],
+            total: values[2],
+        })
     }
 }
 
@@ -131,9 +147,16 @@ mod tests {
 
     #[test]
     fn parses_tlc_rows() {
-        let mut p = parser("VendorID,tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount\r\n");
-        let t = p.parse(b"1,2019-06-01 00:55:13,145,0.0,3.0,4.3\r\n").unwrap();
-        assert_eq!((t.zone, t.fare, t.total, t.distance), (145, Some(3_000_000), Some(4_300_000), Some(0)));
+        let mut p = parser(
+            "VendorID,tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount\r\n",
+        );
+        let t = p
+            .parse(b"1,2019-06-01 00:55:13,145,0.0,3.0,4.3\r\n")
+            .unwrap();
+        assert_eq!(
+            (t.zone, t.fare, t.total, t.distance),
+            (145, Some(3_000_000), Some(4_300_000), Some(0))
+        );
         let t = p.parse(b"1,\"2019-06-01 00:55:13\",\"145\",,,4.3").unwrap();
         assert_eq!((t.zone, t.fare), (145, None));
     }
@@ -141,10 +164,25 @@ mod tests {
     #[test]
     fn rejects_with_reasons() {
         let mut p = parser("tpep_pickup_datetime,PULocationID,fare_amount");
-        assert_eq!(p.parse(b"2019-06-01 00:00:00,1"), Err(RejectReason::WrongFieldCount { expected: 3, found: 2 }));
-        assert_eq!(p.parse(b"2019-06-01 00:00:00,\"1,2"), Err(RejectReason::BadQuoting));
-        assert!(matches!(p.parse(b"2019-06-01 00:00:00,1,x"), Err(RejectReason::BadNumber { .. })));
-        assert!(matches!(p.parse(b"\xff\xfe,\x00,1"), Err(RejectReason::BadPickup(_))));
+        assert_eq!(
+            p.parse(b"2019-06-01 00:00:00,1"),
+            Err(RejectReason::WrongFieldCount {
+                expected: 3,
+                found: 2
+            })
+        );
+        assert_eq!(
+            p.parse(b"2019-06-01 00:00:00,\"1,2"),
+            Err(RejectReason::BadQuoting)
+        );
+        assert!(matches!(
+            p.parse(b"2019-06-01 00:00:00,1,x"),
+            Err(RejectReason::BadNumber { .. })
+        ));
+        assert!(matches!(
+            p.parse(b"\xff\xfe,\x00,1"),
+            Err(RejectReason::BadPickup(_))
+        ));
         let long = vec![b'a'; MAX_LINE_BYTES + 1];
         assert!(matches!(p.parse(&long), Err(RejectReason::LineTooLong(_))));
     }

@@ -24,12 +24,26 @@ pub struct FileFeed {
 
 impl FileFeed {
     /// The feed for worker `index` of `peers`. `progress` counts rows read (shared, for a progress bar).
-    pub fn new(plan: Arc<ReplayPlan>, index: usize, peers: usize, pacer: Option<Pacer>, progress: Arc<AtomicU64>) -> Self {
+    pub fn new(
+        plan: Arc<ReplayPlan>,
+        index: usize,
+        peers: usize,
+        pacer: Option<Pacer>,
+        progress: Arc<AtomicU64>,
+    ) -> Self {
         let epochs = match &plan.body {
             PlanBody::Chunks(_) => plan.epochs,
             PlanBody::Sorted(rows) => (rows.trips.len() as u64).div_ceil(plan.batch_rows).max(1),
         };
-        FileFeed { plan, peers: peers as u64, next_epoch: index as u64, epochs, pacer, staged: None, progress }
+        FileFeed {
+            plan,
+            peers: peers as u64,
+            next_epoch: index as u64,
+            epochs,
+            pacer,
+            staged: None,
+            progress,
+        }
     }
 
     fn read_epoch(&self, epoch: u64) -> Result<Batch, crate::sources::SourceError> {

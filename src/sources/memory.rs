@@ -19,7 +19,11 @@ pub struct MemoryFeed {
 impl MemoryFeed {
     /// The feed for worker `index` of `peers` over `batches`.
     pub fn new(batches: Arc<Vec<Batch>>, index: usize, peers: usize) -> Self {
-        MemoryFeed { batches, next: index, peers: peers.max(1) }
+        MemoryFeed {
+            batches,
+            next: index,
+            peers: peers.max(1),
+        }
     }
 }
 

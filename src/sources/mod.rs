@@ -41,7 +41,9 @@ pub enum SourceError {
         source: std::io::Error,
     },
     /// The Parquet reader failed (corrupt or unsupported file).
-    #[error("cannot read Parquet file {path}: {message}; check that it is a complete Parquet file")]
+    #[error(
+        "cannot read Parquet file {path}: {message}; check that it is a complete Parquet file"
+    )]
     Parquet {
         /// The file.
         path: PathBuf,
@@ -80,7 +82,10 @@ pub enum SourceError {
 impl SourceError {
     /// An I/O error on `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        SourceError::Io { path: path.to_path_buf(), source }
+        SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -136,7 +141,10 @@ pub enum Format {
 impl Format {
     /// The format told from the file name (`.csv`, `.parquet`/`.parq`), case-insensitively.
     pub fn of(path: &Path) -> Result<Format, SourceError> {
-        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("csv") | Some("txt") => Ok(Format::Csv),
             Some("parquet") | Some("parq") | Some("pq") => Ok(Format::Parquet),

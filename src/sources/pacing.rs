@@ -16,7 +16,10 @@ pub struct Pacer {
 impl Pacer {
     /// A pacer at `speed` x event time; share clones of it between the workers of a process.
     pub fn new(speed: f64) -> Self {
-        Pacer { speed: speed.max(1e-9), origin: Arc::new(OnceLock::new()) }
+        Pacer {
+            speed: speed.max(1e-9),
+            origin: Arc::new(OnceLock::new()),
+        }
     }
 
     /// How long to wait before releasing a batch whose representative event time is `event_time`
@@ -47,7 +50,10 @@ mod tests {
         let pacer = Pacer::new(3600.0);
         assert_eq!(pacer.wait_for(1_000_000), Duration::ZERO);
         let wait = pacer.wait_for(1_000_000 + 7200);
-        assert!(wait > Duration::from_millis(1500) && wait <= Duration::from_secs(2), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(1500) && wait <= Duration::from_secs(2),
+            "{wait:?}"
+        );
         assert_eq!(representative_time(&mut [5, 1, 1_000_000, 3, 4]), Some(4));
     }
 }

@@ -13,11 +13,16 @@ use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_cast::cast;
 use arrow_schema::{DataType, TimeUnit};
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
+};
 use parquet::arrow::ProjectionMask;
 
 use crate::reject::RejectReason;
-use crate::schema::values::{check_pickup, check_zone, micros_from_f64, parse_micros, parse_pickup, parse_zone};
+use crate::schema::values::{
+    check_pickup, check_zone, micros_from_f64, parse_micros, parse_pickup, parse_zone,
+};
 use crate::schema::{ColumnMap, Resolved};
 use crate::sources::SourceError;
 use crate::trip::Trip;
@@ -32,22 +37,38 @@ pub struct ParquetInput {
 
 impl std::fmt::Debug for ParquetInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParquetInput").field("path", &self.path).field("rows", &self.rows()).finish()
+        f.debug_struct("ParquetInput")
+            .field("path", &self.path)
+            .field("rows", &self.rows())
+            .finish()
     }
 }
 
 fn parquet_error(path: &Path, e: impl std::fmt::Display) -> SourceError {
-    SourceError::Parquet { path: path.to_path_buf(), message: e.to_string() }
+    SourceError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 impl ParquetInput {
     /// Opens `path` and resolves its columns (fails if a required column is missing).
     pub fn open(path: &Path, map: &ColumnMap) -> Result<Self, SourceError> {
         let file = File::open(path).map_err(|e| SourceError::io(path, e))?;
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| parquet_error(path, e))?;
-        let names: Vec<String> = metadata.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| parquet_error(path, e))?;
+        let names: Vec<String> = metadata
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let columns = map.resolve(&path.display().to_string(), &names)?;
-        Ok(ParquetInput { path: path.to_path_buf(), metadata, columns })
+        Ok(ParquetInput {
+            path: path.to_path_buf(),
+            metadata,
+            columns,
+        })
     }
 
     /// Number of rows in the file.
@@ -75,7 +96,9 @@ impl ParquetInput {
             }
             offset += rows;
         }
-        let Some(first) = first_row_of_groups else { return Ok(()) };
+        let Some(first) = first_row_of_groups else {
+            return Ok(());
+        };
         let selection = RowSelection::from(vec![
             RowSelector::skip((start - first) as usize),
             RowSelector::select(count as usize),
@@ -90,13 +113,14 @@ impl ParquetInput {
         };
         let file = File::open(&self.path).map_err(|e| SourceError::io(&self.path, e))?;
         let mask = ProjectionMask::roots(self.metadata.parquet_schema(), wanted.iter().copied());
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
-            .with_row_groups(groups)
-            .with_row_selection(selection)
-            .with_projection(mask)
-            .with_batch_size(8192)
-            .build()
-            .map_err(|e| parquet_error(&self.path, e))?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                .with_row_groups(groups)
+                .with_row_selection(selection)
+                .with_projection(mask)
+                .with_batch_size(8192)
+                .build()
+                .map_err(|e| parquet_error(&self.path, e))?;
         let mut row = start;
         for batch in reader {
             let batch = batch.map_err(|e| parquet_error(&self.path, e))?;
@@ -113,13 +137,17 @@ impl ParquetInput {
         first_row: u64,
         emit: &mut dyn FnMut(u64, Result<Trip, RejectReason>),
     ) -> Result<(), SourceError> {
-        let column = |index: usize| batch.column(wanted.iter().position(|&w| w == index).expect("projected"));
+        let column = |index: usize| {
+            batch.column(wanted.iter().position(|&w| w == index).expect("projected"))
+        };
         let c = &self.columns;
         let pickups = PickupColumn::new(column(c.pickup), &self.path, &c.names[c.pickup])?;
         let zones = ZoneColumn::new(column(c.zone), &self.path, &c.names[c.zone])?;
-        let numeric = c
-            .numeric()
-            .map(|(_, index)| index.map(|i| NumberColumn::new(column(i), &self.path, &c.names[i])).transpose());
+        let numeric = c.numeric().map(|(_, index)| {
+            index
+                .map(|i| NumberColumn::new(column(i), &self.path, &c.names[i]))
+                .transpose()
+        });
         let [d, f, t] = numeric;
         let numeric = [d?, f?, t?];
         for i in 0..batch.num_rows() {
@@ -132,7 +160,13 @@ impl ParquetInput {
                         *slot = col.get(i)?;
                     }
                 }
-                Ok(Trip { pickup, zone, distance: values[0], fare: values[1], total: values[2] })
+                Ok(Trip {
+                    pickup,
+                    zone,
+                    distance: values[0],
+                    fare: values[1],
+                    total: values[2],
+                })
             })();
             emit(first_row + i as u64, trip);
         }
@@ -141,7 +175,11 @@ impl ParquetInput {
 }
 
 fn unsupported(path: &Path, column: &str, data_type: &DataType) -> SourceError {
-    SourceError::UnsupportedColumn { path: path.to_path_buf(), column: column.to_string(), data_type: data_type.to_string() }
+    SourceError::UnsupportedColumn {
+        path: path.to_path_buf(),
+        column: column.to_string(),
+        data_type: data_type.to_string(),
+    }
 }
 
 fn is_text(t: &DataType) -> bool {
@@ -162,7 +200,9 @@ impl PickupColumn {
         match array.data_type() {
             DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => {
                 let target = DataType::Timestamp(TimeUnit::Microsecond, None);
-                Ok(PickupColumn::Micros(cast(array, &target).map_err(|e| parquet_error(path, e))?))
+                Ok(PickupColumn::Micros(
+                    cast(array, &target).map_err(|e| parquet_error(path, e))?,
+                ))
             }
             t if is_text(t) => Ok(PickupColumn::Text(to_text(array, path)?)),
             t => Err(unsupported(path, name, t)),
@@ -172,9 +212,11 @@ impl PickupColumn {
     fn get(&self, i: usize) -> Result<i64, RejectReason> {
         match self {
             PickupColumn::Micros(a) if a.is_null(i) => Err(RejectReason::MissingPickup),
-            PickupColumn::Micros(a) => {
-                check_pickup(a.as_primitive::<TimestampMicrosecondType>().value(i).div_euclid(1_000_000))
-            }
+            PickupColumn::Micros(a) => check_pickup(
+                a.as_primitive::<TimestampMicrosecondType>()
+                    .value(i)
+                    .div_euclid(1_000_000),
+            ),
             PickupColumn::Text(a) if a.is_null(i) => Err(RejectReason::MissingPickup),
             PickupColumn::Text(a) => parse_pickup(a.as_string::<i32>().value(i).as_bytes()),
         }
@@ -193,7 +235,9 @@ impl ZoneColumn {
         let as_type = |dt: &DataType| cast(array, dt).map_err(|e| parquet_error(path, e));
         if t.is_integer() {
             Ok(ZoneColumn::Int(as_type(&DataType::Int64)?))
-        } else if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) {
+        } else if t.is_floating()
+            || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..))
+        {
             Ok(ZoneColumn::Float(as_type(&DataType::Float64)?))
         } else if is_text(t) {
             Ok(ZoneColumn::Text(to_text(array, path)?))
@@ -204,7 +248,9 @@ impl ZoneColumn {
 
     fn get(&self, i: usize) -> Result<u16, RejectReason> {
         match self {
-            ZoneColumn::Int(a) | ZoneColumn::Float(a) | ZoneColumn::Text(a) if a.is_null(i) => Err(RejectReason::MissingZone),
+            ZoneColumn::Int(a) | ZoneColumn::Float(a) | ZoneColumn::Text(a) if a.is_null(i) => {
+                Err(RejectReason::MissingZone)
+            }
             ZoneColumn::Int(a) => check_zone(a.as_primitive::<Int64Type>().value(i)),
             ZoneColumn::Float(a) => {
                 let v = a.as_primitive::<Float64Type>().value(i);
@@ -231,11 +277,18 @@ impl NumberColumn {
         let (array, text) = if is_text(t) {
             (to_text(array, path)?, true)
         } else if t.is_numeric() {
-            (cast(array, &DataType::Float64).map_err(|e| parquet_error(path, e))?, false)
+            (
+                cast(array, &DataType::Float64).map_err(|e| parquet_error(path, e))?,
+                false,
+            )
         } else {
             return Err(unsupported(path, name, t));
         };
-        Ok(NumberColumn { name: name.to_string(), array, text })
+        Ok(NumberColumn {
+            name: name.to_string(),
+            array,
+            text,
+        })
     }
 
     fn get(&self, i: usize) -> Result<Option<i64>, RejectReason> {
@@ -243,9 +296,16 @@ impl NumberColumn {
             return Ok(None);
         }
         if self.text {
-            parse_micros(self.array.as_string::<i32>().value(i).as_bytes(), &self.name)
+            parse_micros(
+                self.array.as_string::<i32>().value(i).as_bytes(),
+                &self.name,
+            )
         } else {
-            micros_from_f64(self.array.as_primitive::<Float64Type>().value(i), &self.name).map(Some)
+            micros_from_f64(
+                self.array.as_primitive::<Float64Type>().value(i),
+                &self.name,
+            )
+            .map(Some)
         }
     }
 }

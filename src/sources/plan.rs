@@ -119,7 +119,12 @@ pub struct ReplayPlan {
 
 impl ReplayPlan {
     /// Opens every input and cuts it into epochs of `batch_rows` rows.
-    pub fn new(paths: &[PathBuf], map: &ColumnMap, batch_rows: u64, order: ReplayOrder) -> Result<Self, SourceError> {
+    pub fn new(
+        paths: &[PathBuf],
+        map: &ColumnMap,
+        batch_rows: u64,
+        order: ReplayOrder,
+    ) -> Result<Self, SourceError> {
         let batch_rows = batch_rows.max(1);
         let mut inputs = Vec::new();
         let mut chunks = Vec::new();
@@ -130,10 +135,18 @@ impl ReplayPlan {
                 Format::Csv => {
                     let (parser, mut spans) = plan_csv(path, map, next, batch_rows)?;
                     for (epoch, span, rows) in spans.drain(..) {
-                        chunks.push(Chunk { input: index, epoch, span });
+                        chunks.push(Chunk {
+                            input: index,
+                            epoch,
+                            span,
+                        });
                         next += rows;
                     }
-                    inputs.push(PlannedInput { name, path: path.clone(), reader: InputReader::Csv(parser) });
+                    inputs.push(PlannedInput {
+                        name,
+                        path: path.clone(),
+                        reader: InputReader::Csv(parser),
+                    });
                 }
                 Format::Parquet => {
                     let input = ParquetInput::open(path, map)?;
@@ -141,15 +154,29 @@ impl ReplayPlan {
                     while start < input.rows() {
                         let epoch = next / batch_rows;
                         let count = ((epoch + 1) * batch_rows - next).min(input.rows() - start);
-                        chunks.push(Chunk { input: index, epoch, span: ChunkSpan::Rows { start, count } });
+                        chunks.push(Chunk {
+                            input: index,
+                            epoch,
+                            span: ChunkSpan::Rows { start, count },
+                        });
                         start += count;
                         next += count;
                     }
-                    inputs.push(PlannedInput { name, path: path.clone(), reader: InputReader::Parquet(input) });
+                    inputs.push(PlannedInput {
+                        name,
+                        path: path.clone(),
+                        reader: InputReader::Parquet(input),
+                    });
                 }
             }
         }
-        let mut plan = ReplayPlan { inputs, batch_rows, epochs: next.div_ceil(batch_rows), positions: next, body: PlanBody::Chunks(chunks) };
+        let mut plan = ReplayPlan {
+            inputs,
+            batch_rows,
+            epochs: next.div_ceil(batch_rows),
+            positions: next,
+            body: PlanBody::Chunks(chunks),
+        };
         if order == ReplayOrder::Sorted {
             plan.body = PlanBody::Sorted(Arc::new(plan.read_sorted()?));
         }
@@ -173,36 +200,52 @@ impl ReplayPlan {
         let input = &self.inputs[chunk.input];
         let source = chunk.input as u32;
         match (&input.reader, chunk.span) {
-            (InputReader::Csv(parser), ChunkSpan::Lines { start, end, first_line }) => {
+            (
+                InputReader::Csv(parser),
+                ChunkSpan::Lines {
+                    start,
+                    end,
+                    first_line,
+                },
+            ) => {
                 let mut parser = parser.clone();
                 let mut bytes = vec![0u8; (end - start) as usize];
-                let mut file = File::open(&input.path).map_err(|e| SourceError::io(&input.path, e))?;
-                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start)).map_err(|e| SourceError::io(&input.path, e))?;
-                file.read_exact(&mut bytes).map_err(|e| SourceError::io(&input.path, e))?;
-                let mut line_no = first_line;
+                let mut file =
+                    File::open(&input.path).map_err(|e| SourceError::io(&input.path, e))?;
+                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))
+                    .map_err(|e| SourceError::io(&input.path, e))?;
+                file.read_exact(&mut bytes)
+                    .map_err(|e| SourceError::io(&input.path, e))?;
                 let mut line_start = 0;
                 let ends = memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len()));
-                for line_end in ends {
-                    if line_start > bytes.len() || (line_end == bytes.len() && line_start == bytes.len()) {
+                for (line_no, line_end) in (first_line..).zip(ends) {
+                    if line_start > bytes.len()
+                        || (line_end == bytes.len() && line_start == bytes.len())
+                    {
                         break;
                     }
                     let line = &bytes[line_start..line_end];
                     if !strip_line_end(line).is_empty() {
                         batch.rows_read += 1;
-                        let pos = RowPos { source, line: line_no };
+                        let pos = RowPos {
+                            source,
+                            line: line_no,
+                        };
                         match parser.parse(line) {
                             Ok(trip) => batch.trips.push((trip, pos)),
                             Err(reason) => batch.rejects.push(Reject { pos, reason }),
                         }
                     }
-                    line_no += 1;
                     line_start = line_end + 1;
                 }
             }
             (InputReader::Parquet(parquet), ChunkSpan::Rows { start, count }) => {
                 parquet.read_rows(start, count, &mut |row, result| {
                     batch.rows_read += 1;
-                    let pos = RowPos { source, line: row + 1 };
+                    let pos = RowPos {
+                        source,
+                        line: row + 1,
+                    };
                     match result {
                         Ok(trip) => batch.trips.push((trip, pos)),
                         Err(reason) => batch.rejects.push(Reject { pos, reason }),
@@ -223,7 +266,10 @@ impl ReplayPlan {
             }
         }
         batch.trips.sort_unstable_by_key(|(t, p)| (t.pickup, *p));
-        Ok(SortedRows { trips: batch.trips, rejects: batch.rejects })
+        Ok(SortedRows {
+            trips: batch.trips,
+            rejects: batch.rejects,
+        })
     }
 
     /// The names of the inputs, by source index.
@@ -236,7 +282,12 @@ type CsvSpans = Vec<(u64, ChunkSpan, u64)>;
 
 /// Reads a CSV file's header and cuts its data lines at epoch boundaries.
 /// Returns the row parser and `(epoch, span, positions)` per chunk.
-fn plan_csv(path: &Path, map: &ColumnMap, first_position: u64, batch_rows: u64) -> Result<(CsvRowParser, CsvSpans), SourceError> {
+fn plan_csv(
+    path: &Path,
+    map: &ColumnMap,
+    first_position: u64,
+    batch_rows: u64,
+) -> Result<(CsvRowParser, CsvSpans), SourceError> {
     let mut file = File::open(path).map_err(|e| SourceError::io(path, e))?;
     let mut buffer = vec![0u8; 1 << 20];
     let mut header = Vec::new();
@@ -246,7 +297,9 @@ fn plan_csv(path: &Path, map: &ColumnMap, first_position: u64, batch_rows: u64) 
     let mut positions = 0u64; // data lines seen
     let mut pending_line = false; // a data line has started but not ended
     loop {
-        let n = file.read(&mut buffer).map_err(|e| SourceError::io(path, e))?;
+        let n = file
+            .read(&mut buffer)
+            .map_err(|e| SourceError::io(path, e))?;
         if n == 0 {
             break;
         }
@@ -269,7 +322,12 @@ fn plan_csv(path: &Path, map: &ColumnMap, first_position: u64, batch_rows: u64) 
         let mut line_begin = from;
         for nl in memchr_iter(b'\n', &data[from..]).map(|i| i + from) {
             if !pending_line {
-                start_line(offset + line_begin as u64, first_position + positions, batch_rows, &mut line_starts);
+                start_line(
+                    offset + line_begin as u64,
+                    first_position + positions,
+                    batch_rows,
+                    &mut line_starts,
+                );
             }
             positions += 1;
             pending_line = false;
@@ -277,7 +335,12 @@ fn plan_csv(path: &Path, map: &ColumnMap, first_position: u64, batch_rows: u64) 
         }
         if line_begin < n {
             if !pending_line {
-                start_line(offset + line_begin as u64, first_position + positions, batch_rows, &mut line_starts);
+                start_line(
+                    offset + line_begin as u64,
+                    first_position + positions,
+                    batch_rows,
+                    &mut line_starts,
+                );
             }
             pending_line = true;
         }
@@ -300,15 +363,26 @@ fn plan_csv(path: &Path, map: &ColumnMap, first_position: u64, batch_rows: u64) 
         boundaries.insert(0, (data_start, first_position));
     }
     for (i, &(start, position)) in boundaries.iter().enumerate() {
-        let (end, next_position) = boundaries.get(i + 1).copied().unwrap_or((end_of_file, first_position + positions));
+        let (end, next_position) = boundaries
+            .get(i + 1)
+            .copied()
+            .unwrap_or((end_of_file, first_position + positions));
         let first_line = position - first_position + 2;
-        spans.push((position / batch_rows, ChunkSpan::Lines { start, end, first_line }, next_position - position));
+        spans.push((
+            position / batch_rows,
+            ChunkSpan::Lines {
+                start,
+                end,
+                first_line,
+            },
+            next_position - position,
+        ));
     }
     Ok((parser, spans))
 }
 
 fn start_line(byte: u64, position: u64, batch_rows: u64, starts: &mut Vec<(u64, u64)>) {
-    if position % batch_rows == 0 {
+    if position.is_multiple_of(batch_rows) {
         starts.push((byte, position));
     }
 }
@@ -321,8 +395,14 @@ mod tests {
     fn plan_of(text: &str, batch: u64) -> (ReplayPlan, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
-        File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
-        (ReplayPlan::new(&[path], &ColumnMap::default(), batch, ReplayOrder::File).unwrap(), dir)
+        File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        (
+            ReplayPlan::new(&[path], &ColumnMap::default(), batch, ReplayOrder::File).unwrap(),
+            dir,
+        )
     }
 
     #[test]
@@ -344,14 +424,19 @@ mod tests {
                 assert!(b.trips.len() as u64 <= batch);
                 lines.extend(b.trips.iter().map(|(t, p)| (p.line, t.zone)));
             }
-            let expected: Vec<_> = (0..11).map(|i| (i as u64 + 2, if i == 10 { 99 } else { i as u16 + 1 })).collect();
+            let expected: Vec<_> = (0..11)
+                .map(|i| (i as u64 + 2, if i == 10 { 99 } else { i as u16 + 1 }))
+                .collect();
             assert_eq!(lines, expected, "batch {batch}");
         }
     }
 
     #[test]
     fn blank_lines_keep_numbering() {
-        let (plan, _dir) = plan_of("pickup_datetime,pickup_zone\r\n\r\n2024-01-01 00:00:00,5\r\n", 10);
+        let (plan, _dir) = plan_of(
+            "pickup_datetime,pickup_zone\r\n\r\n2024-01-01 00:00:00,5\r\n",
+            10,
+        );
         let mut b = Batch::default();
         for c in plan.chunks_of(0) {
             plan.read_chunk(c, &mut b).unwrap();

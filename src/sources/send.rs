@@ -27,15 +27,27 @@ pub struct SendSummary {
 }
 
 /// Sends `path` to `addr` as CSV lines, paced at `speed` x event time if given.
-pub fn send_file(path: &Path, addr: &str, speed: Option<f64>, columns: &ColumnMap) -> Result<SendSummary, SourceError> {
-    let stream = TcpStream::connect(addr).map_err(|e| SourceError::Bind { addr: addr.to_string(), source: e })?;
+pub fn send_file(
+    path: &Path,
+    addr: &str,
+    speed: Option<f64>,
+    columns: &ColumnMap,
+) -> Result<SendSummary, SourceError> {
+    let stream = TcpStream::connect(addr).map_err(|e| SourceError::Bind {
+        addr: addr.to_string(),
+        source: e,
+    })?;
     let _ = stream.set_nodelay(true);
     let io = |e| SourceError::io(path, e);
     let mut out = BufWriter::with_capacity(1 << 16, stream);
     let pacer = speed.map(Pacer::new);
     let mut summary = SendSummary::default();
     let mut last_flush = Instant::now();
-    let mut send = |line: &[u8], pickup: Option<i64>, summary: &mut SendSummary, out: &mut BufWriter<TcpStream>| -> std::io::Result<()> {
+    let mut send = |line: &[u8],
+                    pickup: Option<i64>,
+                    summary: &mut SendSummary,
+                    out: &mut BufWriter<TcpStream>|
+     -> std::io::Result<()> {
         if let (Some(pacer), Some(t)) = (&pacer, pickup) {
             let wait = pacer.wait_for(t);
             if !wait.is_zero() {
@@ -57,8 +69,15 @@ pub fn send_file(path: &Path, addr: &str, speed: Option<f64>, columns: &ColumnMa
             let text = std::fs::read(path).map_err(io)?;
             let mut lines = text.split(|&b| b == b'\n');
             let header = lines.next().unwrap_or_default();
-            let mut parser = CsvRowParser::new(&path.display().to_string(), &split_header(header), columns)?;
-            send(crate::sources::csv_rows::strip_line_end(header), None, &mut summary, &mut out).map_err(io)?;
+            let mut parser =
+                CsvRowParser::new(&path.display().to_string(), &split_header(header), columns)?;
+            send(
+                crate::sources::csv_rows::strip_line_end(header),
+                None,
+                &mut summary,
+                &mut out,
+            )
+            .map_err(io)?;
             for line in lines {
                 let line = crate::sources::csv_rows::strip_line_end(line);
                 if line.is_empty() {
@@ -71,7 +90,13 @@ pub fn send_file(path: &Path, addr: &str, speed: Option<f64>, columns: &ColumnMa
         }
         Format::Parquet => {
             let plan = ReplayPlan::new(&[path.to_path_buf()], columns, 65_536, ReplayOrder::File)?;
-            send(b"pickup_datetime,pickup_zone,trip_distance,fare_amount,total_amount", None, &mut summary, &mut out).map_err(io)?;
+            send(
+                b"pickup_datetime,pickup_zone,trip_distance,fare_amount,total_amount",
+                None,
+                &mut summary,
+                &mut out,
+            )
+            .map_err(io)?;
             let opt = |v: Option<i64>| v.map(|m| format_micros(m as i128)).unwrap_or_default();
             for epoch in 0..plan.epochs {
                 let mut batch = Batch::default();
@@ -79,7 +104,14 @@ pub fn send_file(path: &Path, addr: &str, speed: Option<f64>, columns: &ColumnMa
                     plan.read_chunk(chunk, &mut batch)?;
                 }
                 for (t, _) in batch.trips {
-                    let line = format!("{},{},{},{},{}", format_naive(t.pickup), t.zone, opt(t.distance), opt(t.fare), opt(t.total));
+                    let line = format!(
+                        "{},{},{},{},{}",
+                        format_naive(t.pickup),
+                        t.zone,
+                        opt(t.distance),
+                        opt(t.fare),
+                        opt(t.total)
+                    );
                     send(line.as_bytes(), Some(t.pickup), &mut summary, &mut out).map_err(io)?;
                     summary.lines += 1;
                 }

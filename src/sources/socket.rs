@@ -75,7 +75,10 @@ pub struct SocketFeed {
 
 impl std::fmt::Debug for SocketFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SocketFeed").field("epoch", &self.epoch).field("active", &self.active).finish()
+        f.debug_struct("SocketFeed")
+            .field("epoch", &self.epoch)
+            .field("active", &self.active)
+            .finish()
     }
 }
 
@@ -87,8 +90,16 @@ impl Drop for SocketFeed {
 
 /// Binds `addr` and starts accepting clients. Returns the feed and the bound address.
 /// Client `i` gets source index `first_source + i` in `names`.
-pub fn listen(addr: &str, options: SocketOptions, names: SourceNames, progress: Arc<AtomicU64>) -> Result<(SocketFeed, SocketAddr), SourceError> {
-    let bind_error = |source| SourceError::Bind { addr: addr.to_string(), source };
+pub fn listen(
+    addr: &str,
+    options: SocketOptions,
+    names: SourceNames,
+    progress: Arc<AtomicU64>,
+) -> Result<(SocketFeed, SocketAddr), SourceError> {
+    let bind_error = |source| SourceError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
     let listener = TcpListener::bind(addr).map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     listener.set_nonblocking(true).map_err(bind_error)?;
@@ -117,7 +128,14 @@ pub fn listen(addr: &str, options: SocketOptions, names: SourceNames, progress: 
     Ok((feed, local))
 }
 
-fn accept_loop(listener: TcpListener, sender: Sender<Event>, names: SourceNames, columns: ColumnMap, header: Option<Vec<String>>, stop: Arc<AtomicBool>) {
+fn accept_loop(
+    listener: TcpListener,
+    sender: Sender<Event>,
+    names: SourceNames,
+    columns: ColumnMap,
+    header: Option<Vec<String>>,
+    stop: Arc<AtomicBool>,
+) {
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -128,13 +146,20 @@ fn accept_loop(listener: TcpListener, sender: Sender<Event>, names: SourceNames,
                 };
                 tracing::debug!(%peer, source, "client connected");
                 let _ = sender.send(Event::Connected);
-                let (sender, columns, header, stop) = (sender.clone(), columns.clone(), header.clone(), stop.clone());
+                let (sender, columns, header, stop) = (
+                    sender.clone(),
+                    columns.clone(),
+                    header.clone(),
+                    stop.clone(),
+                );
                 let name = format!("tcp:{peer}");
-                let _ = thread::Builder::new().name("zonecast-client".into()).spawn(move || {
-                    let mut client = Client::new(source, name, columns, header);
-                    client.run(stream, &sender, &stop);
-                    let _ = sender.send(Event::Disconnected);
-                });
+                let _ = thread::Builder::new()
+                    .name("zonecast-client".into())
+                    .spawn(move || {
+                        let mut client = Client::new(source, name, columns, header);
+                        client.run(stream, &sender, &stop);
+                        let _ = sender.send(Event::Disconnected);
+                    });
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
             Err(e) => {
@@ -158,7 +183,15 @@ struct Client {
 
 impl Client {
     fn new(source: u32, name: String, columns: ColumnMap, header: Option<Vec<String>>) -> Self {
-        let mut client = Client { source, name, columns, parser: None, line_no: 0, line: Vec::new(), overflow: 0 };
+        let mut client = Client {
+            source,
+            name,
+            columns,
+            parser: None,
+            line_no: 0,
+            line: Vec::new(),
+            overflow: 0,
+        };
         if let Some(header) = header {
             client.parser = Some(client.make_parser(&header));
         }
@@ -181,7 +214,12 @@ impl Client {
                         return;
                     }
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) =>
+                {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
@@ -197,13 +235,19 @@ impl Client {
             self.line_no += 1;
             batch.rows_read += 1;
             let bytes = self.line.len() as u64 + self.overflow;
-            batch.rejects.push(Reject { pos: self.pos(), reason: RejectReason::PartialLine(bytes) });
+            batch.rejects.push(Reject {
+                pos: self.pos(),
+                reason: RejectReason::PartialLine(bytes),
+            });
             let _ = sender.send(Event::Rows(batch));
         }
     }
 
     fn pos(&self) -> RowPos {
-        RowPos { source: self.source, line: self.line_no }
+        RowPos {
+            source: self.source,
+            line: self.line_no,
+        }
     }
 
     /// Splits bytes into lines and parses every complete one.
@@ -245,7 +289,10 @@ impl Client {
         batch.rows_read += 1;
         let pos = self.pos();
         if overflow > 0 {
-            batch.rejects.push(Reject { pos, reason: RejectReason::LineTooLong(overflow + line.len() as u64) });
+            batch.rejects.push(Reject {
+                pos,
+                reason: RejectReason::LineTooLong(overflow + line.len() as u64),
+            });
             return;
         }
         match self.parser.as_mut().expect("header seen") {
@@ -253,7 +300,10 @@ impl Client {
                 Ok(trip) => batch.trips.push((trip, pos)),
                 Err(reason) => batch.rejects.push(Reject { pos, reason }),
             },
-            Err(message) => batch.rejects.push(Reject { pos, reason: RejectReason::BadHeader(message.clone()) }),
+            Err(message) => batch.rejects.push(Reject {
+                pos,
+                reason: RejectReason::BadHeader(message.clone()),
+            }),
         }
     }
 }
@@ -300,7 +350,9 @@ impl SocketFeed {
             return true;
         }
         match (self.options.exit_when_idle, self.idle_since) {
-            (Some(limit), Some(since)) => self.ever_connected && self.active == 0 && since.elapsed() >= limit,
+            (Some(limit), Some(since)) => {
+                self.ever_connected && self.active == 0 && since.elapsed() >= limit
+            }
             _ => false,
         }
     }
@@ -310,7 +362,9 @@ impl TripFeed for SocketFeed {
     fn poll(&mut self) -> FeedPoll {
         self.drain();
         let has_rows = self.batch.rows_read > 0;
-        let due = self.opened.is_some_and(|t| t.elapsed() >= self.options.batch_interval);
+        let due = self
+            .opened
+            .is_some_and(|t| t.elapsed() >= self.options.batch_interval);
         if has_rows && (due || self.batch.rows_read >= self.options.batch_rows) {
             return self.take_batch();
         }

@@ -40,8 +40,14 @@ pub fn source_trips<'scope>(
     let activator = scope.activator_for(builder.operator_info().address);
     let (trips_out, trips) = builder.new_output();
     let (reports_out, reports) = builder.new_output();
-    let mut trips_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<(Trip, RowPos)>>>::from(trips_out);
-    let mut reports_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Report>>>::from(reports_out);
+    let mut trips_out = OutputBuilder::<
+        _,
+        timely::container::CapacityContainerBuilder<Vec<(Trip, RowPos)>>,
+    >::from(trips_out);
+    let mut reports_out = OutputBuilder::<
+        _,
+        timely::container::CapacityContainerBuilder<Vec<Report>>,
+    >::from(reports_out);
     let error = Rc::new(RefCell::new(None));
     let error_slot = error.clone();
     builder.build(move |mut caps| {
@@ -62,8 +68,14 @@ pub fn source_trips<'scope>(
                     let mut reports: Vec<Report> = Vec::with_capacity(batch.rejects.len() + 1);
                     reports.push(Report::Read(batch.rows_read));
                     reports.extend(batch.rejects.drain(..).map(Report::Rejected));
-                    trips_out.activate().session(&caps[0]).give_iterator(batch.trips.drain(..));
-                    reports_out.activate().session(&caps[1]).give_iterator(reports.into_iter());
+                    trips_out
+                        .activate()
+                        .session(&caps[0])
+                        .give_iterator(batch.trips.drain(..));
+                    reports_out
+                        .activate()
+                        .session(&caps[1])
+                        .give_iterator(reports.into_iter());
                     for cap in caps.iter_mut() {
                         cap.downgrade(&(epoch + 1));
                     }
@@ -79,5 +91,9 @@ pub fn source_trips<'scope>(
             }
         }
     });
-    SourceStreams { trips, reports, error }
+    SourceStreams {
+        trips,
+        reports,
+        error,
+    }
 }

@@ -18,9 +18,15 @@ pub fn data_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("real TLC data not found in {} (set ZONECAST_DATA); CI must have it", dir.display());
+        panic!(
+            "real TLC data not found in {} (set ZONECAST_DATA); CI must have it",
+            dir.display()
+        );
     }
-    eprintln!("SKIPPED: real TLC data not found in {} (set ZONECAST_DATA to run this test)", dir.display());
+    eprintln!(
+        "SKIPPED: real TLC data not found in {} (set ZONECAST_DATA to run this test)",
+        dir.display()
+    );
     None
 }
 
@@ -31,7 +37,10 @@ pub fn data_file(name: &str) -> Option<PathBuf> {
 
 /// Runs the `zonecast` binary with `args`; panics with its output when it fails.
 pub fn zonecast(args: &[&str]) -> std::process::Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_zonecast")).args(args).output().expect("run zonecast");
+    let output = Command::new(env!("CARGO_BIN_EXE_zonecast"))
+        .args(args)
+        .output()
+        .expect("run zonecast");
     assert!(
         output.status.success(),
         "zonecast {args:?} failed:\n{}\n{}",
@@ -64,15 +73,30 @@ pub fn oracle_add(table: &mut OracleTable, pickup: i64, zone: u16, values: [Opti
     }
 }
 
-/// Parses a table written by `zonecast aggregate` into `(hour, zone) -> (pickups, means)`.
-pub fn parse_table(text: &str) -> BTreeMap<(String, u16), (i64, [Option<f64>; 3])> {
+/// A parsed table: `(hour label, zone) -> (pickups, means)`.
+pub type ParsedTable = BTreeMap<(String, u16), (i64, [Option<f64>; 3])>;
+
+/// Parses a table written by `zonecast aggregate`.
+pub fn parse_table(text: &str) -> ParsedTable {
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("zone,hour,pickups,mean_distance,mean_fare,mean_total"));
+    assert_eq!(
+        lines.next(),
+        Some("zone,hour,pickups,mean_distance,mean_fare,mean_total")
+    );
     lines
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            let mean = |s: &str| if s.is_empty() { None } else { Some(s.parse::<f64>().unwrap()) };
-            ((f[1].to_string(), f[0].parse().unwrap()), (f[2].parse().unwrap(), [mean(f[3]), mean(f[4]), mean(f[5])]))
+            let mean = |s: &str| {
+                if s.is_empty() {
+                    None
+                } else {
+                    Some(s.parse::<f64>().unwrap())
+                }
+            };
+            (
+                (f[1].to_string(), f[0].parse().unwrap()),
+                (f[2].parse().unwrap(), [mean(f[3]), mean(f[4]), mean(f[5])]),
+            )
         })
         .collect()
 }
@@ -83,13 +107,18 @@ pub fn assert_table_matches(text: &str, oracle: &OracleTable) {
     assert_eq!(table.len(), oracle.len(), "number of (zone, hour) rows");
     for ((hour, zone), row) in oracle {
         let label = zonecast::time::format_hour(*hour);
-        let (pickups, means) = table.get(&(label.clone(), *zone)).unwrap_or_else(|| panic!("missing {zone} {label}"));
+        let (pickups, means) = table
+            .get(&(label.clone(), *zone))
+            .unwrap_or_else(|| panic!("missing {zone} {label}"));
         assert_eq!(*pickups, row.pickups, "pickups of zone {zone} at {label}");
-        for i in 0..3 {
+        for (i, mean) in means.iter().enumerate() {
             let expected = (row.counts[i] > 0).then(|| row.sums[i] / row.counts[i] as f64);
-            match (means[i], expected) {
+            match (*mean, expected) {
                 (None, None) => {}
-                (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "mean {i} of zone {zone} at {label}: {a} vs {b}"),
+                (Some(a), Some(b)) => assert!(
+                    (a - b).abs() <= 1e-6 * (1.0 + b.abs()),
+                    "mean {i} of zone {zone} at {label}: {a} vs {b}"
+                ),
                 other => panic!("mean {i} of zone {zone} at {label}: {other:?}"),
             }
         }
