@@ -41,10 +41,13 @@ use crate::trip::{HourlyStats, ZoneHour};
 /// A callback for every finished epoch of hourly updates.
 pub type HourlySink = Box<dyn FnMut(u64, EpochUpdates<(ZoneHour, HourlyStats)>)>;
 
-/// Where the aggregate dataflow delivers its results (on worker 0).
+/// Where the aggregate dataflow delivers its results.
 pub struct AggregateSinks {
-    /// Called with every finished epoch of hourly updates.
-    pub hourly: HourlySink,
+    /// Called on every worker with each finished epoch of the hourly updates that worker
+    /// holds; keys are partitioned, so together the workers see every update exactly once.
+    pub hourly_local: Option<HourlySink>,
+    /// Called on worker 0 with each finished epoch of all hourly updates, in epoch order.
+    pub hourly_gathered: Option<HourlySink>,
     /// Receives the row outcome counts.
     pub report: Rc<RefCell<RunReport>>,
 }
@@ -73,7 +76,14 @@ pub fn build<'scope>(
     // ((ZoneHour, HourlyStats), epoch, ±1)
     let hourly = on_time.aggregate_hourly_named("AggregateHourly", states, policy);
     hourly.clone().inner.probe_with(&probe);
-    hourly.sink_epochs_named("SinkHourly", sinks.hourly);
+    if let Some(sink) = sinks.hourly_local {
+        hourly
+            .clone()
+            .sink_local_epochs_named("SinkHourlyLocal", sink);
+    }
+    if let Some(sink) = sinks.hourly_gathered {
+        hourly.sink_epochs_named("SinkHourlyGathered", sink);
+    }
     source
         .reports
         .concat(classified.reports)
@@ -266,12 +276,14 @@ impl AggregateJob {
         let _progress = Progress::start(progress_rows, total, self.show_progress && leader);
         let policy = self.policy;
         let changes_path = self.outputs.changes.clone();
-        let results = self.cluster.execute(move |worker| {
+        let single_process = self.cluster.processes <= 1;
+        tracing::info!(elapsed = ?started.elapsed(), "inputs planned");
+        let mut results = self.cluster.execute(move |worker| {
             let index = worker.index();
             let table = Rc::new(RefCell::new(HourlyTable::default()));
             let report = Rc::new(RefCell::new(RunReport::default()));
             let write_error: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
-            let mut changes = match (&changes_path, index) {
+            let mut changes = match (&changes_path, worker.index()) {
                 (Some(path), 0) => match ChangesLog::create(path) {
                     Ok(log) => Some(log),
                     Err(e) => {
@@ -282,22 +294,47 @@ impl AggregateJob {
                 },
                 _ => None,
             };
-            let (table_sink, error_sink) = (table.clone(), write_error.clone());
-            let hourly = Box::new(
-                move |epoch: u64, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
+            // One process: each worker keeps the table of its own keys (merged at the end);
+            // several processes: the table is gathered on worker 0.
+            let table_sink = table.clone();
+            let apply = Box::new(
+                move |_epoch: u64, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
                     table_sink.borrow_mut().apply(&updates);
-                    if let Some(log) = changes.as_mut() {
+                },
+            );
+            let error_sink = write_error.clone();
+            let log = changes.take().map(|mut log| {
+                Box::new(
+                    move |epoch: u64, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
                         if let Err(e) = log.write_epoch(epoch, &updates).and_then(|_| log.flush()) {
                             error_sink
                                 .borrow_mut()
                                 .get_or_insert(format!("cannot write the changes log: {e}"));
                         }
+                    },
+                ) as HourlySink
+            });
+            let (hourly_local, hourly_gathered): (Option<HourlySink>, Option<HourlySink>) =
+                match (single_process, log) {
+                    (true, log) => (Some(apply), log),
+                    (false, None) => (None, Some(apply)),
+                    (false, Some(mut log)) => {
+                        let apply = apply;
+                        (
+                        None,
+                        Some(Box::new(
+                            move |epoch: u64, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
+                                log(epoch, updates.clone());
+                                apply(epoch, updates);
+                            },
+                        )),
+                    )
                     }
-                },
-            );
+                };
             let feed = make_feed(index);
             let sinks = AggregateSinks {
-                hourly,
+                hourly_local,
+                hourly_gathered,
                 report: report.clone(),
             };
             let (_probe, source_error) =
@@ -310,20 +347,23 @@ impl AggregateJob {
                 .or_else(|| write_error.borrow_mut().take());
             let is_zero = index == 0;
             WorkerResult {
-                table: is_zero.then(|| table.borrow().clone()),
-                report: is_zero.then(|| report.borrow().clone()),
+                table: (is_zero || single_process).then(|| table.take()),
+                report: is_zero.then(|| report.take()),
                 error,
             }
         })?;
         let elapsed = started.elapsed();
+        tracing::info!(?elapsed, "dataflow finished");
         if let Some(message) = results.iter().find_map(|r| r.error.clone()) {
             return Err(JobError::Failed(message));
         }
-        let Some(leader_result) = results.into_iter().find(|r| r.table.is_some()) else {
+        let Some(report) = results.iter_mut().find_map(|r| r.report.take()) else {
             return Ok(None);
         };
-        let table = leader_result.table.unwrap_or_default();
-        let report = leader_result.report.unwrap_or_default();
+        let mut table = HourlyTable::default();
+        for part in results.into_iter().filter_map(|r| r.table) {
+            table.merge(part);
+        }
         let source_names = names.lock().expect("names").clone();
         if let Some(path) = &self.outputs.table {
             table.write_csv(path).map_err(|source| JobError::Output {
@@ -339,6 +379,7 @@ impl AggregateJob {
                     source,
                 })?;
         }
+        tracing::info!(elapsed = ?started.elapsed(), "outputs written");
         Ok(Some(AggregateOutcome {
             table,
             report,

@@ -120,14 +120,28 @@ impl ExactMean {
 
 /// Writes a millionths value as a plain decimal without trailing zeros: `2500000` -> `2.5`.
 pub fn format_micros(value: i128) -> String {
-    let sign = if value < 0 { "-" } else { "" };
+    let mut out = String::new();
+    push_micros(&mut out, value);
+    out
+}
+
+/// Appends a millionths value as a plain decimal without trailing zeros (no allocation).
+pub fn push_micros(out: &mut String, value: i128) {
+    use std::fmt::Write;
+    if value < 0 {
+        out.push('-');
+    }
     let abs = value.unsigned_abs();
-    let (int, frac) = (abs / 1_000_000, abs % 1_000_000);
-    if frac == 0 {
-        format!("{sign}{int}")
-    } else {
-        let digits = format!("{frac:06}");
-        format!("{sign}{int}.{}", digits.trim_end_matches('0'))
+    let (int, mut frac) = (abs / 1_000_000, (abs % 1_000_000) as u32);
+    let _ = write!(out, "{int}");
+    if frac != 0 {
+        out.push('.');
+        let mut digits = 6;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        let _ = write!(out, "{frac:0digits$}");
     }
 }
 
@@ -174,15 +188,21 @@ pub const HOURLY_HEADER: &str = "zone,hour,pickups,mean_distance,mean_fare,mean_
 
 /// One line of the hourly table (no newline), in [`HOURLY_HEADER`] order.
 pub fn hourly_row(key: &ZoneHour, stats: &HourlyStats) -> String {
-    format!(
-        "{},{},{},{},{},{}",
-        key.zone,
-        format_hour(key.hour),
-        stats.pickups,
-        stats.distance.format(),
-        stats.fare.format(),
-        stats.total.format()
-    )
+    let mut line = String::with_capacity(64);
+    push_hourly_row(&mut line, key, &format_hour(key.hour), stats);
+    line
+}
+
+/// Appends one line of the hourly table (no newline) with a pre-formatted hour label.
+pub fn push_hourly_row(out: &mut String, key: &ZoneHour, hour_label: &str, stats: &HourlyStats) {
+    use std::fmt::Write;
+    let _ = write!(out, "{},{hour_label},{}", key.zone, stats.pickups);
+    for mean in [&stats.distance, &stats.fare, &stats.total] {
+        out.push(',');
+        if let Some(m) = mean.mean_micros() {
+            push_micros(out, m);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -141,16 +141,28 @@ fn exact_decimal(text: &[u8]) -> Option<i128> {
     if (int.is_empty() && frac.is_empty()) || int.len() > 20 || frac.len() > 30 {
         return None;
     }
-    if !int.iter().chain(frac).all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut value: i128 = 0;
+    let mut whole: i128 = 0;
     for &d in int {
-        value = value * 10 + (d - b'0') as i128;
+        let digit = d.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        whole = whole * 10 + digit as i128;
     }
-    for i in 0..6 {
-        value = value * 10 + frac.get(i).map_or(0, |d| (d - b'0') as i128);
+    let mut micros: i64 = 0;
+    for (i, &d) in frac.iter().enumerate() {
+        let digit = d.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        if i < 6 {
+            micros = micros * 10 + digit as i64;
+        }
     }
+    for _ in frac.len()..6 {
+        micros *= 10;
+    }
+    let mut value = whole * 1_000_000 + micros as i128;
     if frac.get(6).is_some_and(|&d| d >= b'5') {
         value += 1;
     }

@@ -8,7 +8,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use crate::trip::{hourly_row, HourlyStats, ZoneHour, HOURLY_HEADER};
+use crate::time::format_hour;
+use crate::trip::{push_hourly_row, HourlyStats, ZoneHour, HOURLY_HEADER};
 
 /// Header of the changes file.
 pub fn changes_header() -> String {
@@ -35,8 +36,15 @@ impl ChangesLog {
         epoch: u64,
         updates: &[((ZoneHour, HourlyStats), isize)],
     ) -> std::io::Result<()> {
+        let mut line = String::with_capacity(96);
+        let mut label = (i64::MIN, String::new());
         for ((key, stats), diff) in updates {
-            writeln!(self.out, "{epoch},{},{diff}", hourly_row(key, stats))?;
+            if label.0 != key.hour {
+                label = (key.hour, format_hour(key.hour));
+            }
+            line.clear();
+            push_hourly_row(&mut line, key, &label.1, stats);
+            writeln!(self.out, "{epoch},{line},{diff}")?;
         }
         Ok(())
     }

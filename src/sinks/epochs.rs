@@ -1,10 +1,11 @@
-//! Gathers a collection's updates on worker 0 and hands over each epoch once it is complete,
-//! sorted (record, then diff: retractions before insertions).
+//! Hands over a collection's updates epoch by epoch once each epoch is complete, sorted
+//! (record, then diff): gathered on worker 0 ([`SinkEpochs::sink_epochs_named`]) or on the
+//! worker that holds each record ([`SinkEpochs::sink_local_epochs_named`]).
 
 use std::collections::BTreeMap;
 
 use differential_dataflow::VecCollection;
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::Operator;
 
 /// One epoch's updates: `(record, diff)` pairs, sorted.
@@ -28,34 +29,67 @@ pub trait SinkEpochs<D> {
     fn sink_epochs_named<F>(self, name: &str, on_epoch: F)
     where
         F: FnMut(u64, EpochUpdates<D>) + 'static;
+
+    /// Like [`SinkEpochs::sink_epochs_named`], but every worker handles the updates it holds
+    /// (for collections partitioned by key, each worker sees every update of its keys).
+    fn sink_local_epochs_named<F>(self, name: &str, on_epoch: F)
+    where
+        F: FnMut(u64, EpochUpdates<D>) + 'static;
 }
 
 impl<D> SinkEpochs<D> for VecCollection<'_, u64, D>
 where
     D: timely::ExchangeData + Ord + Clone,
 {
-    fn sink_epochs_named<F>(self, name: &str, mut on_epoch: F)
+    fn sink_epochs_named<F>(self, name: &str, on_epoch: F)
     where
         F: FnMut(u64, EpochUpdates<D>) + 'static,
     {
-        let mut pending: BTreeMap<u64, Vec<(D, isize)>> = BTreeMap::new();
         self.inner
-            .sink(Exchange::new(|_| 0), name, move |(input, frontier)| {
-                input.for_each(|_cap, data| {
-                    for (record, time, diff) in data.drain(..) {
-                        pending.entry(time).or_default().push((record, diff));
-                    }
-                });
-                while let Some(entry) = pending.first_entry() {
-                    if frontier.less_equal(entry.key()) {
-                        break;
-                    }
-                    let epoch = *entry.key();
-                    let mut updates = entry.remove();
-                    differential_dataflow::consolidation::consolidate(&mut updates);
-                    updates.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-                    on_epoch(epoch, updates);
-                }
-            });
+            .sink(Exchange::new(|_| 0), name, by_epoch(on_epoch));
+    }
+
+    fn sink_local_epochs_named<F>(self, name: &str, on_epoch: F)
+    where
+        F: FnMut(u64, EpochUpdates<D>) + 'static,
+    {
+        self.inner.sink(Pipeline, name, by_epoch(on_epoch));
+    }
+}
+
+type Input<'a, D, P> =
+    timely::dataflow::operators::generic::InputHandleCore<u64, Vec<(D, u64, isize)>, P>;
+
+/// The sink logic: buffer updates by epoch, release each epoch once the frontier passes it.
+fn by_epoch<D, P, F>(
+    mut on_epoch: F,
+) -> impl FnMut(
+    (
+        &mut Input<'_, D, P>,
+        &timely::progress::frontier::MutableAntichain<u64>,
+    ),
+)
+where
+    D: Ord + Clone + 'static,
+    P: timely::communication::Pull<timely::dataflow::channels::Message<u64, Vec<(D, u64, isize)>>>,
+    F: FnMut(u64, EpochUpdates<D>),
+{
+    let mut pending: BTreeMap<u64, Vec<(D, isize)>> = BTreeMap::new();
+    move |(input, frontier)| {
+        input.for_each(|_cap, data| {
+            for (record, time, diff) in data.drain(..) {
+                pending.entry(time).or_default().push((record, diff));
+            }
+        });
+        while let Some(entry) = pending.first_entry() {
+            if frontier.less_equal(entry.key()) {
+                break;
+            }
+            let epoch = *entry.key();
+            let mut updates = entry.remove();
+            differential_dataflow::consolidation::consolidate(&mut updates);
+            updates.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+            on_epoch(epoch, updates);
+        }
     }
 }

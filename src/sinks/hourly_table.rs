@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use crate::trip::{hourly_row, HourlyStats, ZoneHour, HOURLY_HEADER};
+use crate::time::format_hour;
+use crate::trip::{push_hourly_row, HourlyStats, ZoneHour, HOURLY_HEADER};
 
 /// The accumulated hourly aggregates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,6 +28,15 @@ impl HourlyTable {
         }
     }
 
+    /// Adds the rows of another table (a worker's share; keys must not overlap).
+    pub fn merge(&mut self, other: HourlyTable) {
+        if self.rows.is_empty() {
+            self.rows = other.rows;
+        } else {
+            self.rows.extend(other.rows);
+        }
+    }
+
     /// The rows, sorted by hour then zone.
     pub fn rows(&self) -> &BTreeMap<ZoneHour, HourlyStats> {
         &self.rows
@@ -37,8 +47,12 @@ impl HourlyTable {
         let mut text = String::with_capacity(64 * (self.rows.len() + 1));
         text.push_str(HOURLY_HEADER);
         text.push('\n');
+        let mut label = (i64::MIN, String::new());
         for (key, stats) in &self.rows {
-            text.push_str(&hourly_row(key, stats));
+            if label.0 != key.hour {
+                label = (key.hour, format_hour(key.hour));
+            }
+            push_hourly_row(&mut text, key, &label.1, stats);
             text.push('\n');
         }
         text

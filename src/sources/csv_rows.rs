@@ -4,8 +4,6 @@
 //! line (a stray quote, binary garbage) can never swallow the good lines after it: a record is
 //! exactly one line, and a quote must close on the line it opens.
 
-use memchr::memchr_iter;
-
 use crate::reject::RejectReason;
 use crate::schema::values::{parse_micros, parse_pickup, parse_zone};
 use crate::schema::{ColumnMap, Resolved, SchemaError};
@@ -42,18 +40,55 @@ pub fn strip_line_end(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// Bytes of `word` equal to `byte`, as the high bit of each byte lane (exact, no false hits).
+#[inline]
+fn lanes_equal(word: u64, byte: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let v = word ^ (u64::from(byte) * 0x0101_0101_0101_0101);
+    !(((v & LOW7) + LOW7) | v | LOW7)
+}
+
+/// The fast path for lines without quotes: commas found eight bytes at a time.
+/// Returns false (bounds unspecified) when the line has a quote.
+fn split_unquoted(line: &[u8], bounds: &mut Vec<(usize, usize)>) -> bool {
+    let mut start = 0;
+    let mut base = 0;
+    let mut chunks = line.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        if lanes_equal(word, b'"') != 0 {
+            return false;
+        }
+        let mut commas = lanes_equal(word, b',');
+        while commas != 0 {
+            let i = base + (commas.trailing_zeros() / 8) as usize;
+            bounds.push((start, i));
+            start = i + 1;
+            commas &= commas - 1;
+        }
+        base += 8;
+    }
+    for (k, &b) in chunks.remainder().iter().enumerate() {
+        match b {
+            b',' => {
+                bounds.push((start, base + k));
+                start = base + k + 1;
+            }
+            b'"' => return false,
+            _ => {}
+        }
+    }
+    bounds.push((start, line.len()));
+    true
+}
+
 /// Finds the content bounds of each field of a line (quoted fields without their quotes).
 fn split_fields(line: &[u8], bounds: &mut Vec<(usize, usize)>) -> Result<(), RejectReason> {
     bounds.clear();
-    if memchr::memchr(b'"', line).is_none() {
-        let mut start = 0;
-        for comma in memchr_iter(b',', line) {
-            bounds.push((start, comma));
-            start = comma + 1;
-        }
-        bounds.push((start, line.len()));
+    if split_unquoted(line, bounds) {
         return Ok(());
     }
+    bounds.clear();
     let mut i = 0;
     loop {
         if line.get(i) == Some(&b'"') {
@@ -159,6 +194,23 @@ mod tests {
         );
         let t = p.parse(b"1,\"2019-06-01 00:55:13\",\"145\",,,4.3").unwrap();
         assert_eq!((t.zone, t.fare), (145, None));
+    }
+
+    #[test]
+    fn fast_and_quoted_splitting_agree() {
+        let mut fast = Vec::new();
+        let mut slow = Vec::new();
+        for line in [&b""[..], b",", b"a,b", b"abcdefgh,ijklmnop,,q", b"1,2,3,4,5,6,7,8,9,10,11,12", b",,,,,,,,,"] {
+            assert!(split_unquoted(line, &mut fast));
+            let mut quoted = line.to_vec();
+            quoted.extend_from_slice(b",\"x\"");
+            split_fields(&quoted, &mut slow).unwrap();
+            slow.pop();
+            assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(line));
+            fast.clear();
+        }
+        assert!(!split_unquoted(b"abcdefghij\"", &mut fast));
+        assert!(!split_unquoted(b"ab\"", &mut fast));
     }
 
     #[test]
