@@ -29,7 +29,7 @@ use crate::runtime::{run_to_completion, Cluster, RuntimeError};
 use crate::schema::ColumnMap;
 use crate::sinks::changes_log::ChangesLog;
 use crate::sinks::epochs::EpochUpdates;
-use crate::sinks::hourly_table::HourlyTable;
+use crate::sinks::hourly_table::{HourlyTable, SortedTable};
 use crate::sinks::{SinkEpochs, SinkReports};
 use crate::sources::file_feed::FileFeed;
 use crate::sources::pacing::Pacer;
@@ -164,7 +164,7 @@ impl AggregateJob {
 }
 
 /// Default rows per epoch.
-pub const DEFAULT_BATCH_ROWS: u64 = 16_384;
+pub const DEFAULT_BATCH_ROWS: u64 = 4_096;
 
 /// Errors of an aggregate job.
 #[derive(Debug, thiserror::Error)]
@@ -191,8 +191,8 @@ pub enum JobError {
 /// What an aggregate job produced (returned on process 0 only).
 #[derive(Debug)]
 pub struct AggregateOutcome {
-    /// The final hourly table.
-    pub table: HourlyTable,
+    /// The final hourly table, sorted by hour then zone.
+    pub table: SortedTable,
     /// Row outcome counts and set-aside rows.
     pub report: RunReport,
     /// Source names by index (files, then socket clients).
@@ -202,7 +202,7 @@ pub struct AggregateOutcome {
 }
 
 struct WorkerResult {
-    table: Option<HourlyTable>,
+    table: Option<SortedTable>,
     report: Option<RunReport>,
     error: Option<String>,
 }
@@ -303,13 +303,20 @@ impl AggregateJob {
                 },
             );
             let error_sink = write_error.clone();
-            let log = changes.take().map(|mut log| {
+            // Every worker must build the same operators, so the gathered sink exists on all
+            // of them whenever a log is wanted; only worker 0 receives (and writes) anything.
+            let log: Option<HourlySink> = changes_path.as_ref().map(|_| {
+                let mut file = changes.take();
                 Box::new(
                     move |epoch: u64, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
-                        if let Err(e) = log.write_epoch(epoch, &updates).and_then(|_| log.flush()) {
-                            error_sink
-                                .borrow_mut()
-                                .get_or_insert(format!("cannot write the changes log: {e}"));
+                        if let Some(log) = file.as_mut() {
+                            if let Err(e) =
+                                log.write_epoch(epoch, &updates).and_then(|_| log.flush())
+                            {
+                                error_sink
+                                    .borrow_mut()
+                                    .get_or_insert(format!("cannot write the changes log: {e}"));
+                            }
                         }
                     },
                 ) as HourlySink
@@ -319,16 +326,12 @@ impl AggregateJob {
                     (true, log) => (Some(apply), log),
                     (false, None) => (None, Some(apply)),
                     (false, Some(mut log)) => {
-                        let apply = apply;
-                        (
-                        None,
-                        Some(Box::new(
+                        let both =
                             move |epoch: u64, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
                                 log(epoch, updates.clone());
                                 apply(epoch, updates);
-                            },
-                        )),
-                    )
+                            };
+                        (None, Some(Box::new(both)))
                     }
                 };
             let feed = make_feed(index);
@@ -347,7 +350,7 @@ impl AggregateJob {
                 .or_else(|| write_error.borrow_mut().take());
             let is_zero = index == 0;
             WorkerResult {
-                table: (is_zero || single_process).then(|| table.take()),
+                table: (is_zero || single_process).then(|| table.take().into_sorted()),
                 report: is_zero.then(|| report.take()),
                 error,
             }
@@ -360,10 +363,8 @@ impl AggregateJob {
         let Some(report) = results.iter_mut().find_map(|r| r.report.take()) else {
             return Ok(None);
         };
-        let mut table = HourlyTable::default();
-        for part in results.into_iter().filter_map(|r| r.table) {
-            table.merge(part);
-        }
+        let table = SortedTable::merge(results.into_iter().filter_map(|r| r.table));
+        tracing::info!(elapsed = ?started.elapsed(), "tables joined");
         let source_names = names.lock().expect("names").clone();
         if let Some(path) = &self.outputs.table {
             table.write_csv(path).map_err(|source| JobError::Output {

@@ -66,6 +66,33 @@ impl ZoneHour {
     }
 }
 
+/// A `HashMap` hasher for [`ZoneHour`] keys: one multiply-xorshift round instead of SipHash
+/// (keys come from our own data, not from an adversary).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ZoneHourHasher(u64);
+
+impl std::hash::Hasher for ZoneHourHasher {
+    fn finish(&self) -> u64 {
+        let x = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^ (x >> 32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x100_0000_01B3);
+        }
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.0 = (self.0.rotate_left(16) ^ n as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x94D0_49BB_1331_11EB);
+    }
+}
+
+/// A `HashMap` keyed by [`ZoneHour`] with the fast hasher.
+pub type ZoneHourMap<V> =
+    std::collections::HashMap<ZoneHour, V, std::hash::BuildHasherDefault<ZoneHourHasher>>;
+
 /// An exact running sum of a nullable column: the mean is `sum / count` over non-null values.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -127,13 +154,18 @@ pub fn format_micros(value: i128) -> String {
 
 /// Appends a millionths value as a plain decimal without trailing zeros (no allocation).
 pub fn push_micros(out: &mut String, value: i128) {
-    use std::fmt::Write;
     if value < 0 {
         out.push('-');
     }
     let abs = value.unsigned_abs();
     let (int, mut frac) = (abs / 1_000_000, (abs % 1_000_000) as u32);
-    let _ = write!(out, "{int}");
+    match u64::try_from(int) {
+        Ok(int) => push_u64(out, int),
+        Err(_) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{int}");
+        }
+    }
     if frac != 0 {
         out.push('.');
         let mut digits = 6;
@@ -141,8 +173,28 @@ pub fn push_micros(out: &mut String, value: i128) {
             frac /= 10;
             digits -= 1;
         }
-        let _ = write!(out, "{frac:0digits$}");
+        let mut buf = [b'0'; 6];
+        for slot in buf[..digits].iter_mut().rev() {
+            *slot = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        out.push_str(std::str::from_utf8(&buf[..digits]).expect("digits"));
     }
+}
+
+/// Appends an unsigned integer in decimal.
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).expect("digits"));
 }
 
 /// What zonecast keeps per (zone, hour): the pickup count and exact means.
@@ -195,8 +247,14 @@ pub fn hourly_row(key: &ZoneHour, stats: &HourlyStats) -> String {
 
 /// Appends one line of the hourly table (no newline) with a pre-formatted hour label.
 pub fn push_hourly_row(out: &mut String, key: &ZoneHour, hour_label: &str, stats: &HourlyStats) {
-    use std::fmt::Write;
-    let _ = write!(out, "{},{hour_label},{}", key.zone, stats.pickups);
+    push_u64(out, key.zone as u64);
+    out.push(',');
+    out.push_str(hour_label);
+    out.push(',');
+    if stats.pickups < 0 {
+        out.push('-');
+    }
+    push_u64(out, stats.pickups.unsigned_abs());
     for mean in [&stats.distance, &stats.fare, &stats.total] {
         out.push(',');
         if let Some(m) = mean.mean_micros() {

@@ -218,7 +218,8 @@ fn run_random(seed: u64, n: usize, batch: usize, workers: usize, policy: Waterma
             });
             let report = std::rc::Rc::new(std::cell::RefCell::new(RunReport::default()));
             let sinks = AggregateSinks {
-                hourly,
+                hourly_local: None,
+                hourly_gathered: Some(hourly),
                 report: report.clone(),
             };
             worker.dataflow::<u64, _, _>(|scope| build(scope, feed, policy, sinks));

@@ -41,7 +41,7 @@ pub fn run() -> anyhow::Result<()> {
     }
     eprintln!("wall time      {}", format_elapsed(outcome.elapsed));
     let rows = outcome.table.rows();
-    if let Some(last) = rows.keys().map(|k| k.hour).max() {
+    if let Some(last) = rows.last().map(|(k, _)| k.hour) {
         let mut busiest: Vec<_> = rows.iter().filter(|(k, _)| k.hour == last - 1).collect();
         busiest.sort_by_key(|(k, s)| (-s.pickups, k.zone));
         println!("busiest zones in the hour {}:", format_hour(last - 1));

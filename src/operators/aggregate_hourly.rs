@@ -10,7 +10,7 @@
 //!
 //! Trips must arrive partitioned by [`ZoneHour::route`] (each key on one worker).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::channels::pact::Pipeline;
@@ -20,7 +20,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 use crate::operators::watermark::{StateLog, WatermarkPolicy, WatermarkState, WatermarkTracker};
-use crate::trip::{HourlyStats, Trip, ZoneHour};
+use crate::trip::{HourlyStats, Trip, ZoneHour, ZoneHourMap};
 
 type Update = ((ZoneHour, HourlyStats), u64, isize);
 
@@ -73,16 +73,16 @@ impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
 
         builder.build(move |_initial| {
             let mut log = StateLog::default();
-            let mut deltas: BTreeMap<u64, (Capability<u64>, HashMap<ZoneHour, HourlyStats>)> =
+            let mut deltas: BTreeMap<u64, (Capability<u64>, ZoneHourMap<HourlyStats>)> =
                 BTreeMap::new();
-            let mut state: HashMap<ZoneHour, HourlyStats> = HashMap::new();
+            let mut state: ZoneHourMap<HourlyStats> = ZoneHourMap::default();
             let mut released_before = i64::MIN;
             move |frontiers| {
                 trips_in.for_each(|cap, data| {
                     let Some(&epoch) = cap.least() else { return };
-                    let (_, delta) = deltas
-                        .entry(epoch)
-                        .or_insert_with(|| (cap.retain_least(0).expect("time"), HashMap::new()));
+                    let (_, delta) = deltas.entry(epoch).or_insert_with(|| {
+                        (cap.retain_least(0).expect("time"), ZoneHourMap::default())
+                    });
                     for trip in data.drain(..) {
                         delta
                             .entry(trip.zone_hour())

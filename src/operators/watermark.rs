@@ -117,8 +117,14 @@ impl WatermarkTracker {
 
     /// Counts a parsed row's pickup (whatever its verdict) and advances the watermark.
     pub fn observe(&mut self, pickup: i64) {
-        if self.watermark.is_some_and(|w| pickup <= w) {
-            return;
+        match self.watermark {
+            Some(w) if pickup <= w => return,
+            // Fast path: a newer pickup in the watermark's own (supported) hour.
+            Some(w) if hour_of(pickup) == hour_of(w) => {
+                self.watermark = Some(pickup);
+                return;
+            }
+            _ => {}
         }
         let entry = self.hours.entry(hour_of(pickup)).or_insert((0, pickup));
         entry.0 += 1;

@@ -1,21 +1,21 @@
-//! The hourly table: collection updates in, the current `(zone, hour) -> stats` table and its
-//! CSV file out (sorted by hour, then zone).
+//! The hourly table: collection updates in, the current `(zone, hour) -> stats` table out, and
+//! at the end a [`SortedTable`] (by hour, then zone) and its CSV file.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use crate::time::format_hour;
-use crate::trip::{push_hourly_row, HourlyStats, ZoneHour, HOURLY_HEADER};
+use crate::trip::{push_hourly_row, HourlyStats, ZoneHour, ZoneHourMap, HOURLY_HEADER};
 
-/// The accumulated hourly aggregates.
+/// The live hourly aggregates, updated epoch by epoch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HourlyTable {
-    rows: BTreeMap<ZoneHour, HourlyStats>,
+    rows: ZoneHourMap<HourlyStats>,
 }
 
 impl HourlyTable {
-    /// Applies one epoch's sorted updates (retractions of a key come before its insertion).
+    /// Applies one epoch's updates; for each key, its retraction must come before its insertion
+    /// (as the aggregate emits them, and as sorted updates are).
     pub fn apply(&mut self, updates: &[((ZoneHour, HourlyStats), isize)]) {
         for ((key, stats), diff) in updates {
             if *diff < 0 {
@@ -28,32 +28,91 @@ impl HourlyTable {
         }
     }
 
-    /// Adds the rows of another table (a worker's share; keys must not overlap).
-    pub fn merge(&mut self, other: HourlyTable) {
-        if self.rows.is_empty() {
-            self.rows = other.rows;
-        } else {
-            self.rows.extend(other.rows);
+    /// Number of (zone, hour) rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The statistics of one (zone, hour), if it has trips.
+    pub fn get(&self, key: &ZoneHour) -> Option<&HourlyStats> {
+        self.rows.get(key)
+    }
+
+    /// The rows sorted by hour, then zone.
+    pub fn into_sorted(self) -> SortedTable {
+        let mut rows: Vec<(ZoneHour, HourlyStats)> = self.rows.into_iter().collect();
+        rows.sort_unstable_by_key(|(key, _)| *key);
+        SortedTable { rows }
+    }
+
+    /// The table as CSV text (header included), sorted.
+    pub fn to_csv(&self) -> String {
+        self.clone().into_sorted().to_csv()
+    }
+}
+
+/// A finished hourly table, sorted by hour then zone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SortedTable {
+    rows: Vec<(ZoneHour, HourlyStats)>,
+}
+
+impl SortedTable {
+    /// Merges the sorted tables of several workers (their keys must not overlap).
+    pub fn merge(parts: impl IntoIterator<Item = SortedTable>) -> Self {
+        let mut parts: Vec<Vec<(ZoneHour, HourlyStats)>> =
+            parts.into_iter().map(|p| p.rows).collect();
+        while parts.len() > 1 {
+            let (b, a) = (parts.pop().expect("two"), parts.pop().expect("two"));
+            parts.push(merge_two(a, b));
+        }
+        SortedTable {
+            rows: parts.pop().unwrap_or_default(),
         }
     }
 
     /// The rows, sorted by hour then zone.
-    pub fn rows(&self) -> &BTreeMap<ZoneHour, HourlyStats> {
+    pub fn rows(&self) -> &[(ZoneHour, HourlyStats)] {
         &self.rows
     }
 
-    /// The table as CSV text (header included).
+    /// The statistics of one (zone, hour), if it has trips.
+    pub fn get(&self, key: &ZoneHour) -> Option<&HourlyStats> {
+        self.rows
+            .binary_search_by_key(key, |(k, _)| *k)
+            .ok()
+            .map(|i| &self.rows[i].1)
+    }
+
+    /// The table as CSV text (header included); large tables are formatted on several threads.
     pub fn to_csv(&self) -> String {
-        let mut text = String::with_capacity(64 * (self.rows.len() + 1));
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8);
+        let per_thread = self.rows.len().div_ceil(threads).max(16_384);
+        let parts: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .rows
+                .chunks(per_thread)
+                .map(|chunk| scope.spawn(move || format_rows(chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("formatting thread"))
+                .collect()
+        });
+        let mut text = String::with_capacity(
+            HOURLY_HEADER.len() + 1 + parts.iter().map(String::len).sum::<usize>(),
+        );
         text.push_str(HOURLY_HEADER);
         text.push('\n');
-        let mut label = (i64::MIN, String::new());
-        for (key, stats) in &self.rows {
-            if label.0 != key.hour {
-                label = (key.hour, format_hour(key.hour));
-            }
-            push_hourly_row(&mut text, key, &label.1, stats);
-            text.push('\n');
+        for part in parts {
+            text.push_str(&part);
         }
         text
     }
@@ -64,4 +123,35 @@ impl HourlyTable {
         file.write_all(self.to_csv().as_bytes())?;
         file.flush()
     }
+}
+
+fn merge_two(
+    a: Vec<(ZoneHour, HourlyStats)>,
+    b: Vec<(ZoneHour, HourlyStats)>,
+) -> Vec<(ZoneHour, HourlyStats)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.0 <= y.0,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return out,
+        };
+        out.push(if take_a { a.next() } else { b.next() }.expect("peeked"));
+    }
+}
+
+/// Formats sorted table rows as CSV lines; the hour label is formatted once per hour.
+fn format_rows(rows: &[(ZoneHour, HourlyStats)]) -> String {
+    let mut text = String::with_capacity(64 * rows.len());
+    let mut label = (i64::MIN, String::new());
+    for (key, stats) in rows {
+        if label.0 != key.hour {
+            label = (key.hour, format_hour(key.hour));
+        }
+        push_hourly_row(&mut text, key, &label.1, stats);
+        text.push('\n');
+    }
+    text
 }
