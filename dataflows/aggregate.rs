@@ -61,7 +61,8 @@ pub fn build<'scope>(
     sinks: AggregateSinks,
 ) -> (ProbeHandle<u64>, Rc<RefCell<Option<SourceError>>>) {
     let probe = ProbeHandle::new();
-    let window = 4 * scope.peers() as u64;
+    let peers = scope.peers() as u64;
+    let window = (4 * peers).max((peers + 1) * feed.block());
     let source = source_trips(scope, "SourceTrips", feed, probe.clone(), window);
     // WatermarkState at the end of epoch e, on every worker at epoch e + 1
     let (state_loop, states) = scope.feedback::<Vec<WatermarkState>>(1);

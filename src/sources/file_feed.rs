@@ -1,12 +1,15 @@
 //! File replay for one worker: a [`ReplayPlan`] in, the epochs this worker owns out.
 //!
-//! Worker `w` of `n` reads epochs `w, w + n, w + 2n, ...`, so workers parse in parallel and
-//! every worker count produces the same epochs. Optionally paced ([`Pacer`]).
+//! Epochs are dealt to workers in blocks of [`ReplayPlan::block`] consecutive epochs: worker
+//! `w` of `n` reads blocks `w, w + n, w + 2n, ...`, so workers parse in parallel (and each
+//! decodes its own Parquet row groups). Which worker reads an epoch never changes its
+//! contents, so every worker count produces the same epochs. Optionally paced ([`Pacer`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::sources::pacing::{representative_time, Pacer};
+use crate::sources::parquet_rows::RowGroupCache;
 use crate::sources::plan::{PlanBody, ReplayPlan};
 use crate::sources::{Batch, FeedPoll, TripFeed};
 
@@ -17,8 +20,10 @@ pub struct FileFeed {
     peers: u64,
     next_epoch: u64,
     epochs: u64,
+    block: u64,
     pacer: Option<Pacer>,
     staged: Option<(u64, Batch)>,
+    cache: RowGroupCache,
     progress: Arc<AtomicU64>,
 }
 
@@ -35,10 +40,13 @@ impl FileFeed {
             PlanBody::Chunks(_) => plan.epochs,
             PlanBody::Sorted(rows) => (rows.trips.len() as u64).div_ceil(plan.batch_rows).max(1),
         };
+        let block = plan.block.max(1);
         FileFeed {
             plan,
             peers: peers as u64,
-            next_epoch: index as u64,
+            next_epoch: index as u64 * block,
+            block,
+            cache: RowGroupCache::default(),
             epochs,
             pacer,
             staged: None,
@@ -46,12 +54,12 @@ impl FileFeed {
         }
     }
 
-    fn read_epoch(&self, epoch: u64) -> Result<Batch, crate::sources::SourceError> {
+    fn read_epoch(&mut self, epoch: u64) -> Result<Batch, crate::sources::SourceError> {
         let mut batch = Batch::default();
         match &self.plan.body {
             PlanBody::Chunks(_) => {
                 for chunk in self.plan.chunks_of(epoch) {
-                    self.plan.read_chunk(chunk, &mut batch)?;
+                    self.plan.read_chunk(chunk, &mut batch, &mut self.cache)?;
                 }
             }
             PlanBody::Sorted(rows) => {
@@ -70,6 +78,10 @@ impl FileFeed {
 }
 
 impl TripFeed for FileFeed {
+    fn block(&self) -> u64 {
+        self.block
+    }
+
     fn poll(&mut self) -> FeedPoll {
         let (epoch, batch) = match self.staged.take() {
             Some(staged) => staged,
@@ -78,7 +90,10 @@ impl TripFeed for FileFeed {
                     return FeedPoll::Done;
                 }
                 let epoch = self.next_epoch;
-                self.next_epoch += self.peers;
+                self.next_epoch += 1;
+                if self.next_epoch.is_multiple_of(self.block) {
+                    self.next_epoch += (self.peers - 1) * self.block;
+                }
                 match self.read_epoch(epoch) {
                     Ok(batch) => (epoch, batch),
                     Err(error) => return FeedPoll::Failed(error),

@@ -117,6 +117,12 @@ pub enum FeedPoll {
 pub trait TripFeed {
     /// Returns the next epoch's batch, or says to wait, or that the feed has ended.
     fn poll(&mut self) -> FeedPoll;
+
+    /// How many consecutive epochs one worker replays before the next worker's turn
+    /// (the dataflow keeps enough epochs in flight for every worker to work on its block).
+    fn block(&self) -> u64 {
+        1
+    }
 }
 
 /// A feed that has nothing (for workers that do not own an input).

@@ -27,6 +27,13 @@ use crate::schema::{ColumnMap, Resolved};
 use crate::sources::SourceError;
 use crate::trip::Trip;
 
+/// The last row group a reader decoded, kept for the next range in the same group.
+#[derive(Debug, Default)]
+pub struct RowGroupCache {
+    key: Option<(PathBuf, u64)>,
+    rows: Vec<Result<Trip, RejectReason>>,
+}
+
 /// An opened Parquet input: its metadata and where the five fields are.
 #[derive(Clone)]
 pub struct ParquetInput {
@@ -69,6 +76,49 @@ impl ParquetInput {
             metadata,
             columns,
         })
+    }
+
+    /// `(first row, rows)` of each row group.
+    pub fn row_groups(&self) -> Vec<(u64, u64)> {
+        let mut start = 0;
+        self.metadata
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| {
+                let rows = g.num_rows().max(0) as u64;
+                start += rows;
+                (start - rows, rows)
+            })
+            .collect()
+    }
+
+    /// Like [`Self::read_rows`], but decodes whole row groups once and serves later ranges of
+    /// the same group from `cache` (a worker reads several epochs of one group in a row).
+    pub fn read_rows_cached(
+        &self,
+        cache: &mut RowGroupCache,
+        start: u64,
+        count: u64,
+        emit: &mut dyn FnMut(u64, Result<Trip, RejectReason>),
+    ) -> Result<(), SourceError> {
+        let end = start + count;
+        for (group_start, group_rows) in self.row_groups() {
+            let group_end = group_start + group_rows;
+            if group_end <= start || group_start >= end {
+                continue;
+            }
+            if cache.key != Some((self.path.clone(), group_start)) {
+                cache.rows.clear();
+                let rows = &mut cache.rows;
+                self.read_rows(group_start, group_rows, &mut |_, r| rows.push(r))?;
+                cache.key = Some((self.path.clone(), group_start));
+            }
+            for row in start.max(group_start)..end.min(group_end) {
+                emit(row, cache.rows[(row - group_start) as usize].clone());
+            }
+        }
+        Ok(())
     }
 
     /// Number of rows in the file.

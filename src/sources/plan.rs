@@ -18,7 +18,7 @@ use memchr::memchr_iter;
 use crate::reject::Reject;
 use crate::schema::ColumnMap;
 use crate::sources::csv_rows::{split_header, strip_line_end, CsvRowParser};
-use crate::sources::parquet_rows::ParquetInput;
+use crate::sources::parquet_rows::{ParquetInput, RowGroupCache};
 use crate::sources::{Batch, Format, SourceError};
 use crate::trip::{RowPos, Trip};
 
@@ -115,6 +115,9 @@ pub struct ReplayPlan {
     pub positions: u64,
     /// The chunks or sorted rows.
     pub body: PlanBody,
+    /// Consecutive epochs replayed by one worker: about a Parquet row group, so each worker
+    /// decodes its own row groups (1 for CSV-only plans).
+    pub block: u64,
 }
 
 impl ReplayPlan {
@@ -170,12 +173,21 @@ impl ReplayPlan {
                 }
             }
         }
+        let block = inputs
+            .iter()
+            .filter_map(|i| match &i.reader {
+                InputReader::Parquet(p) => p.row_groups().iter().map(|g| g.1).max(),
+                InputReader::Csv(_) => None,
+            })
+            .max()
+            .map_or(1, |rows| rows.div_ceil(batch_rows).clamp(1, 64));
         let mut plan = ReplayPlan {
             inputs,
             batch_rows,
             epochs: next.div_ceil(batch_rows),
             positions: next,
             body: PlanBody::Chunks(chunks),
+            block,
         };
         if order == ReplayOrder::Sorted {
             plan.body = PlanBody::Sorted(Arc::new(plan.read_sorted()?));
@@ -196,7 +208,12 @@ impl ReplayPlan {
     }
 
     /// Reads one chunk into `batch`.
-    pub fn read_chunk(&self, chunk: &Chunk, batch: &mut Batch) -> Result<(), SourceError> {
+    pub fn read_chunk(
+        &self,
+        chunk: &Chunk,
+        batch: &mut Batch,
+        cache: &mut RowGroupCache,
+    ) -> Result<(), SourceError> {
         let input = &self.inputs[chunk.input];
         let source = chunk.input as u32;
         match (&input.reader, chunk.span) {
@@ -240,7 +257,7 @@ impl ReplayPlan {
                 }
             }
             (InputReader::Parquet(parquet), ChunkSpan::Rows { start, count }) => {
-                parquet.read_rows(start, count, &mut |row, result| {
+                parquet.read_rows_cached(cache, start, count, &mut |row, result| {
                     batch.rows_read += 1;
                     let pos = RowPos {
                         source,
@@ -260,9 +277,10 @@ impl ReplayPlan {
     /// Reads all rows and sorts them by pickup time.
     fn read_sorted(&self) -> Result<SortedRows, SourceError> {
         let mut batch = Batch::default();
+        let mut cache = RowGroupCache::default();
         if let PlanBody::Chunks(chunks) = &self.body {
             for chunk in chunks {
-                self.read_chunk(chunk, &mut batch)?;
+                self.read_chunk(chunk, &mut batch, &mut cache)?;
             }
         }
         batch.trips.sort_unstable_by_key(|(t, p)| (t.pickup, *p));
@@ -419,7 +437,8 @@ mod tests {
             for e in 0..plan.epochs {
                 let mut b = Batch::default();
                 for c in plan.chunks_of(e) {
-                    plan.read_chunk(c, &mut b).unwrap();
+                    plan.read_chunk(c, &mut b, &mut RowGroupCache::default())
+                        .unwrap();
                 }
                 assert!(b.trips.len() as u64 <= batch);
                 lines.extend(b.trips.iter().map(|(t, p)| (p.line, t.zone)));
@@ -439,7 +458,8 @@ mod tests {
         );
         let mut b = Batch::default();
         for c in plan.chunks_of(0) {
-            plan.read_chunk(c, &mut b).unwrap();
+            plan.read_chunk(c, &mut b, &mut RowGroupCache::default())
+                .unwrap();
         }
         assert_eq!(b.rows_read, 1);
         assert_eq!(b.trips[0].1.line, 3);

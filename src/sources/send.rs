@@ -98,10 +98,11 @@ pub fn send_file(
             )
             .map_err(io)?;
             let opt = |v: Option<i64>| v.map(|m| format_micros(m as i128)).unwrap_or_default();
+            let mut cache = crate::sources::parquet_rows::RowGroupCache::default();
             for epoch in 0..plan.epochs {
                 let mut batch = Batch::default();
                 for chunk in plan.chunks_of(epoch) {
-                    plan.read_chunk(chunk, &mut batch)?;
+                    plan.read_chunk(chunk, &mut batch, &mut cache)?;
                 }
                 for (t, _) in batch.trips {
                     let line = format!(
