@@ -20,31 +20,35 @@ if [ ! -x "$DIR/venv/bin/python" ]; then
 fi
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install time)" >&2; exit 1; }
 
-# best of 3: "<seconds> <peak_rss_kb>" of a whole command
-measure() {
-  local best="" rss=""
-  for _ in 1 2 3; do
-    /usr/bin/time -f "%e %M" -o "$DIR/time.txt" "$@" > /dev/null 2> "$DIR/stderr.txt"
+# The engines run round-robin, ROUNDS times, and each keeps its best run, so a slow
+# moment of this shared machine does not land on one engine only.
+ROUNDS=${ROUNDS:-5}
+NAMES=("zonecast csv 1 worker" "zonecast csv 2 workers" "zonecast parquet 1 worker" "zonecast parquet 2 workers" "polars csv" "duckdb csv")
+CMDS=(
+  "$BIN aggregate --input $CSV --out $DIR/out1.csv --quiet --workers 1"
+  "$BIN aggregate --input $CSV --out $DIR/out2.csv --quiet --workers 2"
+  "$BIN aggregate --input $PARQUET --out $DIR/outp1.csv --quiet --workers 1"
+  "$BIN aggregate --input $PARQUET --out $DIR/outp2.csv --quiet --workers 2"
+  "$DIR/venv/bin/python benches/groupby_peers.py polars $CSV"
+  "$DIR/venv/bin/python benches/groupby_peers.py duckdb $CSV"
+)
+declare -A BEST RSS
+for _ in $(seq "$ROUNDS"); do
+  for i in "${!CMDS[@]}"; do
+    /usr/bin/time -f "%e %M" -o "$DIR/time.txt" ${CMDS[$i]} > /dev/null 2> "$DIR/stderr.txt"
     read -r secs kb < "$DIR/time.txt"
-    if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; rss=$kb; fi
+    if [ -z "${BEST[$i]:-}" ] || awk "BEGIN{exit !($secs < ${BEST[$i]})}"; then BEST[$i]=$secs; RSS[$i]=$kb; fi
   done
-  echo "$best $rss"
-}
+done
 
-echo "input: $TRIPS trips, $(du -h "$CSV" | cut -f1) CSV, $(du -h "$PARQUET" | cut -f1) Parquet"
+echo "input: $TRIPS trips, $(du -h "$CSV" | cut -f1) CSV, $(du -h "$PARQUET" | cut -f1) Parquet; best of $ROUNDS interleaved rounds"
 printf '%-28s %10s %14s %12s\n' engine seconds events/s "peak RSS MB"
 declare -A RATE
-row() { # name seconds rss_kb
-  local rate; rate=$(awk "BEGIN{printf \"%.0f\", $TRIPS / $2}")
-  RATE[$1]=$rate
-  printf '%-28s %10s %14s %12s\n' "$1" "$2" "$rate" "$(awk "BEGIN{printf \"%.0f\", $3/1024}")"
-}
-read -r s k < <(measure $BIN aggregate --input "$CSV" --out "$DIR/out1.csv" --quiet --workers 1); row "zonecast csv 1 worker" "$s" "$k"
-read -r s k < <(measure $BIN aggregate --input "$CSV" --out "$DIR/out2.csv" --quiet --workers 2); row "zonecast csv 2 workers" "$s" "$k"
-read -r s k < <(measure $BIN aggregate --input "$PARQUET" --out "$DIR/outp.csv" --quiet --workers 2); row "zonecast parquet 2 workers" "$s" "$k"
-read -r s k < <(measure "$DIR/venv/bin/python" benches/groupby_peers.py polars "$CSV"); row "polars csv" "$s" "$k"
-read -r s k < <(measure "$DIR/venv/bin/python" benches/groupby_peers.py duckdb "$CSV"); row "duckdb csv" "$s" "$k"
-cmp -s "$DIR/out1.csv" "$DIR/out2.csv" && echo "1- and 2-worker tables identical"
-awk -v a="${RATE[zonecast csv 2 workers]}" -v b="${RATE[polars csv]}" -v c="${RATE[duckdb csv]}" -v d="${RATE[zonecast csv 1 worker]}" \
-  'BEGIN{printf "ratios: zonecast(2w)/polars %.2fx, zonecast(2w)/duckdb %.2fx, 2 workers/1 worker %.2fx\n", a/b, a/c, a/d}'
+for i in "${!CMDS[@]}"; do
+  RATE[$i]=$(awk "BEGIN{printf \"%.0f\", $TRIPS / ${BEST[$i]}}")
+  printf '%-28s %10s %14s %12s\n' "${NAMES[$i]}" "${BEST[$i]}" "${RATE[$i]}" "$(awk "BEGIN{printf \"%.0f\", ${RSS[$i]}/1024}")"
+done
+cmp -s "$DIR/out1.csv" "$DIR/out2.csv" && cmp -s "$DIR/out1.csv" "$DIR/outp2.csv" && echo "tables identical: csv 1w = csv 2w = parquet 2w"
+awk -v a="${RATE[1]}" -v b="${RATE[4]}" -v c="${RATE[5]}" -v d="${RATE[0]}" -v p="${RATE[3]}" -v q="${RATE[2]}" \
+  'BEGIN{printf "ratios: zonecast csv 2w / polars %.2fx, / duckdb %.2fx; csv 2w / 1w %.2fx; parquet 2w / 1w %.2fx\n", a/b, a/c, a/d, p/q}'
 echo "(whole-process wall time incl. start-up for every engine; Python interpreter start ~0.05 s)"
