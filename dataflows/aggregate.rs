@@ -22,7 +22,7 @@ use timely::dataflow::operators::{Concat, ConnectLoop, Exchange, Feedback, Probe
 use timely::dataflow::{ProbeHandle, Scope};
 
 use crate::operators::watermark::{WatermarkPolicy, WatermarkState};
-use crate::operators::{AggregateHourly, ClassifyLateness};
+use crate::operators::{AggregateHourly, ClassifyLateness, StateGauge};
 use crate::progress::Progress;
 use crate::report::RunReport;
 use crate::runtime::{run_to_completion, Cluster, RuntimeError};
@@ -52,14 +52,23 @@ pub struct AggregateSinks {
     pub report: Rc<RefCell<RunReport>>,
 }
 
-/// Builds the aggregate dataflow in `scope` from `feed`; returns a probe that is done when
-/// every epoch has reached the sinks, and the source's error slot.
+/// What a built aggregate dataflow hands back to the code that runs it.
+pub struct AggregateHandles {
+    /// Done when every epoch has reached the sinks.
+    pub probe: ProbeHandle<u64>,
+    /// Set if the source failed.
+    pub source_error: Rc<RefCell<Option<SourceError>>>,
+    /// (zone, hour) keys held by this worker's aggregate: current and peak.
+    pub state: StateGauge,
+}
+
+/// Builds the aggregate dataflow in `scope` from `feed`, delivering to `sinks`.
 pub fn build<'scope>(
     scope: Scope<'scope, u64>,
     feed: Box<dyn TripFeed>,
     policy: WatermarkPolicy,
     sinks: AggregateSinks,
-) -> (ProbeHandle<u64>, Rc<RefCell<Option<SourceError>>>) {
+) -> AggregateHandles {
     let probe = ProbeHandle::new();
     let peers = scope.peers() as u64;
     let window = (4 * peers).max((peers + 1) * feed.block());
@@ -75,7 +84,9 @@ pub fn build<'scope>(
     // Trip, routed so that each (zone, hour) lives on one worker
     let on_time = classified.on_time.exchange(|trip| trip.zone_hour().route());
     // ((ZoneHour, HourlyStats), epoch, ±1)
-    let hourly = on_time.aggregate_hourly_named("AggregateHourly", states, policy);
+    let state = StateGauge::default();
+    let hourly =
+        on_time.aggregate_hourly_gauged_named("AggregateHourly", states, policy, state.clone());
     hourly.clone().inner.probe_with(&probe);
     if let Some(sink) = sinks.hourly_local {
         hourly
@@ -89,7 +100,11 @@ pub fn build<'scope>(
         .reports
         .concat(classified.reports)
         .sink_reports_named("SinkReports", sinks.report);
-    (probe, source.error)
+    AggregateHandles {
+        probe,
+        source_error: source.error,
+        state,
+    }
 }
 
 /// Where trips come from.
@@ -200,10 +215,14 @@ pub struct AggregateOutcome {
     pub source_names: Vec<String>,
     /// Wall time of the dataflow.
     pub elapsed: Duration,
+    /// The most (zone, hour) keys the aggregate held at once, summed over this process's
+    /// workers: bounded by zones x (allowed lateness + max ahead) hours, however long the input.
+    pub peak_state_keys: usize,
 }
 
 struct WorkerResult {
     table: Option<SortedTable>,
+    peak_state_keys: usize,
     report: Option<RunReport>,
     error: Option<String>,
 }
@@ -341,10 +360,10 @@ impl AggregateJob {
                 hourly_gathered,
                 report: report.clone(),
             };
-            let (_probe, source_error) =
-                worker.dataflow::<u64, _, _>(|scope| build(scope, feed, policy, sinks));
+            let handles = worker.dataflow::<u64, _, _>(|scope| build(scope, feed, policy, sinks));
             run_to_completion(worker);
-            let error = source_error
+            let error = handles
+                .source_error
                 .borrow_mut()
                 .take()
                 .map(|e| e.to_string())
@@ -353,6 +372,7 @@ impl AggregateJob {
             WorkerResult {
                 table: (is_zero || single_process).then(|| table.take().into_sorted()),
                 report: is_zero.then(|| report.take()),
+                peak_state_keys: handles.state.get().1,
                 error,
             }
         })?;
@@ -364,6 +384,7 @@ impl AggregateJob {
         let Some(report) = results.iter_mut().find_map(|r| r.report.take()) else {
             return Ok(None);
         };
+        let peak_state_keys = results.iter().map(|r| r.peak_state_keys).sum();
         let table = SortedTable::merge(results.into_iter().filter_map(|r| r.table));
         tracing::info!(elapsed = ?started.elapsed(), "tables joined");
         let source_names = names.lock().expect("names").clone();
@@ -387,6 +408,7 @@ impl AggregateJob {
             report,
             source_names,
             elapsed,
+            peak_state_keys,
         }))
     }
 }

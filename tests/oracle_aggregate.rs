@@ -222,7 +222,9 @@ fn run_random(seed: u64, n: usize, batch: usize, workers: usize, policy: Waterma
                 hourly_gathered: Some(hourly),
                 report: report.clone(),
             };
-            worker.dataflow::<u64, _, _>(|scope| build(scope, feed, policy, sinks));
+            worker.dataflow::<u64, _, _>(|scope| {
+                build(scope, feed, policy, sinks);
+            });
             run_to_completion(worker);
             if worker.index() == 0 {
                 let r = report.borrow();
@@ -258,4 +260,38 @@ fn random_streams_match_oracle_after_every_epoch_with_lateness() {
         min_support: 1,
     };
     run_random(7, 4000, 1, 2, strict);
+}
+
+#[test]
+fn aggregate_state_stays_bounded_on_a_long_stream() {
+    let dir = common::Scratch::new();
+    let path = dir.path("month.csv");
+    let config = zonecast::generator::GeneratorConfig {
+        trips: 200_000,
+        days: 30,
+        seed: 21,
+        ..Default::default()
+    };
+    zonecast::generator::writers::write_trips(
+        &path,
+        zonecast::generator::TripGenerator::new(config),
+    )
+    .unwrap();
+    let mut job = AggregateJob::files(vec![path]);
+    job.policy.allowed_lateness = Span::from_secs(6 * 3600);
+    job.cluster = Cluster::threads(2);
+    let outcome = job.run().unwrap().unwrap();
+    // 30 days of (zone, hour) rows in the table, but only hours within the lateness window
+    // (plus the hour in progress and the allowed ahead-of-watermark span) are ever held.
+    assert!(
+        outcome.table.rows().len() > 50_000,
+        "{}",
+        outcome.table.rows().len()
+    );
+    let bound = 265 * (6 + 24 + 2);
+    assert!(
+        outcome.peak_state_keys <= bound,
+        "peak state {} > {bound}",
+        outcome.peak_state_keys
+    );
 }

@@ -25,7 +25,7 @@ use crate::trip::{HourlyStats, Trip, ZoneHour, ZoneHourMap};
 type Update = ((ZoneHour, HourlyStats), u64, isize);
 
 /// Extension trait: maintain per-(zone, hour) statistics of a trip stream.
-pub trait AggregateHourly<'scope> {
+pub trait AggregateHourly<'scope>: Sized {
     /// Aggregates trips into hourly statistics, with retractions when an hour changes.
     ///
     /// `states` (the lateness classifier's end-of-epoch watermark states, broadcast and fed
@@ -52,15 +52,31 @@ pub trait AggregateHourly<'scope> {
         name: &str,
         states: StreamVec<'scope, u64, WatermarkState>,
         policy: WatermarkPolicy,
-    ) -> VecCollection<'scope, u64, (ZoneHour, HourlyStats)>;
-}
+    ) -> VecCollection<'scope, u64, (ZoneHour, HourlyStats)> {
+        self.aggregate_hourly_gauged_named(name, states, policy, StateGauge::default())
+    }
 
-impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
-    fn aggregate_hourly_named(
+    /// Like [`AggregateHourly::aggregate_hourly_named`], and reports how many (zone, hour)
+    /// keys this worker holds in `gauge` (current and peak).
+    fn aggregate_hourly_gauged_named(
         self,
         name: &str,
         states: StreamVec<'scope, u64, WatermarkState>,
         policy: WatermarkPolicy,
+        gauge: StateGauge,
+    ) -> VecCollection<'scope, u64, (ZoneHour, HourlyStats)>;
+}
+
+/// The number of (zone, hour) keys an aggregate holds on one worker: `(current, peak)`.
+pub type StateGauge = std::rc::Rc<std::cell::Cell<(usize, usize)>>;
+
+impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
+    fn aggregate_hourly_gauged_named(
+        self,
+        name: &str,
+        states: StreamVec<'scope, u64, WatermarkState>,
+        policy: WatermarkPolicy,
+        gauge: StateGauge,
     ) -> VecCollection<'scope, u64, (ZoneHour, HourlyStats)> {
         let mut builder = OperatorBuilder::new(name.to_owned(), self.scope());
         let (updates_out, updates) = builder.new_output();
@@ -123,6 +139,8 @@ impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
                             released_before = bound;
                         }
                     }
+                    let (_, peak) = gauge.get();
+                    gauge.set((state.len(), peak.max(state.len())));
                 }
             }
         });

@@ -14,5 +14,5 @@ pub mod aggregate_hourly;
 pub mod classify_lateness;
 pub mod watermark;
 
-pub use aggregate_hourly::AggregateHourly;
+pub use aggregate_hourly::{AggregateHourly, StateGauge};
 pub use classify_lateness::ClassifyLateness;
