@@ -39,6 +39,17 @@ pub struct Trip {
 }
 
 impl Trip {
+    /// A trip from its pickup, zone and `[distance, fare, total]`.
+    pub fn new(pickup: i64, zone: u16, [distance, fare, total]: [Option<Micros>; 3]) -> Self {
+        Trip {
+            pickup,
+            zone,
+            distance,
+            fare,
+            total,
+        }
+    }
+
     /// The (zone, hour) bucket this trip counts towards.
     pub fn zone_hour(&self) -> ZoneHour {
         ZoneHour {

@@ -27,17 +27,7 @@ fn keep_everything() -> WatermarkPolicy {
 fn concurrent_clients_with_garbage_and_a_dropped_line_match_the_file_result() {
     let dir = Scratch::new();
     let csv = dir.path("trips.csv");
-    zonecast(&[
-        "generate",
-        "--out",
-        csv.to_str().unwrap(),
-        "--trips",
-        "9000",
-        "--days",
-        "2",
-        "--seed",
-        "3",
-    ]);
+    common::generate(&csv, 9000, 2, 3);
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap().to_string();
@@ -111,17 +101,7 @@ fn concurrent_clients_with_garbage_and_a_dropped_line_match_the_file_result() {
 fn replay_command_feeds_a_listening_aggregate() {
     let dir = Scratch::new();
     let csv = dir.path("trips.csv");
-    zonecast(&[
-        "generate",
-        "--out",
-        csv.to_str().unwrap(),
-        "--trips",
-        "3000",
-        "--days",
-        "1",
-        "--seed",
-        "9",
-    ]);
+    common::generate(&csv, 3000, 1, 9);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -171,7 +171,10 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
         eprintln!("{line}");
     }
     eprintln!("hourly rows    {}", outcome.table.rows().len());
-    eprintln!("state (peak)   {} (zone, hour) keys", outcome.peak_state_keys);
+    eprintln!(
+        "state (peak)   {} (zone, hour) keys",
+        outcome.peak_state_keys
+    );
     eprintln!("wall time      {}", format_elapsed(outcome.elapsed));
     eprintln!("events/s       {:.0}", report.rows_read as f64 / secs);
     if let Some(path) = &args.out {

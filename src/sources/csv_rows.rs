@@ -233,13 +233,7 @@ impl CsvRowParser {
                 *slot = parse_micros(field(2 + k), &self.columns.names[i])?;
             }
         }
-        Ok(Trip {
-            pickup,
-            zone,
-            distance: values[0],
-            fare: values[1],
-            total: values[2],
-        })
+        Ok(Trip::new(pickup, zone, values))
     }
 }
 

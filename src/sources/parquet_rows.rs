@@ -210,13 +210,7 @@ impl ParquetInput {
                         *slot = col.get(i)?;
                     }
                 }
-                Ok(Trip {
-                    pickup,
-                    zone,
-                    distance: values[0],
-                    fare: values[1],
-                    total: values[2],
-                })
+                Ok(Trip::new(pickup, zone, values))
             })();
             emit(first_row + i as u64, trip);
         }

@@ -144,3 +144,18 @@ impl Scratch {
         std::fs::read_to_string(self.path(name)).expect("read scratch file")
     }
 }
+
+/// Writes `trips` generated trips over `days` with `seed` to `path` (CSV or Parquet).
+pub fn generate(path: &Path, trips: u64, days: u32, seed: u64) {
+    let config = zonecast::generator::GeneratorConfig {
+        trips,
+        days,
+        seed,
+        ..Default::default()
+    };
+    zonecast::generator::writers::write_trips(
+        path,
+        zonecast::generator::TripGenerator::new(config),
+    )
+    .unwrap();
+}
