@@ -146,7 +146,7 @@ fn csv_and_parquet_of_the_same_trips_give_the_same_table() {
     let csv = dir.path("same.csv");
     let parquet = dir.path("same.parquet");
     for path in [&csv, &parquet] {
-        common::generate(&path, 20000, 3, 5);
+        common::generate(path, 20000, 3, 5);
     }
     let a = outputs(&dir, &[&csv], "csv", &[]);
     let b = outputs(&dir, &[&parquet], "parquet", &[]);
