@@ -17,11 +17,17 @@
 //! **Dataflows** ([`dataflows`]): the runnable jobs, wired from the parts above (the files live
 //! in the top-level `dataflows/` folder). [`runtime`] starts them on threads or processes.
 //!
+//! **Features and models** ([`features`], [`model`]): feature rows from hourly pickups (the
+//! same code for training and streaming), baselines, ridge and random-forest models, model
+//! files, training and evaluation.
+//!
 //! **Generator** ([`generator`]): seeded, realistic synthetic TLC trips for demos and benches.
 
 #![warn(missing_docs)]
 
+pub mod features;
 pub mod generator;
+pub mod model;
 pub mod operators;
 pub mod progress;
 pub mod reject;

@@ -1,0 +1,161 @@
+//! Hourly count tables: a CSV or Parquet file of (zone, hour, count) rows in, a
+//! [`PickupHistory`] out. Sparse or dense; zeros may be present or absent.
+
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_array::Array;
+use arrow_schema::{DataType, TimeUnit};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::features::history::PickupHistory;
+use crate::schema::values::parse_zone;
+use crate::sources::csv_rows::split_header;
+use crate::sources::{Format, SourceError};
+use crate::time::{hour_of, parse_naive};
+
+/// Column names of an hourly table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HourlyColumns {
+    /// Zone id column.
+    pub zone: String,
+    /// Hour column (timestamp or `YYYY-MM-DD HH:MM:SS` text).
+    pub hour: String,
+    /// Count column.
+    pub count: String,
+}
+
+impl Default for HourlyColumns {
+    /// zonecast's own table: `zone`, `hour`, `pickups`.
+    fn default() -> Self {
+        HourlyColumns {
+            zone: "zone".into(),
+            hour: "hour".into(),
+            count: "pickups".into(),
+        }
+    }
+}
+
+fn bad(path: &Path, message: String) -> SourceError {
+    SourceError::Parquet {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// Reads an hourly table into a history. Rows with an unreadable zone, hour or count are
+/// skipped and counted (returned as the second value).
+pub fn read_hourly(
+    path: &Path,
+    columns: &HourlyColumns,
+) -> Result<(PickupHistory, u64), SourceError> {
+    let mut history = PickupHistory::new();
+    let mut skipped = 0u64;
+    match Format::of(path)? {
+        Format::Csv => {
+            let text = std::fs::read(path).map_err(|e| SourceError::io(path, e))?;
+            let mut lines = text.split(|&b| b == b'\n');
+            let header = split_header(lines.next().unwrap_or_default());
+            let find = |name: &str| {
+                header
+                    .iter()
+                    .position(|h| h.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| {
+                        bad(
+                            path,
+                            format!("no column {name:?} (has {})", header.join(", ")),
+                        )
+                    })
+            };
+            let (z, h, c) = (
+                find(&columns.zone)?,
+                find(&columns.hour)?,
+                find(&columns.count)?,
+            );
+            for line in lines {
+                let fields = split_header(line);
+                if fields.len() <= z.max(h).max(c) {
+                    skipped +=
+                        u64::from(!crate::sources::csv_rows::strip_line_end(line).is_empty());
+                    continue;
+                }
+                let zone = parse_zone(fields[z].as_bytes()).ok();
+                let hour = parse_naive(fields[h].as_bytes()).map(hour_of);
+                let count = fields[c]
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| *v >= 0.0 && v.fract() == 0.0);
+                match (zone, hour, count) {
+                    (Some(zone), Some(hour), Some(count)) => history.set(zone, hour, count as u32),
+                    _ => skipped += 1,
+                }
+            }
+        }
+        Format::Parquet => {
+            let file = std::fs::File::open(path).map_err(|e| SourceError::io(path, e))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| bad(path, e.to_string()))?
+                .build()
+                .map_err(|e| bad(path, e.to_string()))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| bad(path, e.to_string()))?;
+                let column = |name: &str| {
+                    batch
+                        .schema()
+                        .fields()
+                        .iter()
+                        .position(|f| f.name().eq_ignore_ascii_case(name))
+                        .map(|i| batch.column(i).clone())
+                        .ok_or_else(|| bad(path, format!("no column {name:?}")))
+                };
+                let cast = |a: &arrow_array::ArrayRef, t: &DataType| {
+                    arrow_cast::cast(a, t).map_err(|e| bad(path, e.to_string()))
+                };
+                let zone = cast(&column(&columns.zone)?, &DataType::Int64)?;
+                let hour_col = column(&columns.hour)?;
+                let hour = if matches!(hour_col.data_type(), DataType::Utf8 | DataType::LargeUtf8) {
+                    cast(
+                        &cast(&hour_col, &DataType::Timestamp(TimeUnit::Second, None))?,
+                        &DataType::Timestamp(TimeUnit::Microsecond, None),
+                    )?
+                } else {
+                    cast(&hour_col, &DataType::Timestamp(TimeUnit::Microsecond, None))?
+                };
+                let count = cast(&column(&columns.count)?, &DataType::Int64)?;
+                let (zone, hour, count) = (
+                    zone.as_primitive::<Int64Type>(),
+                    hour.as_primitive::<TimestampMicrosecondType>(),
+                    count.as_primitive::<Int64Type>(),
+                );
+                for i in 0..batch.num_rows() {
+                    if zone.is_null(i) || hour.is_null(i) || count.is_null(i) || count.value(i) < 0
+                    {
+                        skipped += 1;
+                        continue;
+                    }
+                    match crate::schema::values::check_zone(zone.value(i)) {
+                        Ok(z) => history.set(
+                            z,
+                            hour_of(hour.value(i).div_euclid(1_000_000)),
+                            count.value(i) as u32,
+                        ),
+                        Err(_) => skipped += 1,
+                    }
+                }
+            }
+        }
+    }
+    Ok((history, skipped))
+}
+
+/// A history from a finished hourly table (trip files aggregated by the same dataflow).
+pub fn history_from_table(table: &crate::sinks::hourly_table::SortedTable) -> PickupHistory {
+    PickupHistory::from_counts(
+        table
+            .rows()
+            .iter()
+            .map(|(k, s)| (k.zone, k.hour, s.pickups.max(0) as u32)),
+    )
+}

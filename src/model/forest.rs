@@ -1,0 +1,110 @@
+//! Random forest regression (smartcore): feature vectors in, a forecast out.
+//!
+//! smartcore's default features-per-split (`m = sqrt(p)`) is a classification default; for
+//! regression zonecast uses `m = p / 3`, which halves the error on demand data. Training rows
+//! beyond `max_rows` are subsampled (seeded) to keep fitting within a minute on two cores.
+
+use serde::{Deserialize, Serialize};
+use smartcore::ensemble::random_forest_regressor::{
+    RandomForestRegressor, RandomForestRegressorParameters,
+};
+use smartcore::linalg::basic::matrix::DenseMatrix;
+
+use crate::generator::rng::SplitMix64;
+
+type Inner = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
+
+/// Random forest settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForestParams {
+    /// Number of trees.
+    pub trees: usize,
+    /// Maximum depth of a tree.
+    pub max_depth: u16,
+    /// Minimum rows in a leaf.
+    pub min_leaf: usize,
+    /// At most this many training rows (subsampled beyond).
+    pub max_rows: usize,
+    /// Seed for bootstrap and subsampling.
+    pub seed: u64,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        ForestParams {
+            trees: 40,
+            max_depth: 14,
+            min_leaf: 3,
+            max_rows: 60_000,
+            seed: 7,
+        }
+    }
+}
+
+/// A fitted random forest.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Forest {
+    inner: Inner,
+    features: usize,
+}
+
+impl Clone for Forest {
+    fn clone(&self) -> Self {
+        let bytes = bincode::serde::encode_to_vec(self, bincode::config::standard())
+            .expect("encode forest");
+        bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
+            .expect("decode forest")
+            .0
+    }
+}
+
+impl PartialEq for Forest {
+    fn eq(&self, other: &Self) -> bool {
+        let config = bincode::config::standard();
+        bincode::serde::encode_to_vec(self, config).ok()
+            == bincode::serde::encode_to_vec(other, config).ok()
+    }
+}
+
+impl Forest {
+    /// Fits a forest on rows `x` and targets `y`.
+    pub fn fit(x: &[Vec<f64>], y: &[f64], params: ForestParams) -> Result<Forest, String> {
+        let features = x.first().map_or(0, Vec::len);
+        if x.is_empty() || features == 0 || x.len() != y.len() {
+            return Err("a forest needs rows and targets of equal count".into());
+        }
+        let mut index: Vec<usize> = (0..x.len()).collect();
+        if index.len() > params.max_rows {
+            let mut rng = SplitMix64::new(params.seed);
+            for i in 0..params.max_rows {
+                let j = i + rng.below((index.len() - i) as u64) as usize;
+                index.swap(i, j);
+            }
+            index.truncate(params.max_rows);
+            index.sort_unstable();
+        }
+        let values: Vec<f64> = index.iter().flat_map(|&i| x[i].iter().copied()).collect();
+        let matrix =
+            DenseMatrix::new(index.len(), features, values, false).map_err(|e| e.to_string())?;
+        let targets: Vec<f64> = index.iter().map(|&i| y[i]).collect();
+        let parameters = RandomForestRegressorParameters::default()
+            .with_n_trees(params.trees)
+            .with_max_depth(params.max_depth)
+            .with_min_samples_leaf(params.min_leaf)
+            .with_m((features / 3).max(1))
+            .with_seed(params.seed);
+        let inner =
+            RandomForestRegressor::fit(&matrix, &targets, parameters).map_err(|e| e.to_string())?;
+        Ok(Forest { inner, features })
+    }
+
+    /// Forecasts for many feature vectors at once.
+    pub fn predict_many(&self, rows: &[Vec<f64>]) -> Vec<f64> {
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        let values: Vec<f64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+        let matrix = DenseMatrix::new(rows.len(), self.features, values, false).expect("row width");
+        self.inner.predict(&matrix).expect("forest predicts")
+    }
+}

@@ -1,0 +1,354 @@
+//! Models: feature rows in, forecasts of pickups out; and the model file that carries a model.
+//!
+//! Every model sits behind [`ModelFile::predict`]: the random forest (default), ridge
+//! regression, and the three baselines (`previous_hour`, `same_hour_last_week`,
+//! `four_week_mean`). A model file (bincode, an exact round trip of every `f64`) carries the
+//! feature spec, the model kind, a content-hash version, the training window and the
+//! validation metrics; loading checks all of it. Rows without enough history for the model
+//! (the first weeks of a stream) are served by the `four_week_mean` baseline, and say so.
+
+pub mod baselines;
+pub mod forest;
+pub mod linear;
+pub mod train;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::{FeatureRow, FeatureSpec};
+pub use baselines::Baseline;
+use forest::Forest;
+use linear::Ridge;
+
+/// The kinds of model zonecast trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ModelKind {
+    /// smartcore random forest (the default).
+    RandomForest,
+    /// Ridge (L2-penalised linear) regression.
+    Ridge,
+    /// A baseline used as a model.
+    Baseline(Baseline),
+}
+
+impl ModelKind {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::RandomForest => "rf",
+            ModelKind::Ridge => "ridge",
+            ModelKind::Baseline(b) => b.name(),
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = ModelError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "rf" | "random_forest" | "forest" => Ok(ModelKind::RandomForest),
+            "ridge" | "linear" => Ok(ModelKind::Ridge),
+            other => Baseline::ALL
+                .into_iter()
+                .find(|b| b.name() == other)
+                .map(ModelKind::Baseline)
+                .ok_or_else(|| ModelError::UnknownKind(other.to_string())),
+        }
+    }
+}
+
+/// Errors loading, checking or training a model. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// `--model` named no known kind.
+    #[error("unknown model kind {0:?}: use rf, ridge, previous_hour, same_hour_last_week or four_week_mean")]
+    UnknownKind(String),
+    /// The file could not be read or written.
+    #[error("cannot access model file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a (complete) zonecast model.
+    #[error("{path} is not a usable zonecast model ({reason}); train one with `zonecast train`")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The model was trained on other features than the pipeline computes.
+    #[error("the model was trained on {model} but the pipeline computes {pipeline}; retrain with the pipeline's --lags or run the pipeline with the model's")]
+    SpecMismatch {
+        /// The model's spec.
+        model: String,
+        /// The pipeline's spec.
+        pipeline: String,
+    },
+    /// Training failed (too little data, a numerical problem).
+    #[error("training failed: {0}")]
+    Training(String),
+}
+
+/// Error measures over some rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Rows scored.
+    pub rows: u64,
+    /// Mean absolute error (pickups).
+    pub mae: f64,
+    /// Root mean squared error (pickups).
+    pub rmse: f64,
+}
+
+impl Metrics {
+    /// Metrics of forecasts against actuals.
+    pub fn of(forecasts: &[f64], actuals: &[f64]) -> Metrics {
+        let n = forecasts.len().min(actuals.len());
+        if n == 0 {
+            return Metrics::default();
+        }
+        let (mut abs, mut sq) = (0.0, 0.0);
+        for (f, a) in forecasts.iter().zip(actuals) {
+            abs += (f - a).abs();
+            sq += (f - a).powi(2);
+        }
+        Metrics {
+            rows: n as u64,
+            mae: abs / n as f64,
+            rmse: (sq / n as f64).sqrt(),
+        }
+    }
+}
+
+/// The fitted parameters of a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Fitted {
+    /// A random forest.
+    Forest(Forest),
+    /// A ridge regression.
+    Ridge(Ridge),
+    /// A baseline (nothing fitted).
+    Baseline(Baseline),
+}
+
+const MAGIC: &str = "zonecast-model";
+const FORMAT: u32 = 1;
+
+/// A trained model with everything needed to use and audit it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelFile {
+    magic: String,
+    format: u32,
+    /// The kind of model.
+    pub kind: ModelKind,
+    /// The features it was trained on.
+    pub spec: FeatureSpec,
+    /// Content hash of kind, spec and parameters (16 hex digits).
+    pub version: String,
+    /// First target hour trained on (hour bucket).
+    pub trained_from: i64,
+    /// Target hours before this were used (training + validation).
+    pub trained_until: i64,
+    /// Validation metrics of the model and of each baseline, by name.
+    pub validation: BTreeMap<String, Metrics>,
+    /// The parameters.
+    pub fitted: Fitted,
+    #[serde(skip)]
+    offsets: Vec<u32>,
+}
+
+/// A forecast and whether a baseline stood in for the model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Forecast {
+    /// Predicted pickups (never negative).
+    pub pickups: f64,
+    /// True when the row lacked the history the model needs and `four_week_mean` served.
+    pub fallback: bool,
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl ModelFile {
+    /// Wraps fitted parameters; computes the version.
+    pub fn new(
+        kind: ModelKind,
+        spec: FeatureSpec,
+        fitted: Fitted,
+        window: (i64, i64),
+        validation: BTreeMap<String, Metrics>,
+    ) -> Self {
+        let config = bincode::config::standard();
+        let content =
+            bincode::serde::encode_to_vec((&kind, &spec, &fitted), config).expect("encode model");
+        let version = format!("{:016x}", fnv1a(&content));
+        let offsets = spec.offsets();
+        ModelFile {
+            magic: MAGIC.into(),
+            format: FORMAT,
+            kind,
+            spec,
+            version,
+            trained_from: window.0,
+            trained_until: window.1,
+            validation,
+            fitted,
+            offsets,
+        }
+    }
+
+    /// A baseline as a model (no training needed).
+    pub fn baseline(baseline: Baseline, spec: FeatureSpec) -> Self {
+        ModelFile::new(
+            ModelKind::Baseline(baseline),
+            spec,
+            Fitted::Baseline(baseline),
+            (0, 0),
+            BTreeMap::new(),
+        )
+    }
+
+    /// Forecasts many rows at once (a forest predicts faster in batches).
+    pub fn predict_many(&self, rows: &[&FeatureRow]) -> Vec<Forecast> {
+        let fallback = |row: &FeatureRow| Forecast {
+            pickups: Baseline::FourWeekMean.predict(row, &self.offsets).max(0.0),
+            fallback: true,
+        };
+        match &self.fitted {
+            Fitted::Baseline(b) => rows
+                .iter()
+                .map(|r| Forecast {
+                    pickups: b.predict(r, &self.offsets).max(0.0),
+                    fallback: false,
+                })
+                .collect(),
+            Fitted::Ridge(ridge) => rows
+                .iter()
+                .map(|r| {
+                    if r.complete {
+                        Forecast {
+                            pickups: ridge.predict(&self.spec.vector(r)).max(0.0),
+                            fallback: false,
+                        }
+                    } else {
+                        fallback(r)
+                    }
+                })
+                .collect(),
+            Fitted::Forest(forest) => {
+                let complete: Vec<Vec<f64>> = rows
+                    .iter()
+                    .filter(|r| r.complete)
+                    .map(|r| self.spec.vector(r))
+                    .collect();
+                let mut predicted = forest.predict_many(&complete).into_iter();
+                rows.iter()
+                    .map(|r| {
+                        if r.complete {
+                            Forecast {
+                                pickups: predicted.next().expect("one per complete row").max(0.0),
+                                fallback: false,
+                            }
+                        } else {
+                            fallback(r)
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Forecasts one row.
+    pub fn predict(&self, row: &FeatureRow) -> Forecast {
+        self.predict_many(&[row])[0]
+    }
+
+    /// Fails unless the model was trained on `spec`.
+    pub fn check_spec(&self, spec: &FeatureSpec) -> Result<(), ModelError> {
+        if &self.spec == spec {
+            Ok(())
+        } else {
+            Err(ModelError::SpecMismatch {
+                model: self.spec.to_string(),
+                pipeline: spec.to_string(),
+            })
+        }
+    }
+
+    /// The encoded file contents.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("encode model")
+    }
+
+    /// Decodes file contents (`path` is only for messages).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelError> {
+        let corrupt = |reason: String| ModelError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let (mut model, used): (ModelFile, usize) =
+            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+                .map_err(|e| corrupt(e.to_string()))?;
+        if model.magic != MAGIC {
+            return Err(corrupt("wrong magic".into()));
+        }
+        if model.format != FORMAT {
+            return Err(corrupt(format!("format {} is not {FORMAT}", model.format)));
+        }
+        if used != bytes.len() {
+            return Err(corrupt(format!("{} trailing bytes", bytes.len() - used)));
+        }
+        let expected = ModelFile::new(
+            model.kind,
+            model.spec.clone(),
+            model.fitted.clone(),
+            (0, 0),
+            BTreeMap::new(),
+        )
+        .version;
+        if expected != model.version {
+            return Err(corrupt(format!(
+                "content hash {expected} does not match version {}",
+                model.version
+            )));
+        }
+        model.offsets = model.spec.offsets();
+        Ok(model)
+    }
+
+    /// Writes the model to `path` (atomically: a temporary file, then a rename).
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let io = |source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, self.to_bytes()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// Reads a model from `path`.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ModelFile::from_bytes(&bytes, path)
+    }
+}

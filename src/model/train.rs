@@ -1,0 +1,201 @@
+//! Training and evaluation: a pickup history in, a model file and error reports out.
+//!
+//! Rows are built with [`PickupHistory::row`], exactly as the streaming dataflow builds them.
+//! Training uses target hours from the first hour with complete history up to `until`; the
+//! last part of that range (a week, or a quarter of it when shorter than four weeks) is held
+//! out, and the model is reported on it next to every baseline.
+
+use std::collections::BTreeMap;
+
+use crate::features::history::PickupHistory;
+use crate::features::{FeatureRow, FeatureSpec};
+use crate::model::forest::{Forest, ForestParams};
+use crate::model::linear::Ridge;
+use crate::model::{Baseline, Fitted, Metrics, ModelError, ModelFile, ModelKind};
+
+/// Feature rows with their actual pickups.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dataset {
+    /// One row per (zone, target hour), ordered by hour then zone.
+    pub rows: Vec<FeatureRow>,
+    /// Actual pickups of each row's zone in its target hour.
+    pub actuals: Vec<f64>,
+}
+
+/// Rows for every known zone and every target hour in `from..to` whose history is complete
+/// (and, for targets, within the data).
+pub fn dataset(history: &PickupHistory, spec: &FeatureSpec, from: i64, to: i64) -> Dataset {
+    let offsets = spec.offsets();
+    let mut data = Dataset::default();
+    for hour in from..to {
+        for &zone in history.zones() {
+            let Some(actual) = history.get(zone, hour) else {
+                continue;
+            };
+            let row = history.row(spec, &offsets, zone, hour);
+            if row.complete {
+                data.rows.push(row);
+                data.actuals.push(actual as f64);
+            }
+        }
+    }
+    data
+}
+
+/// What to train.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Model kind.
+    pub kind: ModelKind,
+    /// Features.
+    pub spec: FeatureSpec,
+    /// Train on target hours before this hour bucket.
+    pub until: i64,
+    /// Hours held out at the end for validation (`None`: a week, or a quarter if shorter).
+    pub validation_hours: Option<i64>,
+    /// Forest settings.
+    pub forest: ForestParams,
+    /// Ridge penalty.
+    pub ridge_lambda: f64,
+}
+
+impl TrainConfig {
+    /// The default model (random forest) on the default spec.
+    pub fn new(until: i64) -> Self {
+        TrainConfig {
+            kind: ModelKind::RandomForest,
+            spec: FeatureSpec::default(),
+            until,
+            validation_hours: None,
+            forest: ForestParams::default(),
+            ridge_lambda: 1e-3,
+        }
+    }
+}
+
+/// The outcome of training.
+#[derive(Debug)]
+pub struct Trained {
+    /// The model (also carries the validation metrics).
+    pub model: ModelFile,
+    /// Training rows used.
+    pub train_rows: usize,
+    /// Validation target hours: `from..to`.
+    pub validation: (i64, i64),
+}
+
+/// Trains a model on `history`; `progress` gets short status lines.
+pub fn train(
+    history: &PickupHistory,
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Trained, ModelError> {
+    let first = history
+        .first_hour()
+        .ok_or_else(|| ModelError::Training("no data".into()))?;
+    let start = first + config.spec.horizon() as i64;
+    let span = config.until - start;
+    if span < 48 {
+        return Err(ModelError::Training(format!(
+            "only {span} target hours have the {} hours of history the features need before --until; give more data, a later --until or shorter --lags",
+            config.spec.horizon()
+        )));
+    }
+    let hold = config
+        .validation_hours
+        .unwrap_or(if span >= 4 * 168 { 168 } else { span / 4 })
+        .clamp(1, span - 24);
+    let split = config.until - hold;
+    progress(&format!(
+        "building features: {} zones, target hours {} .. {}",
+        history.zones().len(),
+        crate::time::format_hour(start),
+        crate::time::format_hour(config.until)
+    ));
+    let train_set = dataset(history, &config.spec, start, split);
+    let valid_set = dataset(history, &config.spec, split, config.until);
+    if train_set.rows.is_empty() || valid_set.rows.is_empty() {
+        return Err(ModelError::Training(
+            "no complete rows to train or validate on".into(),
+        ));
+    }
+    progress(&format!(
+        "fitting {} on {} rows ({} features)",
+        config.kind,
+        train_set.rows.len(),
+        config.spec.names().len()
+    ));
+    let vectors =
+        |d: &Dataset| -> Vec<Vec<f64>> { d.rows.iter().map(|r| config.spec.vector(r)).collect() };
+    let fitted = match config.kind {
+        ModelKind::RandomForest => Fitted::Forest(
+            Forest::fit(&vectors(&train_set), &train_set.actuals, config.forest)
+                .map_err(ModelError::Training)?,
+        ),
+        ModelKind::Ridge => Fitted::Ridge(
+            Ridge::fit(
+                &vectors(&train_set),
+                &train_set.actuals,
+                config.ridge_lambda,
+            )
+            .map_err(ModelError::Training)?,
+        ),
+        ModelKind::Baseline(b) => Fitted::Baseline(b),
+    };
+    let provisional = ModelFile::new(
+        config.kind,
+        config.spec.clone(),
+        fitted.clone(),
+        (start, config.until),
+        BTreeMap::new(),
+    );
+    progress("validating");
+    let validation = report(&provisional, &valid_set);
+    let model = ModelFile::new(
+        config.kind,
+        config.spec.clone(),
+        fitted,
+        (start, config.until),
+        validation,
+    );
+    Ok(Trained {
+        model,
+        train_rows: train_set.rows.len(),
+        validation: (split, config.until),
+    })
+}
+
+/// Metrics of the model (`"model"`) and of every baseline on a dataset.
+pub fn report(model: &ModelFile, data: &Dataset) -> BTreeMap<String, Metrics> {
+    let rows: Vec<&FeatureRow> = data.rows.iter().collect();
+    let forecasts: Vec<f64> = model
+        .predict_many(&rows)
+        .iter()
+        .map(|f| f.pickups)
+        .collect();
+    let mut metrics = BTreeMap::new();
+    metrics.insert("model".to_string(), Metrics::of(&forecasts, &data.actuals));
+    let offsets = model.spec.offsets();
+    for baseline in Baseline::ALL {
+        let predicted: Vec<f64> = data
+            .rows
+            .iter()
+            .map(|r| baseline.predict(r, &offsets))
+            .collect();
+        metrics.insert(
+            baseline.name().to_string(),
+            Metrics::of(&predicted, &data.actuals),
+        );
+    }
+    metrics
+}
+
+/// Evaluates `model` on target hours `from..to` of `history`.
+pub fn evaluate(
+    model: &ModelFile,
+    history: &PickupHistory,
+    from: i64,
+    to: i64,
+) -> BTreeMap<String, Metrics> {
+    report(model, &dataset(history, &model.spec, from, to))
+}
