@@ -4,5 +4,7 @@
 //! job type that a binary or a Python binding configures and runs without any CLI.
 //!
 //! - [`aggregate`]: trips -> per-zone hourly aggregates (`zonecast aggregate`).
+//! - [`history`]: trips or hourly tables -> the pickup history that `train` and `evaluate` use.
 
 pub mod aggregate;
+pub mod history;

@@ -1,12 +1,15 @@
 //! The `zonecast` command line: parses flags, sets up logging, and runs library jobs.
 //!
 //! With no subcommand: an offline demo. Subcommands: `aggregate` (trips -> hourly table), `generate` (synthetic TLC trips),
-//! `replay` (send a file to a running socket source).
+//! `replay` (send a file to a running socket source), `train` and `evaluate` (models).
 
 mod aggregate_cmd;
 mod demo_cmd;
+mod evaluate_cmd;
 mod generate_cmd;
+mod model_args;
 mod replay_cmd;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +30,10 @@ enum Command {
     Generate(generate_cmd::GenerateArgs),
     /// Send a trip file to a socket source (`aggregate --listen`), optionally paced.
     Replay(replay_cmd::ReplayArgs),
+    /// Train a forecasting model on trips or hourly counts; report it against the baselines.
+    Train(train_cmd::TrainArgs),
+    /// Evaluate a model and the baselines over a range of target hours.
+    Evaluate(evaluate_cmd::EvaluateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +49,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Aggregate(args)) => aggregate_cmd::run(args),
         Some(Command::Generate(args)) => generate_cmd::run(args),
         Some(Command::Replay(args)) => replay_cmd::run(args),
+        Some(Command::Train(args)) => train_cmd::run(args),
+        Some(Command::Evaluate(args)) => evaluate_cmd::run(args),
     }
 }

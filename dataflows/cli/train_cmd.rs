@@ -1,0 +1,79 @@
+//! `zonecast train`: a pickup history in, a model file and a validation report out.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use zonecast::dataflows::history::load_history;
+use zonecast::features::FeatureSpec;
+use zonecast::model::train::{train, TrainConfig};
+use zonecast::model::ModelKind;
+use zonecast::time::format_hour;
+
+use crate::model_args::{parse_hour, HistoryArgs};
+
+/// Flags of `zonecast train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    history: HistoryArgs,
+    /// Train on target hours before this time (default: the end of the data).
+    #[arg(long, value_parser = parse_hour)]
+    until: Option<i64>,
+    /// Model: rf (random forest), ridge, previous_hour, same_hour_last_week, four_week_mean.
+    #[arg(long, default_value = "rf")]
+    model: ModelKind,
+    /// Lags in hours, e.g. `1-24,168,336,504,672`.
+    #[arg(long, default_value = "1-24,168,336,504,672")]
+    lags: String,
+    /// Weeks in the same-hour mean feature.
+    #[arg(long, default_value_t = 4)]
+    same_hour_weeks: u32,
+    /// Hours held out for validation (default: a week, or a quarter of a shorter range).
+    #[arg(long)]
+    validation_hours: Option<i64>,
+    /// Where to write the model.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let spec = FeatureSpec::new(FeatureSpec::parse_lags(&args.lags)?, args.same_hour_weeks);
+    let (history, line) = load_history(args.history.input())?;
+    eprintln!("{line}");
+    let end = history.last_hour().map_or(0, |h| h + 1);
+    let mut config = TrainConfig::new(args.until.unwrap_or(end));
+    config.kind = args.model;
+    config.spec = spec;
+    config.validation_hours = args.validation_hours;
+    let trained = train(&history, &config, &mut |line| eprintln!("{line}"))?;
+    let model = &trained.model;
+    model.save(&args.out)?;
+    println!(
+        "model {} ({}) version {} trained on {} rows, target hours {} .. {}",
+        model.kind,
+        model.spec,
+        model.version,
+        trained.train_rows,
+        format_hour(model.trained_from),
+        format_hour(trained.validation.0)
+    );
+    println!(
+        "validation {} .. {}:",
+        format_hour(trained.validation.0),
+        format_hour(trained.validation.1)
+    );
+    println!("  {:<22} {:>10} {:>10} {:>8}", "", "MAE", "RMSE", "rows");
+    for (name, m) in &model.validation {
+        println!(
+            "  {:<22} {:>10.4} {:>10.4} {:>8}",
+            name, m.mae, m.rmse, m.rows
+        );
+    }
+    println!(
+        "saved {} in {}",
+        args.out.display(),
+        zonecast::time::format_elapsed(started.elapsed())
+    );
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! Model files: the round trip is exact, and a mismatched feature spec, a corrupt or truncated
+//! file, or a file that is not a model give errors that say what to do. Also `train` and
+//! `evaluate --json` end to end on generated trips.
+
+mod common;
+
+use common::{zonecast, Scratch};
+use zonecast::features::history::PickupHistory;
+use zonecast::features::FeatureSpec;
+use zonecast::model::train::{train, TrainConfig};
+use zonecast::model::{ModelError, ModelFile, ModelKind};
+
+fn small_history() -> PickupHistory {
+    let mut rng = zonecast::generator::rng::SplitMix64::new(5);
+    let mut counts = Vec::new();
+    for hour in 0..24 * 21 {
+        for zone in 1..=6u16 {
+            let daily = 5.0 + 4.0 * ((hour % 24) as f64 / 24.0 * std::f64::consts::TAU).sin();
+            counts.push((
+                zone,
+                400_000 + hour,
+                (daily * zone as f64 / 2.0 + rng.below(3) as f64) as u32,
+            ));
+        }
+    }
+    PickupHistory::from_counts(counts)
+}
+
+fn trained(kind: ModelKind) -> ModelFile {
+    let history = small_history();
+    let mut config = TrainConfig::new(history.last_hour().unwrap() + 1);
+    config.kind = kind;
+    config.spec = FeatureSpec::new(vec![1, 2, 3, 24, 168], 1);
+    config.forest.trees = 8;
+    train(&history, &config, &mut |_| {}).unwrap().model
+}
+
+#[test]
+fn model_files_round_trip_exactly_for_every_kind() {
+    let dir = Scratch::new();
+    for kind in [
+        "rf",
+        "ridge",
+        "previous_hour",
+        "same_hour_last_week",
+        "four_week_mean",
+    ] {
+        let model = trained(kind.parse().unwrap());
+        let path = dir.path(&format!("{kind}.bin"));
+        model.save(&path).unwrap();
+        let loaded = ModelFile::load(&path).unwrap();
+        assert_eq!(loaded, model, "{kind}");
+        assert_eq!(loaded.to_bytes(), std::fs::read(&path).unwrap());
+        assert_eq!(loaded.version.len(), 16);
+    }
+}
+
+#[test]
+fn mismatched_spec_corrupt_and_foreign_files_are_rejected_clearly() {
+    let dir = Scratch::new();
+    let model = trained(ModelKind::Ridge);
+    let err = model.check_spec(&FeatureSpec::default()).unwrap_err();
+    assert!(matches!(err, ModelError::SpecMismatch { .. }));
+    assert!(err.to_string().contains("retrain"), "{err}");
+
+    let bytes = model.to_bytes();
+    let truncated = dir.write("truncated.bin", &bytes[..bytes.len() / 2]);
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x55;
+    let flipped = dir.write("flipped.bin", &flipped);
+    let foreign = dir.write("foreign.bin", b"hello, I am not a model");
+    for path in [truncated, flipped, foreign] {
+        let err = ModelFile::load(&path).unwrap_err();
+        assert!(matches!(err, ModelError::Corrupt { .. }), "{path:?}: {err}");
+        assert!(err.to_string().contains("zonecast train"), "{err}");
+    }
+    let err = ModelFile::load(&dir.path("missing.bin")).unwrap_err();
+    assert!(err.to_string().contains("missing.bin"), "{err}");
+    assert!("xgboost"
+        .parse::<ModelKind>()
+        .unwrap_err()
+        .to_string()
+        .contains("use rf, ridge"));
+}
+
+#[test]
+fn train_and_evaluate_json_end_to_end_on_generated_trips() {
+    let dir = Scratch::new();
+    let trips = dir.path("trips.parquet");
+    common::generate(&trips, 60_000, 12, 17);
+    let model = dir.path("model.bin");
+    let out = zonecast(&[
+        "train",
+        "--input",
+        trips.to_str().unwrap(),
+        "--model",
+        "ridge",
+        "--lags",
+        "1-6,24,168",
+        "--same-hour-weeks",
+        "1",
+        "--until",
+        "2024-01-12",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "model",
+        "previous_hour",
+        "same_hour_last_week",
+        "four_week_mean",
+    ] {
+        assert!(report.contains(name), "{report}");
+    }
+    let out = zonecast(&[
+        "evaluate",
+        "--input",
+        trips.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--from",
+        "2024-01-12",
+        "--to",
+        "2024-01-13",
+        "--json",
+    ]);
+    let json = String::from_utf8(out.stdout).unwrap();
+    let shape = regex_free_shape(&json);
+    assert_eq!(
+        shape,
+        r#"{"rows": N, "mae": {"model": N, "previous_hour": N, "same_hour_last_week": N, "four_week_mean": N}, "rmse": {"model": N, "previous_hour": N, "same_hour_last_week": N, "four_week_mean": N}}"#
+    );
+    assert!(
+        json.starts_with("{\"rows\": ") && !json.contains("\"rows\": 0,"),
+        "{json}"
+    );
+}
+
+/// Replaces every number outside strings in `json` with `N`.
+fn regex_free_shape(json: &str) -> String {
+    let mut out = String::new();
+    let (mut in_string, mut in_number) = (false, false);
+    for c in json.trim().chars() {
+        if c == '"' {
+            in_string = !in_string;
+        }
+        let numeric = !in_string && (c.is_ascii_digit() || ".-+eE".contains(c));
+        if numeric {
+            if !in_number {
+                out.push('N');
+                in_number = true;
+            }
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
+}
