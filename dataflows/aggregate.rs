@@ -17,14 +17,15 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use differential_dataflow::VecCollection;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Concat, ConnectLoop, Exchange, Feedback, Probe};
-use timely::dataflow::{ProbeHandle, Scope};
+use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
 use crate::operators::watermark::{WatermarkPolicy, WatermarkState};
 use crate::operators::{AggregateHourly, ClassifyLateness, StateGauge};
 use crate::progress::Progress;
-use crate::report::RunReport;
+use crate::report::{Report, RunReport};
 use crate::runtime::{run_to_completion, Cluster, RuntimeError};
 use crate::schema::ColumnMap;
 use crate::sinks::changes_log::ChangesLog;
@@ -62,13 +63,25 @@ pub struct AggregateHandles {
     pub state: StateGauge,
 }
 
-/// Builds the aggregate dataflow in `scope` from `feed`, delivering to `sinks`.
-pub fn build<'scope>(
+/// The streams of the trips-to-hourly-aggregates part, shared by every dataflow built on it.
+pub struct HourlyStreams<'scope> {
+    /// `((ZoneHour, HourlyStats), epoch, ±1)`, partitioned by (zone, hour).
+    pub hourly: VecCollection<'scope, u64, (ZoneHour, HourlyStats)>,
+    /// The watermark state after epoch `e`, on every worker at time `e + 1`.
+    pub states: StreamVec<'scope, u64, WatermarkState>,
+    /// Row outcomes: read, accepted, rejected, late.
+    pub reports: StreamVec<'scope, u64, Report>,
+    /// Handles for the code that runs the dataflow (attach the probe to the last stage).
+    pub handles: AggregateHandles,
+}
+
+/// Builds source -> lateness -> hourly aggregates. Attach `handles.probe` to the end of the
+/// dataflow: the source keeps a bounded number of epochs ahead of it.
+pub fn build_hourly<'scope>(
     scope: Scope<'scope, u64>,
     feed: Box<dyn TripFeed>,
     policy: WatermarkPolicy,
-    sinks: AggregateSinks,
-) -> AggregateHandles {
+) -> HourlyStreams<'scope> {
     let probe = ProbeHandle::new();
     let peers = scope.peers() as u64;
     let window = (4 * peers).max((peers + 1) * feed.block());
@@ -85,9 +98,34 @@ pub fn build<'scope>(
     let on_time = classified.on_time.exchange(|trip| trip.zone_hour().route());
     // ((ZoneHour, HourlyStats), epoch, ±1)
     let state = StateGauge::default();
-    let hourly =
-        on_time.aggregate_hourly_gauged_named("AggregateHourly", states, policy, state.clone());
-    hourly.clone().inner.probe_with(&probe);
+    let hourly = on_time.aggregate_hourly_gauged_named(
+        "AggregateHourly",
+        states.clone(),
+        policy,
+        state.clone(),
+    );
+    HourlyStreams {
+        hourly,
+        states,
+        reports: source.reports.concat(classified.reports),
+        handles: AggregateHandles {
+            probe,
+            source_error: source.error,
+            state,
+        },
+    }
+}
+
+/// Builds the aggregate dataflow in `scope` from `feed`, delivering to `sinks`.
+pub fn build<'scope>(
+    scope: Scope<'scope, u64>,
+    feed: Box<dyn TripFeed>,
+    policy: WatermarkPolicy,
+    sinks: AggregateSinks,
+) -> AggregateHandles {
+    let streams = build_hourly(scope, feed, policy);
+    let hourly = streams.hourly;
+    hourly.clone().inner.probe_with(&streams.handles.probe);
     if let Some(sink) = sinks.hourly_local {
         hourly
             .clone()
@@ -96,15 +134,10 @@ pub fn build<'scope>(
     if let Some(sink) = sinks.hourly_gathered {
         hourly.sink_epochs_named("SinkHourlyGathered", sink);
     }
-    source
+    streams
         .reports
-        .concat(classified.reports)
         .sink_reports_named("SinkReports", sinks.report);
-    AggregateHandles {
-        probe,
-        source_error: source.error,
-        state,
-    }
+    streams.handles
 }
 
 /// Where trips come from.

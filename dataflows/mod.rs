@@ -4,7 +4,9 @@
 //! job type that a binary or a Python binding configures and runs without any CLI.
 //!
 //! - [`aggregate`]: trips -> per-zone hourly aggregates (`zonecast aggregate`).
+//! - [`forecast`]: trips -> hourly aggregates -> feature rows -> forecasts.
 //! - [`history`]: trips or hourly tables -> the pickup history that `train` and `evaluate` use.
 
 pub mod aggregate;
+pub mod forecast;
 pub mod history;

@@ -14,6 +14,7 @@ pub struct PickupHistory {
     counts: BTreeMap<(u16, i64), u32>,
     zones: BTreeSet<u16>,
     first_hour: Option<i64>,
+    pinned: bool,
 }
 
 impl PickupHistory {
@@ -34,7 +35,9 @@ impl PickupHistory {
     /// Sets the pickups of a zone in an hour (0 removes the entry; the zone stays known).
     pub fn set(&mut self, zone: u16, hour: i64, pickups: u32) {
         self.zones.insert(zone);
-        self.first_hour = Some(self.first_hour.map_or(hour, |f| f.min(hour)));
+        if !self.pinned {
+            self.first_hour = Some(self.first_hour.map_or(hour, |f| f.min(hour)));
+        }
         if pickups == 0 {
             self.counts.remove(&(zone, hour));
         } else {
@@ -50,6 +53,13 @@ impl PickupHistory {
     /// Declares the first hour of data (hours before it are unknown, not zero).
     pub fn set_first_hour(&mut self, hour: i64) {
         self.first_hour = Some(self.first_hour.map_or(hour, |f| f.min(hour)));
+    }
+
+    /// Fixes the first hour of data (later counts no longer move it): the streaming dataflow
+    /// takes it from the watermark state, so every worker and the batch path agree.
+    pub fn pin_first_hour(&mut self, hour: i64) {
+        self.first_hour = Some(hour);
+        self.pinned = true;
     }
 
     /// Pickups of a zone in an hour: `None` before the first hour of data.

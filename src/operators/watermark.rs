@@ -58,6 +58,8 @@ pub struct WatermarkState {
     pub watermark: Option<i64>,
     /// `(hour, rows, latest pickup)` for hours not before the watermark's hour, ascending.
     pub hours: Vec<(i64, u64, i64)>,
+    /// The hour of the first row observed (the first hour of data for feature rows).
+    pub first_hour: Option<i64>,
 }
 
 /// The watermark state machine.
@@ -66,6 +68,7 @@ pub struct WatermarkTracker {
     policy: WatermarkPolicy,
     watermark: Option<i64>,
     hours: BTreeMap<i64, (u64, i64)>,
+    first_hour: Option<i64>,
 }
 
 impl WatermarkTracker {
@@ -75,6 +78,7 @@ impl WatermarkTracker {
             policy,
             watermark: None,
             hours: BTreeMap::new(),
+            first_hour: None,
         }
     }
 
@@ -89,6 +93,7 @@ impl WatermarkTracker {
             policy,
             watermark: state.watermark,
             hours,
+            first_hour: state.first_hour,
         }
     }
 
@@ -97,6 +102,7 @@ impl WatermarkTracker {
         WatermarkState {
             watermark: self.watermark,
             hours: self.hours.iter().map(|(&h, &(r, l))| (h, r, l)).collect(),
+            first_hour: self.first_hour,
         }
     }
 
@@ -117,6 +123,7 @@ impl WatermarkTracker {
 
     /// Counts a parsed row's pickup (whatever its verdict) and advances the watermark.
     pub fn observe(&mut self, pickup: i64) {
+        self.first_hour.get_or_insert(hour_of(pickup));
         match self.watermark {
             Some(w) if pickup <= w => return,
             // Fast path: a newer pickup in the watermark's own (supported) hour.
@@ -144,6 +151,11 @@ impl WatermarkTracker {
         let verdict = self.judge(pickup);
         self.observe(pickup);
         verdict
+    }
+
+    /// The hour of the first row observed.
+    pub fn first_hour(&self) -> Option<i64> {
+        self.first_hour
     }
 
     /// Hours before this one can no longer change: every later on-time trip is newer.

@@ -1,0 +1,177 @@
+//! Feature rows, maintained incrementally: the hourly aggregates and the watermark state in, a
+//! differential collection of [`FeatureRow`]s out (one per known zone and target hour).
+//!
+//! When the watermark enters a new hour, every known zone gets a row for it; when an hour's
+//! pickups change (a late trip), exactly the rows whose offsets reach that hour are retracted
+//! and re-emitted. Rows are kept for targets within `retention` hours of the watermark's hour;
+//! older rows stay in the collection but are no longer corrected, and their state is released.
+//!
+//! Input must be the output of `AggregateHourly`; rows are partitioned by zone.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use differential_dataflow::{AsCollection, VecCollection};
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+
+use crate::features::history::PickupHistory;
+use crate::features::{FeatureRow, FeatureSpec};
+use crate::operators::watermark::{StateLog, WatermarkState};
+use crate::time::hour_of;
+use crate::trip::{HourlyStats, ZoneHour};
+
+type Update = (FeatureRow, u64, isize);
+
+/// An epoch's capability and its pickup updates: `(key, pickups, diff)`.
+type PendingEpoch = (Capability<u64>, Vec<(ZoneHour, i64, isize)>);
+
+/// Extension trait: turn hourly aggregates into feature rows.
+pub trait BuildFeatures<'scope> {
+    /// Maintains a feature row for every known zone and every target hour from the watermark's
+    /// hour back `retention` hours.
+    ///
+    /// # Examples
+    /// ```
+    /// use timely::dataflow::operators::ToStream;
+    /// use timely::dataflow::operators::generic::operator::empty;
+    /// use differential_dataflow::AsCollection;
+    /// use zonecast::features::FeatureSpec;
+    /// use zonecast::operators::BuildFeatures;
+    /// use zonecast::trip::{HourlyStats, ZoneHour};
+    ///
+    /// timely::example(|scope| {
+    ///     let stats = HourlyStats { pickups: 3, ..HourlyStats::default() };
+    ///     vec![((ZoneHour { hour: 10, zone: 4 }, stats), 0u64, 1isize)].to_stream(scope).container::<Vec<_>>().as_collection()
+    ///         .build_features_named("Features", empty(scope), FeatureSpec::new(vec![1, 24], 1), 48)
+    ///         .inspect(|(row, _time, diff)| println!("{row:?} {diff}"));
+    /// });
+    /// ```
+    fn build_features_named(
+        self,
+        name: &str,
+        states: StreamVec<'scope, u64, WatermarkState>,
+        spec: FeatureSpec,
+        retention: i64,
+    ) -> VecCollection<'scope, u64, FeatureRow>;
+}
+
+impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, HourlyStats)> {
+    fn build_features_named(
+        self,
+        name: &str,
+        states: StreamVec<'scope, u64, WatermarkState>,
+        spec: FeatureSpec,
+        retention: i64,
+    ) -> VecCollection<'scope, u64, FeatureRow> {
+        let mut builder = OperatorBuilder::new(name.to_owned(), self.inner.scope());
+        let (rows_out, rows) = builder.new_output();
+        let by_zone = Exchange::new(|((key, _), _, _): &((ZoneHour, HourlyStats), u64, isize)| {
+            key.zone as u64
+        });
+        let mut hourly_in = builder.new_input(self.inner, by_zone);
+        let mut states_in = builder.new_input(states, Pipeline);
+        let mut rows_out = OutputBuilder::<
+            _,
+            timely::container::CapacityContainerBuilder<Vec<Update>>,
+        >::from(rows_out);
+        let offsets = spec.offsets();
+        let reach = *offsets.last().unwrap_or(&0) as i64;
+        let retention = retention.max(1);
+
+        builder.build(move |_initial| {
+            let mut log = StateLog::default();
+            let mut pending: BTreeMap<u64, PendingEpoch> = BTreeMap::new();
+            let mut history = PickupHistory::new();
+            let mut emitted: BTreeMap<(u16, i64), FeatureRow> = BTreeMap::new();
+            let mut current: Option<i64> = None;
+            move |frontiers| {
+                hourly_in.for_each(|cap, data| {
+                    let Some(&epoch) = cap.least() else { return };
+                    let entry = pending
+                        .entry(epoch)
+                        .or_insert_with(|| (cap.retain_least(0).expect("time"), Vec::new()));
+                    entry.1.extend(
+                        data.drain(..)
+                            .map(|((key, stats), _, diff)| (key, stats.pickups, diff)),
+                    );
+                });
+                states_in.for_each(|cap, data| {
+                    let Some(&arrival) = cap.least() else { return };
+                    pending
+                        .entry(arrival)
+                        .or_insert_with(|| (cap.retain_least(0).expect("time"), Vec::new()));
+                    for state in data.drain(..) {
+                        log.insert(arrival - 1, state);
+                    }
+                });
+                while let Some(entry) = pending.first_entry() {
+                    let epoch = *entry.key();
+                    if frontiers[0].less_equal(&epoch) || frontiers[1].less_equal(&epoch) {
+                        break;
+                    }
+                    let (cap, updates) = entry.remove();
+                    let state = log.before(epoch);
+                    if let Some(first) = state.as_ref().and_then(|s| s.first_hour) {
+                        history.pin_first_hour(first);
+                    }
+                    // The epoch's net pickups per (zone, hour): insertions carry the new count.
+                    let mut changed: BTreeMap<(u16, i64), u32> = BTreeMap::new();
+                    for (key, pickups, diff) in updates {
+                        let slot = changed.entry((key.zone, key.hour)).or_insert(0);
+                        if diff > 0 {
+                            *slot = pickups.max(0) as u32;
+                        }
+                    }
+                    let new_zones: BTreeSet<u16> = changed
+                        .keys()
+                        .map(|(z, _)| *z)
+                        .filter(|z| !history.zones().contains(z))
+                        .collect();
+                    for (&(zone, hour), &pickups) in &changed {
+                        history.set(zone, hour, pickups);
+                    }
+                    let Some(target) = state.and_then(|s| s.watermark).map(hour_of) else {
+                        continue;
+                    };
+                    let low = target - retention + 1;
+                    let mut affected: BTreeSet<(u16, i64)> = BTreeSet::new();
+                    for &(zone, hour) in changed.keys() {
+                        for &o in &offsets {
+                            let t = hour + o as i64;
+                            if (low..=target).contains(&t) {
+                                affected.insert((zone, t));
+                            }
+                        }
+                    }
+                    let first_new = current.map_or(low, |c| (c + 1).max(low));
+                    for t in first_new..=target {
+                        affected.extend(history.zones().iter().map(|&z| (z, t)));
+                    }
+                    for &zone in &new_zones {
+                        affected.extend((low..=target).map(|t| (zone, t)));
+                    }
+                    current = Some(current.map_or(target, |c| c.max(target)));
+                    let mut out = rows_out.activate();
+                    let mut session = out.session(&cap);
+                    for (zone, t) in affected {
+                        let row = history.row(&spec, &offsets, zone, t);
+                        match emitted.get(&(zone, t)) {
+                            Some(old) if *old == row => continue,
+                            Some(old) => session.give((old.clone(), epoch, -1)),
+                            None => {}
+                        }
+                        session.give((row.clone(), epoch, 1));
+                        emitted.insert((zone, t), row);
+                    }
+                    let keep_from = current.expect("set above") - retention + 1;
+                    emitted.retain(|(_, t), _| *t >= keep_from);
+                    history.forget_before(keep_from - reach);
+                }
+            }
+        });
+        rows.as_collection()
+    }
+}
