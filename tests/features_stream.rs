@@ -18,7 +18,6 @@ use zonecast::model::linear::Ridge;
 use zonecast::model::{Fitted, ModelFile, ModelKind};
 use zonecast::operators::watermark::WatermarkPolicy;
 use zonecast::operators::ZoneForecast;
-use zonecast::report::RunReport;
 use zonecast::runtime::{run_to_completion, Cluster};
 use zonecast::sources::memory::MemoryFeed;
 use zonecast::sources::Batch;
