@@ -2,21 +2,24 @@
 //!
 //! ```text
 //! build_hourly ─((ZoneHour, HourlyStats), epoch, ±1)─► build_features ─(FeatureRow, epoch, ±1)─► score_forecasts ─(ZoneForecast, epoch, ±1)─► sinks (worker 0)
-//!      └─WatermarkState (epoch + 1)──────────────────────────┘
+//!      ├─WatermarkState (epoch + 1)──────────────────────────┘                                       ▲
+//!      └─Report (progress only)─► watch_model (worker 0) ─ModelSwap─► broadcast ─────────────────────┘
 //! ```
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::Scope;
 
 use crate::dataflows::aggregate::{build_hourly, AggregateHandles};
 use crate::features::{FeatureRow, FeatureSpec};
+use crate::model::watch::ModelHandle;
 use crate::model::ModelFile;
 use crate::operators::watermark::WatermarkPolicy;
-use crate::operators::{BuildFeatures, ScoreForecasts, ZoneForecast};
+use crate::operators::{BuildFeatures, ScoreForecasts, WatchModel, ZoneForecast};
 use crate::report::RunReport;
 use crate::sinks::epochs::EpochUpdates;
 use crate::sinks::{SinkEpochs, SinkReports};
@@ -46,12 +49,15 @@ pub struct ForecastPolicy {
     pub retention_hours: i64,
 }
 
-/// Builds the forecast dataflow; `model` must have been trained on `policy.spec`.
+/// Builds the forecast dataflow; `model` must have been trained on `policy.spec`. With a
+/// `handle`, models it offers (see [`crate::model::watch::ModelWatcher`]) replace the current
+/// one at one epoch on every worker.
 pub fn build<'scope>(
     scope: Scope<'scope, u64>,
     feed: Box<dyn TripFeed>,
     policy: &ForecastPolicy,
     model: Arc<ModelFile>,
+    handle: Option<Arc<ModelHandle>>,
     sinks: ForecastSinks,
 ) -> AggregateHandles {
     let streams = build_hourly(scope, feed, policy.watermark);
@@ -62,10 +68,22 @@ pub fn build<'scope>(
         policy.spec.clone(),
         policy.retention_hours,
     );
+    // ModelSwap at the epoch it applies, on every worker
+    let swaps = match &handle {
+        Some(handle) => streams
+            .reports
+            .clone()
+            .watch_model_named("WatchModel", handle.clone())
+            .broadcast(),
+        None => timely::dataflow::operators::generic::operator::empty(scope),
+    };
     // ZoneForecast per (zone, target hour)
-    let forecasts = features
-        .clone()
-        .score_forecasts_named("ScoreForecasts", model);
+    let forecasts = features.clone().score_forecasts_named(
+        "ScoreForecasts",
+        model,
+        swaps,
+        policy.retention_hours,
+    );
     forecasts.clone().inner.probe_with(&streams.handles.probe);
     if let Some(sink) = sinks.features {
         features.sink_epochs_named("SinkFeatures", sink);

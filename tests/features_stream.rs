@@ -77,7 +77,7 @@ fn run(
             };
             let (policy, model) = (policy.clone(), model.clone());
             worker.dataflow::<u64, _, _>(|scope| {
-                build(scope, feed, &policy, model, sinks);
+                build(scope, feed, &policy, model, None, sinks);
             });
             run_to_completion(worker);
         })

@@ -11,6 +11,7 @@ pub mod baselines;
 pub mod forest;
 pub mod linear;
 pub mod train;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::fmt;

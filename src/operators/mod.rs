@@ -8,7 +8,8 @@
 //! | [`ClassifyLateness`] | `(Trip, RowPos)` in input order + previous watermark state | on-time `Trip`s, `Report`s (accepted, late, far ahead), next watermark state |
 //! | [`AggregateHourly`] | on-time `Trip`s by key + watermark states | collection of `(ZoneHour, HourlyStats)` |
 //! | [`BuildFeatures`] | hourly collection + watermark states | collection of `FeatureRow`s (per zone and target hour) |
-//! | [`ScoreForecasts`] | feature-row collection + a model | collection of `ZoneForecast`s |
+//! | [`WatchModel`] | the source's progress + a model handle | `ModelSwap`s stamped with the epoch they apply at |
+//! | [`ScoreForecasts`] | feature-row collection + model swaps | collection of `ZoneForecast`s |
 //!
 //! [`watermark`] holds the event-time logic both share.
 
@@ -16,9 +17,11 @@ pub mod aggregate_hourly;
 pub mod build_features;
 pub mod classify_lateness;
 pub mod score_forecasts;
+pub mod watch_model;
 pub mod watermark;
 
 pub use aggregate_hourly::{AggregateHourly, StateGauge};
 pub use build_features::BuildFeatures;
 pub use classify_lateness::ClassifyLateness;
 pub use score_forecasts::{ScoreForecasts, ZoneForecast};
+pub use watch_model::{ModelSwap, WatchModel};

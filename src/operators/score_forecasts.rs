@@ -1,19 +1,25 @@
 //! The model operator: feature-row updates in, forecast updates out.
 //!
-//! Scores only the rows that changed in an epoch (a batch per container, so a random forest
-//! predicts in bulk) and emits `(zone, target hour, predicted pickups, model version)` with the
-//! same diffs: a retracted feature row retracts the forecast it produced (the model is
-//! deterministic), an inserted row inserts its new forecast.
+//! Scores only the rows that changed in an epoch (in one batch, so a random forest predicts in
+//! bulk) and emits `(zone, target hour, predicted pickups, model version)`: a retracted feature
+//! row retracts the forecast it produced, an inserted row inserts its new forecast. Model swaps
+//! arrive stamped with an epoch; at that epoch every held forecast is rescored.
 
 use std::sync::Arc;
+
+use std::collections::BTreeMap;
 
 use differential_dataflow::{AsCollection, VecCollection};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
 
 use crate::features::FeatureRow;
 use crate::model::ModelFile;
+use crate::operators::watch_model::ModelSwap;
 
 /// One forecast, as it flows in the dataflow.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -37,14 +43,17 @@ impl ZoneForecast {
     }
 }
 
-/// Extension trait: score feature rows with a model.
+/// Extension trait: score feature rows with a model, swapping models at epochs.
 pub trait ScoreForecasts<'scope> {
-    /// Scores every changed row with `model`.
+    /// Scores every changed row with the current model. A [`ModelSwap`] at epoch `e` replaces
+    /// the model before epoch `e`'s rows are scored, and rescores every row held (targets within
+    /// `retention` hours of the latest), so all current forecasts carry the new version from `e`.
     ///
     /// # Examples
     /// ```
     /// use std::sync::Arc;
     /// use timely::dataflow::operators::ToStream;
+    /// use timely::dataflow::operators::generic::operator::empty;
     /// use differential_dataflow::AsCollection;
     /// use zonecast::features::{FeatureRow, FeatureSpec};
     /// use zonecast::model::{Baseline, ModelFile};
@@ -54,7 +63,7 @@ pub trait ScoreForecasts<'scope> {
     /// timely::example(move |scope| {
     ///     let row = FeatureRow { zone: 3, target_hour: 100, history: vec![Some(7), None, None, None, None], complete: true };
     ///     vec![(row, 0u64, 1isize)].to_stream(scope).container::<Vec<_>>().as_collection()
-    ///         .score_forecasts_named("Score", model)
+    ///         .score_forecasts_named("Score", model, empty(scope), 48)
     ///         .inspect(|(f, _, _)| assert_eq!(f.milli_pickups, 7000));
     /// });
     /// ```
@@ -62,7 +71,29 @@ pub trait ScoreForecasts<'scope> {
         self,
         name: &str,
         model: Arc<ModelFile>,
+        swaps: StreamVec<'scope, u64, ModelSwap>,
+        retention: i64,
     ) -> VecCollection<'scope, u64, ZoneForecast>;
+}
+
+type Update = (ZoneForecast, u64, isize);
+
+/// An epoch's capability, its feature-row updates and the model swap to apply first, if any.
+type PendingEpoch = (Capability<u64>, Vec<(FeatureRow, isize)>, Option<ModelSwap>);
+
+fn score(model: &ModelFile, rows: &[&FeatureRow]) -> Vec<ZoneForecast> {
+    model
+        .predict_many(rows)
+        .into_iter()
+        .zip(rows)
+        .map(|(forecast, row)| ZoneForecast {
+            zone: row.zone,
+            target_hour: row.target_hour,
+            milli_pickups: (forecast.pickups * 1000.0).round() as i64,
+            model_version: model.version.clone(),
+            fallback: forecast.fallback,
+        })
+        .collect()
 }
 
 impl<'scope> ScoreForecasts<'scope> for VecCollection<'scope, u64, FeatureRow> {
@@ -70,28 +101,76 @@ impl<'scope> ScoreForecasts<'scope> for VecCollection<'scope, u64, FeatureRow> {
         self,
         name: &str,
         model: Arc<ModelFile>,
+        swaps: StreamVec<'scope, u64, ModelSwap>,
+        retention: i64,
     ) -> VecCollection<'scope, u64, ZoneForecast> {
-        self.inner
-            .unary(Pipeline, name, move |_, _| {
-                move |input, output| {
-                    input.for_each(|cap, data| {
-                        let rows: Vec<&FeatureRow> = data.iter().map(|(row, _, _)| row).collect();
-                        let forecasts = model.predict_many(&rows);
-                        let mut session = output.session(&cap);
-                        for ((row, time, diff), forecast) in data.drain(..).zip(forecasts) {
-                            let scored = ZoneForecast {
-                                zone: row.zone,
-                                target_hour: row.target_hour,
-                                milli_pickups: (forecast.pickups * 1000.0).round() as i64,
-                                model_version: model.version.clone(),
-                                fallback: forecast.fallback,
-                            };
-                            session.give((scored, time, diff));
+        let mut builder = OperatorBuilder::new(name.to_owned(), self.inner.scope());
+        let (out, forecasts) = builder.new_output();
+        let mut rows_in = builder.new_input(self.inner, Pipeline);
+        let mut swaps_in = builder.new_input(swaps, Pipeline);
+        let mut out =
+            OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Update>>>::from(out);
+        builder.build(move |_initial| {
+            let mut model = model;
+            let mut pending: BTreeMap<u64, PendingEpoch> = BTreeMap::new();
+            let mut held: BTreeMap<(u16, i64), (FeatureRow, ZoneForecast)> = BTreeMap::new();
+            let mut latest_target = i64::MIN;
+            move |frontiers| {
+                rows_in.for_each(|cap, data| {
+                    let Some(&epoch) = cap.least() else { return };
+                    let entry = pending.entry(epoch).or_insert_with(|| (cap.retain_least(0).expect("time"), Vec::new(), None));
+                    entry.1.extend(data.drain(..).map(|(row, _, diff)| (row, diff)));
+                });
+                swaps_in.for_each(|cap, data| {
+                    let Some(&epoch) = cap.least() else { return };
+                    let entry = pending.entry(epoch).or_insert_with(|| (cap.retain_least(0).expect("time"), Vec::new(), None));
+                    if let Some(swap) = data.pop() {
+                        entry.2 = Some(swap);
+                    }
+                });
+                while let Some(entry) = pending.first_entry() {
+                    let epoch = *entry.key();
+                    if frontiers[0].less_equal(&epoch) || frontiers[1].less_equal(&epoch) {
+                        break;
+                    }
+                    let (cap, mut updates, swap) = entry.remove();
+                    let mut output = out.activate();
+                    let mut session = output.session(&cap);
+                    if let Some(swap) = swap {
+                        match ModelFile::from_bytes(&swap.bytes, std::path::Path::new("(swapped model)")) {
+                            Ok(new_model) => {
+                                model = Arc::new(new_model);
+                                let rows: Vec<&FeatureRow> = held.values().map(|(row, _)| row).collect();
+                                let rescored = score(&model, &rows);
+                                for ((_, (_, old)), new) in held.iter_mut().zip(rescored) {
+                                    session.give((old.clone(), epoch, -1));
+                                    session.give((new.clone(), epoch, 1));
+                                    *old = new;
+                                }
+                            }
+                            Err(error) => tracing::error!(%error, "model swap could not be decoded; keeping the current model"),
                         }
-                    });
+                    }
+                    updates.sort_by_key(|(_, diff)| *diff);
+                    let split = updates.partition_point(|(_, diff)| *diff < 0);
+                    for (row, _) in &updates[..split] {
+                        let key = (row.zone, row.target_hour);
+                        if held.get(&key).is_some_and(|(r, _)| r == row) {
+                            let (_, forecast) = held.remove(&key).expect("present");
+                            session.give((forecast, epoch, -1));
+                        }
+                    }
+                    let inserted: Vec<&FeatureRow> = updates[split..].iter().map(|(row, _)| row).collect();
+                    for (row, forecast) in inserted.iter().zip(score(&model, &inserted)) {
+                        latest_target = latest_target.max(row.target_hour);
+                        session.give((forecast.clone(), epoch, 1));
+                        held.insert((row.zone, row.target_hour), ((*row).clone(), forecast));
+                    }
+                    let keep_from = latest_target.saturating_sub(retention - 1);
+                    held.retain(|(_, t), _| *t >= keep_from);
                 }
-            })
-            .container::<Vec<_>>()
-            .as_collection()
+            }
+        });
+        forecasts.as_collection()
     }
 }
