@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use zonecast::dataflows::history::load_history;
 use zonecast::features::FeatureSpec;
-use zonecast::model::train::{train, TrainConfig};
+use zonecast::model::train::{dataset, train, TrainConfig};
 use zonecast::model::ModelKind;
 use zonecast::time::format_hour;
 
@@ -34,6 +34,32 @@ pub struct TrainArgs {
     /// Where to write the model.
     #[arg(long)]
     out: PathBuf,
+    /// Also write the training and validation rows (features and target) as `train.csv` and
+    /// `valid.csv` into this folder, e.g. to fit another library on exactly the same data.
+    #[arg(long)]
+    export_features: Option<PathBuf>,
+}
+
+/// Writes `data` as CSV: the spec's feature names, then `zone,target_hour,target`.
+fn export(
+    path: &std::path::Path,
+    spec: &FeatureSpec,
+    data: &zonecast::model::train::Dataset,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "{},zone,target_hour,target", spec.names().join(","))?;
+    for (row, actual) in data.rows.iter().zip(&data.actuals) {
+        let values: Vec<String> = spec.vector(row).iter().map(|v| v.to_string()).collect();
+        writeln!(
+            out,
+            "{},{},{},{actual}",
+            values.join(","),
+            row.zone,
+            row.target_hour
+        )?;
+    }
+    out.flush()
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
@@ -75,5 +101,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.out.display(),
         zonecast::time::format_elapsed(started.elapsed())
     );
+    if let Some(dir) = &args.export_features {
+        std::fs::create_dir_all(dir)?;
+        let (split, until) = trained.validation;
+        let train_rows = dataset(&history, &model.spec, model.trained_from, split);
+        let valid_rows = dataset(&history, &model.spec, split, until);
+        export(&dir.join("train.csv"), &model.spec, &train_rows)?;
+        export(&dir.join("valid.csv"), &model.spec, &valid_rows)?;
+        println!(
+            "exported {} training and {} validation rows to {}",
+            train_rows.rows.len(),
+            valid_rows.rows.len(),
+            dir.display()
+        );
+    }
     Ok(())
 }

@@ -32,10 +32,10 @@ pub struct ForestParams {
 impl Default for ForestParams {
     fn default() -> Self {
         ForestParams {
-            trees: 40,
-            max_depth: 14,
-            min_leaf: 3,
-            max_rows: 60_000,
+            trees: 60,
+            max_depth: 18,
+            min_leaf: 2,
+            max_rows: 120_000,
             seed: 7,
         }
     }

@@ -1,7 +1,7 @@
 //! Models: feature rows in, forecasts of pickups out; and the model file that carries a model.
 //!
-//! Every model sits behind [`ModelFile::predict`]: the random forest (default), ridge
-//! regression, and the three baselines (`previous_hour`, `same_hour_last_week`,
+//! Every model implements [`Forecaster`] and sits behind [`ModelFile::predict`]: the random
+//! forest (default), ridge regression, and the three baselines (`previous_hour`, `same_hour_last_week`,
 //! `four_week_mean`). A model file (bincode, an exact round trip of every `f64`) carries the
 //! feature spec, the model kind, a content-hash version, the training window and the
 //! validation metrics; loading checks all of it. Rows without enough history for the model
@@ -134,6 +134,42 @@ impl Metrics {
     }
 }
 
+/// What every model does: forecast a batch of feature rows (all with complete history).
+pub trait Forecaster {
+    /// Forecasts for `rows`, whose history follows `spec`'s offsets.
+    fn forecast(&self, spec: &FeatureSpec, offsets: &[u32], rows: &[&FeatureRow]) -> Vec<f64>;
+}
+
+impl Forecaster for Baseline {
+    fn forecast(&self, _spec: &FeatureSpec, offsets: &[u32], rows: &[&FeatureRow]) -> Vec<f64> {
+        rows.iter().map(|r| self.predict(r, offsets)).collect()
+    }
+}
+
+impl Forecaster for Ridge {
+    fn forecast(&self, spec: &FeatureSpec, _offsets: &[u32], rows: &[&FeatureRow]) -> Vec<f64> {
+        rows.iter().map(|r| self.predict(&spec.vector(r))).collect()
+    }
+}
+
+impl Forecaster for Forest {
+    fn forecast(&self, spec: &FeatureSpec, _offsets: &[u32], rows: &[&FeatureRow]) -> Vec<f64> {
+        let vectors: Vec<Vec<f64>> = rows.iter().map(|r| spec.vector(r)).collect();
+        self.predict_many(&vectors)
+    }
+}
+
+impl Fitted {
+    /// The model behind the [`Forecaster`] trait.
+    pub fn forecaster(&self) -> &dyn Forecaster {
+        match self {
+            Fitted::Forest(f) => f,
+            Fitted::Ridge(r) => r,
+            Fitted::Baseline(b) => b,
+        }
+    }
+}
+
 /// The fitted parameters of a model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Fitted {
@@ -225,54 +261,35 @@ impl ModelFile {
         )
     }
 
-    /// Forecasts many rows at once (a forest predicts faster in batches).
+    /// Forecasts many rows at once (a forest predicts faster in batches). Rows without the
+    /// history the model needs get the `four_week_mean` baseline (baselines serve every row).
     pub fn predict_many(&self, rows: &[&FeatureRow]) -> Vec<Forecast> {
-        let fallback = |row: &FeatureRow| Forecast {
-            pickups: Baseline::FourWeekMean.predict(row, &self.offsets).max(0.0),
-            fallback: true,
-        };
-        match &self.fitted {
-            Fitted::Baseline(b) => rows
-                .iter()
-                .map(|r| Forecast {
-                    pickups: b.predict(r, &self.offsets).max(0.0),
-                    fallback: false,
-                })
-                .collect(),
-            Fitted::Ridge(ridge) => rows
-                .iter()
-                .map(|r| {
-                    if r.complete {
-                        Forecast {
-                            pickups: ridge.predict(&self.spec.vector(r)).max(0.0),
-                            fallback: false,
-                        }
-                    } else {
-                        fallback(r)
+        let needs_history = !matches!(self.fitted, Fitted::Baseline(_));
+        let usable: Vec<&FeatureRow> = rows
+            .iter()
+            .copied()
+            .filter(|r| r.complete || !needs_history)
+            .collect();
+        let mut predicted = self
+            .fitted
+            .forecaster()
+            .forecast(&self.spec, &self.offsets, &usable)
+            .into_iter();
+        rows.iter()
+            .map(|r| {
+                if r.complete || !needs_history {
+                    Forecast {
+                        pickups: predicted.next().expect("one per usable row").max(0.0),
+                        fallback: false,
                     }
-                })
-                .collect(),
-            Fitted::Forest(forest) => {
-                let complete: Vec<Vec<f64>> = rows
-                    .iter()
-                    .filter(|r| r.complete)
-                    .map(|r| self.spec.vector(r))
-                    .collect();
-                let mut predicted = forest.predict_many(&complete).into_iter();
-                rows.iter()
-                    .map(|r| {
-                        if r.complete {
-                            Forecast {
-                                pickups: predicted.next().expect("one per complete row").max(0.0),
-                                fallback: false,
-                            }
-                        } else {
-                            fallback(r)
-                        }
-                    })
-                    .collect()
-            }
-        }
+                } else {
+                    Forecast {
+                        pickups: Baseline::FourWeekMean.predict(r, &self.offsets).max(0.0),
+                        fallback: true,
+                    }
+                }
+            })
+            .collect()
     }
 
     /// Forecasts one row.

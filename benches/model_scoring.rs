@@ -1,0 +1,68 @@
+//! Scoring throughput of each model kind on one thread (one worker): feature rows in,
+//! forecasts per second out. Also times training the forest and ridge on the same rows.
+//!
+//! Run: `cargo bench --bench model_scoring` (rows are built from generated hourly counts, 260
+//! zones x 6 weeks, default feature spec).
+
+use std::time::Instant;
+
+use zonecast::features::history::PickupHistory;
+use zonecast::features::FeatureRow;
+use zonecast::generator::rng::SplitMix64;
+use zonecast::model::train::{dataset, train, TrainConfig};
+use zonecast::model::{Baseline, ModelFile, ModelKind};
+
+fn main() {
+    let mut rng = SplitMix64::new(11);
+    let start_hour = zonecast::time::days_from_civil(2024, 1, 1) * 24;
+    let hours = 24 * 7 * 6;
+    let mut counts = Vec::new();
+    for hour in 0..hours {
+        for zone in 1..=260u16 {
+            let level = 1.0 + (zone % 40) as f64;
+            let daily = 1.0 + 0.8 * ((hour % 24) as f64 / 24.0 * std::f64::consts::TAU).sin();
+            counts.push((
+                zone,
+                start_hour + hour,
+                (level * daily + rng.below(4) as f64) as u32,
+            ));
+        }
+    }
+    let history = PickupHistory::from_counts(counts);
+    let until = start_hour + hours;
+    let mut models: Vec<ModelFile> = Vec::new();
+    for kind in [ModelKind::RandomForest, ModelKind::Ridge] {
+        let mut config = TrainConfig::new(until);
+        config.kind = kind;
+        let started = Instant::now();
+        let trained = train(&history, &config, &mut |_| {}).unwrap();
+        println!(
+            "train {kind}: {} rows in {:.2} s",
+            trained.train_rows,
+            started.elapsed().as_secs_f64()
+        );
+        models.push(trained.model);
+    }
+    models.push(ModelFile::baseline(
+        Baseline::FourWeekMean,
+        Default::default(),
+    ));
+    let rows = dataset(&history, &Default::default(), until - 168, until).rows;
+    let refs: Vec<&FeatureRow> = rows.iter().collect();
+    for model in &models {
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let started = Instant::now();
+            for chunk in refs.chunks(4096) {
+                std::hint::black_box(model.predict_many(chunk));
+            }
+            best = best.min(started.elapsed().as_secs_f64());
+        }
+        println!(
+            "score {}: {} rows, {:.0} rows/s on one worker",
+            model.kind,
+            rows.len(),
+            rows.len() as f64 / best
+        );
+    }
+}
