@@ -119,21 +119,31 @@ impl FeatureSpec {
     /// The model input for a row: lags, same-hour mean, hour of day, day of week (Monday 0),
     /// weekend flag.
     pub fn vector(&self, row: &FeatureRow) -> Vec<f64> {
+        self.vectors(&[row]).pop().expect("one row")
+    }
+
+    /// The model inputs for many rows (positions of the offsets are looked up once).
+    pub fn vectors(&self, rows: &[&FeatureRow]) -> Vec<Vec<f64>> {
         let offsets = self.offsets();
-        let at = |offset: u32| {
-            let i = offsets.binary_search(&offset).expect("offset of this spec");
-            row.history[i].unwrap_or(0) as f64
-        };
-        let mut v: Vec<f64> = self.lags.iter().map(|&l| at(l)).collect();
-        if self.same_hour_weeks > 0 {
-            let sum: f64 = (1..=self.same_hour_weeks).map(|w| at(168 * w)).sum();
-            v.push(sum / self.same_hour_weeks as f64);
-        }
-        let (hour_of_day, day_of_week) = calendar(row.target_hour);
-        v.push(hour_of_day as f64);
-        v.push(day_of_week as f64);
-        v.push(if day_of_week >= 5 { 1.0 } else { 0.0 });
-        v
+        let index = |offset: u32| offsets.binary_search(&offset).expect("offset of this spec");
+        let lag_index: Vec<usize> = self.lags.iter().map(|&l| index(l)).collect();
+        let week_index: Vec<usize> = (1..=self.same_hour_weeks).map(|w| index(168 * w)).collect();
+        rows.iter()
+            .map(|row| {
+                let at = |i: usize| row.history[i].unwrap_or(0) as f64;
+                let mut v = Vec::with_capacity(lag_index.len() + 4);
+                v.extend(lag_index.iter().map(|&i| at(i)));
+                if !week_index.is_empty() {
+                    let sum: f64 = week_index.iter().map(|&i| at(i)).sum();
+                    v.push(sum / week_index.len() as f64);
+                }
+                let (hour_of_day, day_of_week) = calendar(row.target_hour);
+                v.push(hour_of_day as f64);
+                v.push(day_of_week as f64);
+                v.push(if day_of_week >= 5 { 1.0 } else { 0.0 });
+                v
+            })
+            .collect()
     }
 }
 

@@ -11,6 +11,7 @@ use smartcore::ensemble::random_forest_regressor::{
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use crate::generator::rng::SplitMix64;
+use crate::model::flat_forest::FlatForest;
 
 type Inner = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
 
@@ -46,6 +47,9 @@ impl Default for ForestParams {
 pub struct Forest {
     inner: Inner,
     features: usize,
+    /// The fast evaluator, built on first use (`None` if the trees could not be read).
+    #[serde(skip)]
+    flat: std::sync::OnceLock<Option<FlatForest>>,
 }
 
 impl Clone for Forest {
@@ -95,7 +99,11 @@ impl Forest {
             .with_seed(params.seed);
         let inner =
             RandomForestRegressor::fit(&matrix, &targets, parameters).map_err(|e| e.to_string())?;
-        Ok(Forest { inner, features })
+        Ok(Forest {
+            inner,
+            features,
+            flat: Default::default(),
+        })
     }
 
     /// Forecasts for many feature vectors at once.
@@ -103,8 +111,55 @@ impl Forest {
         if rows.is_empty() {
             return Vec::new();
         }
+        let flat = self.flat.get_or_init(|| {
+            let bytes =
+                bincode::serde::encode_to_vec(&self.inner, bincode::config::standard()).ok()?;
+            FlatForest::from_encoded(&bytes)
+        });
+        if let Some(flat) = flat {
+            return flat.predict_many(rows);
+        }
+        self.predict_with_smartcore(rows)
+    }
+
+    /// Forecasts through smartcore's own `predict` (the reference for the fast evaluator).
+    pub fn predict_with_smartcore(&self, rows: &[Vec<f64>]) -> Vec<f64> {
+        if rows.is_empty() {
+            return Vec::new();
+        }
         let values: Vec<f64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
         let matrix = DenseMatrix::new(rows.len(), self.features, values, false).expect("row width");
         self.inner.predict(&matrix).expect("forest predicts")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_evaluator_equals_smartcore_exactly() {
+        let mut rng = SplitMix64::new(3);
+        let x: Vec<Vec<f64>> = (0..2000)
+            .map(|_| (0..6).map(|_| (rng.below(50) as f64) / 3.0).collect())
+            .collect();
+        let y: Vec<f64> = x
+            .iter()
+            .map(|r| r[0] * 2.0 + r[3] - r[5] * 0.5 + (rng.below(10) as f64))
+            .collect();
+        let params = ForestParams {
+            trees: 12,
+            max_depth: 10,
+            min_leaf: 2,
+            max_rows: 1500,
+            seed: 1,
+        };
+        let forest = Forest::fit(&x, &y, params).unwrap();
+        let fast = forest.predict_many(&x);
+        assert!(
+            forest.flat.get().is_some_and(Option::is_some),
+            "the trees could not be read"
+        );
+        assert_eq!(fast, forest.predict_with_smartcore(&x));
     }
 }

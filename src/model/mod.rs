@@ -8,6 +8,7 @@
 //! (the first weeks of a stream) are served by the `four_week_mean` baseline, and say so.
 
 pub mod baselines;
+pub mod flat_forest;
 pub mod forest;
 pub mod linear;
 pub mod train;
@@ -148,14 +149,13 @@ impl Forecaster for Baseline {
 
 impl Forecaster for Ridge {
     fn forecast(&self, spec: &FeatureSpec, _offsets: &[u32], rows: &[&FeatureRow]) -> Vec<f64> {
-        rows.iter().map(|r| self.predict(&spec.vector(r))).collect()
+        spec.vectors(rows).iter().map(|v| self.predict(v)).collect()
     }
 }
 
 impl Forecaster for Forest {
     fn forecast(&self, spec: &FeatureSpec, _offsets: &[u32], rows: &[&FeatureRow]) -> Vec<f64> {
-        let vectors: Vec<Vec<f64>> = rows.iter().map(|r| spec.vector(r)).collect();
-        self.predict_many(&vectors)
+        self.predict_many(&spec.vectors(rows))
     }
 }
 
