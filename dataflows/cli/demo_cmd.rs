@@ -1,14 +1,19 @@
 //! `zonecast` with no arguments: an offline demo of the aggregate job on generated trips.
 //!
-//! Generates a week of synthetic yellow trips (seeded), streams them through the aggregate
-//! dataflow on two workers, and writes the hourly table, the update log and the rejects into
-//! `zonecast-demo/`, then prints the busiest zones of the last full hour.
+//! Generates five weeks of synthetic yellow trips (seeded), streams them through the aggregate
+//! dataflow on two workers, writes the hourly table, the update log and the rejects into
+//! `zonecast-demo/`, prints the busiest zones of the last full hour, then trains a forecasting
+//! model on the same aggregates and prints its validation errors next to the baselines.
 
 use std::path::PathBuf;
 
 use zonecast::dataflows::aggregate::{AggregateJob, AggregateOutputs};
+use zonecast::features::hourly_input::history_from_table;
+use zonecast::features::FeatureSpec;
 use zonecast::generator::writers::write_trips;
 use zonecast::generator::{GeneratorConfig, TripGenerator};
+use zonecast::model::train::{train, TrainConfig};
+use zonecast::model::ModelKind;
 use zonecast::runtime::Cluster;
 use zonecast::time::{format_elapsed, format_hour};
 
@@ -17,12 +22,12 @@ pub fn run() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let trips = dir.join("trips.csv");
     eprintln!(
-        "zonecast demo: generating a week of synthetic yellow-taxi trips into {}",
+        "zonecast demo: generating five weeks of synthetic yellow-taxi trips into {}",
         trips.display()
     );
     let config = GeneratorConfig {
-        trips: 300_000,
-        days: 7,
+        trips: 600_000,
+        days: 35,
         seed: 42,
         ..GeneratorConfig::default()
     };
@@ -54,6 +59,21 @@ pub fn run() -> anyhow::Result<()> {
             );
         }
     }
+    let history = history_from_table(&outcome.table);
+    let mut config = TrainConfig::new(history.last_hour().map_or(0, |h| h + 1));
+    config.kind = ModelKind::Ridge;
+    config.spec = FeatureSpec::new(FeatureSpec::parse_lags("1-24,168")?, 1);
+    config.validation_hours = Some(168);
+    let trained = train(&history, &config, &mut |line| eprintln!("{line}"))?;
+    trained.model.save(&dir.join("model.bin"))?;
+    println!(
+        "forecasting model ({}, {}) on the last week:",
+        trained.model.kind, trained.model.spec
+    );
+    for (name, m) in &trained.model.validation {
+        println!("  {name:<22} MAE {:>7.3}  RMSE {:>7.3}", m.mae, m.rmse);
+    }
+    println!("model:         {}", dir.join("model.bin").display());
     println!("hourly table:  {}", dir.join("hourly.csv").display());
     println!("update log:    {}", dir.join("changes.csv").display());
     println!("rejects:       {}", dir.join("rejects.csv").display());
