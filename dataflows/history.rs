@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::dataflows::aggregate::{AggregateJob, JobError};
 use crate::features::history::PickupHistory;
-use crate::features::hourly_input::{history_from_table, read_hourly, HourlyColumns};
+use crate::features::hourly_input::{history_from_table, read_hourly_into, HourlyColumns};
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
 
@@ -59,21 +59,7 @@ pub fn load_history(input: HistoryInput) -> Result<(PickupHistory, String), JobE
             let mut history = PickupHistory::new();
             let mut skipped = 0;
             for path in &paths {
-                let (part, s) = read_hourly(path, &columns)?;
-                skipped += s;
-                for &zone in part.zones() {
-                    history.add_zone(zone);
-                }
-                if let (Some(first), Some(last)) = (part.first_hour(), part.last_hour()) {
-                    for zone in part.zones().clone() {
-                        for hour in first..=last {
-                            if let Some(n) = part.get(zone, hour).filter(|n| *n > 0) {
-                                history.set(zone, hour, n);
-                            }
-                        }
-                    }
-                    history.set_first_hour(first);
-                }
+                skipped += read_hourly_into(path, &columns, &mut history)?;
             }
             let line = format!(
                 "read {} zones of hourly counts ({skipped} unreadable rows skipped)",

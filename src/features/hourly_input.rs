@@ -44,13 +44,24 @@ fn bad(path: &Path, message: String) -> SourceError {
     }
 }
 
-/// Reads an hourly table into a history. Rows with an unreadable zone, hour or count are
+/// Reads an hourly table into a new history. Rows with an unreadable zone, hour or count are
 /// skipped and counted (returned as the second value).
 pub fn read_hourly(
     path: &Path,
     columns: &HourlyColumns,
 ) -> Result<(PickupHistory, u64), SourceError> {
     let mut history = PickupHistory::new();
+    let skipped = read_hourly_into(path, columns, &mut history)?;
+    Ok((history, skipped))
+}
+
+/// Reads an hourly table into `history` (its counts replace those already there); returns the
+/// number of unreadable rows skipped.
+pub fn read_hourly_into(
+    path: &Path,
+    columns: &HourlyColumns,
+    history: &mut PickupHistory,
+) -> Result<u64, SourceError> {
     let mut skipped = 0u64;
     match Format::of(path)? {
         Format::Csv => {
@@ -147,7 +158,7 @@ pub fn read_hourly(
             }
         }
     }
-    Ok((history, skipped))
+    Ok(skipped)
 }
 
 /// A history from a finished hourly table (trip files aggregated by the same dataflow).
