@@ -19,7 +19,7 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
-use crate::operators::watermark::{StateLog, WatermarkPolicy, WatermarkState, WatermarkTracker};
+use crate::operators::watermark::{StateLog, WatermarkPolicy, WatermarkState};
 use crate::trip::{HourlyStats, Trip, ZoneHour, ZoneHourMap};
 
 type Update = ((ZoneHour, HourlyStats), u64, isize);
@@ -132,7 +132,7 @@ impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
                     // minus the allowed lateness: hours before that are final.
                     let bound = log
                         .before(next)
-                        .and_then(|s| WatermarkTracker::resume(policy, &s).closed_before());
+                        .and_then(|s| policy.closed_before(s.watermark));
                     if let Some(bound) = bound {
                         if bound > released_before {
                             state.retain(|key, _| key.hour >= bound);

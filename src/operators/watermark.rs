@@ -39,6 +39,14 @@ impl Default for WatermarkPolicy {
     }
 }
 
+impl WatermarkPolicy {
+    /// Hours before this one can no longer change once the watermark is `watermark`: every
+    /// later on-time trip is newer than the watermark minus the allowed lateness.
+    pub fn closed_before(&self, watermark: Option<i64>) -> Option<i64> {
+        watermark.map(|w| hour_of(w - self.allowed_lateness.secs()))
+    }
+}
+
 /// What to do with one trip at the current watermark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -160,8 +168,7 @@ impl WatermarkTracker {
 
     /// Hours before this one can no longer change: every later on-time trip is newer.
     pub fn closed_before(&self) -> Option<i64> {
-        self.watermark
-            .map(|w| hour_of(w - self.policy.allowed_lateness.secs()))
+        self.policy.closed_before(self.watermark)
     }
 }
 
