@@ -12,18 +12,20 @@ use std::sync::Arc;
 
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::Probe;
-use timely::dataflow::Scope;
+use differential_dataflow::VecCollection;
+use timely::dataflow::{Scope, StreamVec};
 
 use crate::dataflows::aggregate::{build_hourly, AggregateHandles};
 use crate::features::{FeatureRow, FeatureSpec};
 use crate::model::watch::ModelHandle;
 use crate::model::ModelFile;
-use crate::operators::watermark::WatermarkPolicy;
+use crate::operators::watermark::{WatermarkPolicy, WatermarkState};
 use crate::operators::{BuildFeatures, ScoreForecasts, WatchModel, ZoneForecast};
-use crate::report::RunReport;
+use crate::report::{Report, RunReport};
 use crate::sinks::epochs::EpochUpdates;
 use crate::sinks::{SinkEpochs, SinkReports};
 use crate::sources::TripFeed;
+use crate::trip::{HourlyStats, ZoneHour};
 
 /// A callback for every finished epoch of a collection's updates (on worker 0, sorted).
 pub type EpochSink<D> = Box<dyn FnMut(u64, EpochUpdates<D>)>;
@@ -49,22 +51,37 @@ pub struct ForecastPolicy {
     pub retention_hours: i64,
 }
 
-/// Builds the forecast dataflow; `model` must have been trained on `policy.spec`. With a
-/// `handle`, models it offers (see [`crate::model::watch::ModelWatcher`]) replace the current
-/// one at one epoch on every worker.
-pub fn build<'scope>(
+/// The streams of the trips-to-forecasts part, for the dataflows built on it.
+pub struct ForecastStreams<'scope> {
+    /// `((ZoneHour, HourlyStats), epoch, ±1)`, partitioned by (zone, hour).
+    pub hourly: VecCollection<'scope, u64, (ZoneHour, HourlyStats)>,
+    /// The watermark state after epoch `e`, on every worker at time `e + 1`.
+    pub states: StreamVec<'scope, u64, WatermarkState>,
+    /// Row outcomes.
+    pub reports: StreamVec<'scope, u64, Report>,
+    /// `(FeatureRow, epoch, ±1)`, partitioned by zone.
+    pub features: VecCollection<'scope, u64, FeatureRow>,
+    /// `(ZoneForecast, epoch, ±1)`, partitioned by zone.
+    pub forecasts: VecCollection<'scope, u64, ZoneForecast>,
+    /// Handles for the code that runs the dataflow (the probe is attached to `forecasts`).
+    pub handles: AggregateHandles,
+}
+
+/// Builds trips -> aggregates -> features -> forecasts; `model` must have been trained on
+/// `policy.spec`. With a `handle`, models it offers (see
+/// [`crate::model::watch::ModelWatcher`]) replace the current one at one epoch on every worker.
+pub fn build_streams<'scope>(
     scope: Scope<'scope, u64>,
     feed: Box<dyn TripFeed>,
     policy: &ForecastPolicy,
     model: Arc<ModelFile>,
     handle: Option<Arc<ModelHandle>>,
-    sinks: ForecastSinks,
-) -> AggregateHandles {
+) -> ForecastStreams<'scope> {
     let streams = build_hourly(scope, feed, policy.watermark);
     // FeatureRow per (zone, target hour), partitioned by zone
-    let features = streams.hourly.build_features_named(
+    let features = streams.hourly.clone().build_features_named(
         "BuildFeatures",
-        streams.states,
+        streams.states.clone(),
         policy.spec.clone(),
         policy.retention_hours,
     );
@@ -85,11 +102,31 @@ pub fn build<'scope>(
         policy.retention_hours,
     );
     forecasts.clone().inner.probe_with(&streams.handles.probe);
+    ForecastStreams {
+        hourly: streams.hourly,
+        states: streams.states,
+        reports: streams.reports,
+        features,
+        forecasts,
+        handles: streams.handles,
+    }
+}
+
+/// Builds the forecast dataflow (see [`build_streams`]) delivering to `sinks`.
+pub fn build<'scope>(
+    scope: Scope<'scope, u64>,
+    feed: Box<dyn TripFeed>,
+    policy: &ForecastPolicy,
+    model: Arc<ModelFile>,
+    handle: Option<Arc<ModelHandle>>,
+    sinks: ForecastSinks,
+) -> AggregateHandles {
+    let streams = build_streams(scope, feed, policy, model, handle);
     if let Some(sink) = sinks.features {
-        features.sink_epochs_named("SinkFeatures", sink);
+        streams.features.sink_epochs_named("SinkFeatures", sink);
     }
     if let Some(sink) = sinks.forecasts {
-        forecasts.sink_epochs_named("SinkForecasts", sink);
+        streams.forecasts.sink_epochs_named("SinkForecasts", sink);
     }
     streams
         .reports

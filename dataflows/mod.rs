@@ -5,8 +5,10 @@
 //!
 //! - [`aggregate`]: trips -> per-zone hourly aggregates (`zonecast aggregate`).
 //! - [`forecast`]: trips -> hourly aggregates -> feature rows -> forecasts.
+//! - [`live`]: trips -> forecasts served over HTTP (`zonecast run`).
 //! - [`history`]: trips or hourly tables -> the pickup history that `train` and `evaluate` use.
 
 pub mod aggregate;
 pub mod forecast;
 pub mod history;
+pub mod live;

@@ -21,12 +21,17 @@
 //! same code for training and streaming), baselines, ridge and random-forest models, model
 //! files, training and evaluation.
 //!
+//! **Serving** ([`live`], [`server`]): finished epochs become the live state (current
+//! forecast per zone, actuals, online evaluation); the HTTP server (warp) publishes it as
+//! pre-serialised snapshots, Server-Sent Events, Prometheus metrics and a dashboard.
+//!
 //! **Generator** ([`generator`]): seeded, realistic synthetic TLC trips for demos and benches.
 
 #![warn(missing_docs)]
 
 pub mod features;
 pub mod generator;
+pub mod live;
 pub mod model;
 pub mod operators;
 pub mod progress;
@@ -34,6 +39,7 @@ pub mod reject;
 pub mod report;
 pub mod runtime;
 pub mod schema;
+pub mod server;
 pub mod sinks;
 pub mod sources;
 pub mod time;

@@ -127,6 +127,25 @@ pub fn format_naive(secs: i64) -> String {
     )
 }
 
+/// Formats naive seconds as ISO 8601 without a zone: `YYYY-MM-DDTHH:MM:SS`.
+pub fn format_iso(secs: i64) -> String {
+    let mut text = format_naive(secs);
+    text.replace_range(10..11, "T");
+    text
+}
+
+/// Formats Unix milliseconds as RFC 3339 UTC: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn format_utc_ms(ms: i64) -> String {
+    format!("{}.{:03}Z", format_iso(ms.div_euclid(1000)), ms.rem_euclid(1000))
+}
+
+/// The wall clock as Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The hour bucket (hours since the epoch) that a timestamp falls in.
 pub fn hour_of(secs: i64) -> i64 {
     secs.div_euclid(SECS_PER_HOUR)

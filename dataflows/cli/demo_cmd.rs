@@ -1,82 +1,87 @@
-//! `zonecast` with no arguments: an offline demo of the aggregate job on generated trips.
+//! The built-in demo's inputs: a seed in, a trained model and a never-ending generated trip
+//! stream out (what `zonecast` / `zonecast run` use when given no inputs).
 //!
-//! Generates five weeks of synthetic yellow trips (seeded), streams them through the aggregate
-//! dataflow on two workers, writes the hourly table, the update log and the rejects into
-//! `zonecast-demo/`, prints the busiest zones of the last full hour, then trains a forecasting
-//! model on the same aggregates and prints its validation errors next to the baselines.
+//! Five weeks of synthetic trips (seeded, daily and weekly cycles) are backfilled at once, then
+//! the stream goes on live, paced at `speed` x event time. The model is a ridge forecaster
+//! trained on those five weeks at first start and cached in `zonecast-demo/model.bin`.
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use zonecast::dataflows::aggregate::{AggregateJob, AggregateOutputs};
-use zonecast::features::hourly_input::history_from_table;
+use zonecast::dataflows::live::GeneratedInput;
+use zonecast::features::history::PickupHistory;
 use zonecast::features::FeatureSpec;
-use zonecast::generator::writers::write_trips;
 use zonecast::generator::{GeneratorConfig, TripGenerator};
 use zonecast::model::train::{train, TrainConfig};
-use zonecast::model::ModelKind;
-use zonecast::runtime::Cluster;
-use zonecast::time::{format_elapsed, format_hour};
+use zonecast::model::{ModelFile, ModelKind};
+use zonecast::time::{days_from_civil, hour_of};
 
-pub fn run() -> anyhow::Result<()> {
-    let dir = PathBuf::from("zonecast-demo");
-    std::fs::create_dir_all(&dir)?;
-    let trips = dir.join("trips.csv");
-    eprintln!(
-        "zonecast demo: generating five weeks of synthetic yellow-taxi trips into {}",
-        trips.display()
-    );
+/// Days of history backfilled before the live part.
+const HISTORY_DAYS: u32 = 35;
+/// Trips per generated day.
+const TRIPS_PER_DAY: u64 = 17_000;
+/// Days the generated stream covers (ten years: never-ending for a demo).
+const STREAM_DAYS: u32 = 3_650;
+
+/// The demo's generated input at `speed`.
+pub fn generated_input(speed: f64) -> GeneratedInput {
+    let days = HISTORY_DAYS + STREAM_DAYS;
     let config = GeneratorConfig {
-        trips: 600_000,
-        days: 35,
+        trips: TRIPS_PER_DAY * days as u64,
+        days,
         seed: 42,
+        start: days_from_civil(2024, 1, 1) * 86_400,
         ..GeneratorConfig::default()
     };
-    write_trips(&trips, TripGenerator::new(config))?;
-    let mut job = AggregateJob::files(vec![trips.clone()]);
-    job.cluster = Cluster::threads(2);
-    job.show_progress = true;
-    job.outputs = AggregateOutputs {
-        table: Some(dir.join("hourly.csv")),
-        changes: Some(dir.join("changes.csv")),
-        rejects: Some(dir.join("rejects.csv")),
-    };
-    let outcome = job.run()?.expect("single process");
-    for line in outcome.report.summary_lines() {
-        eprintln!("{line}");
+    let live_from = config.start + HISTORY_DAYS as i64 * 86_400;
+    GeneratedInput {
+        config,
+        live_from,
+        speed,
     }
-    eprintln!("wall time      {}", format_elapsed(outcome.elapsed));
-    let rows = outcome.table.rows();
-    if let Some(last) = rows.last().map(|(k, _)| k.hour) {
-        let mut busiest: Vec<_> = rows.iter().filter(|(k, _)| k.hour == last - 1).collect();
-        busiest.sort_by_key(|(k, s)| (-s.pickups, k.zone));
-        println!("busiest zones in the hour {}:", format_hour(last - 1));
-        for (key, stats) in busiest.iter().take(5) {
-            println!(
-                "  zone {:>3}  {:>4} pickups  mean fare ${}",
-                key.zone,
-                stats.pickups,
-                stats.fare.format()
-            );
+}
+
+fn demo_spec() -> FeatureSpec {
+    FeatureSpec::new(
+        FeatureSpec::parse_lags("1-24,168").expect("valid lags"),
+        1,
+    )
+}
+
+/// The cached demo model in `dir`, or one trained now on the backfilled weeks.
+pub fn model(dir: &Path, input: &GeneratedInput) -> anyhow::Result<ModelFile> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("model.bin");
+    let spec = demo_spec();
+    if let Ok(model) = ModelFile::load(&path) {
+        if model.check_spec(&spec).is_ok() {
+            return Ok(model);
         }
     }
-    let history = history_from_table(&outcome.table);
-    let mut config = TrainConfig::new(history.last_hour().map_or(0, |h| h + 1));
-    config.kind = ModelKind::Ridge;
-    config.spec = FeatureSpec::new(FeatureSpec::parse_lags("1-24,168")?, 1);
-    config.validation_hours = Some(168);
-    let trained = train(&history, &config, &mut |line| eprintln!("{line}"))?;
-    trained.model.save(&dir.join("model.bin"))?;
-    println!(
-        "forecasting model ({}, {}) on the last week:",
-        trained.model.kind, trained.model.spec
-    );
-    for (name, m) in &trained.model.validation {
-        println!("  {name:<22} MAE {:>7.3}  RMSE {:>7.3}", m.mae, m.rmse);
+    eprintln!("training the demo model on {HISTORY_DAYS} generated days (first start only)...");
+    let mut history = PickupHistory::new();
+    let mut counts = std::collections::BTreeMap::<(u16, i64), u32>::new();
+    for trip in TripGenerator::new(input.config.clone()) {
+        if trip.pickup >= input.live_from {
+            break;
+        }
+        *counts
+            .entry((trip.pickup_zone, hour_of(trip.pickup)))
+            .or_default() += 1;
     }
-    println!("model:         {}", dir.join("model.bin").display());
-    println!("hourly table:  {}", dir.join("hourly.csv").display());
-    println!("update log:    {}", dir.join("changes.csv").display());
-    println!("rejects:       {}", dir.join("rejects.csv").display());
-    println!("next: zonecast aggregate --help   (the HTTP server arrives with `zonecast run`)");
-    Ok(())
+    for zone in counts.keys().map(|k| k.0) {
+        history.add_zone(zone);
+    }
+    for ((zone, hour), n) in counts {
+        history.set(zone, hour, n);
+    }
+    let mut config = TrainConfig::new(hour_of(input.live_from));
+    config.kind = ModelKind::Ridge;
+    config.spec = spec;
+    config.validation_hours = Some(168);
+    let trained = train(&history, &config, &mut |line| eprintln!("  {line}"))?;
+    trained.model.save(&path)?;
+    for (name, m) in &trained.model.validation {
+        eprintln!("  {name:<22} MAE {:>7.3} on the last generated week", m.mae);
+    }
+    Ok(trained.model)
 }

@@ -1,7 +1,9 @@
 //! The `zonecast` command line: parses flags, sets up logging, and runs library jobs.
 //!
-//! With no subcommand: an offline demo. Subcommands: `aggregate` (trips -> hourly table), `generate` (synthetic TLC trips),
+//! Subcommands: `run` (the live job: sources, dataflow, HTTP server; with no flags, the
+//! built-in demo), `aggregate` (trips -> hourly table), `generate` (synthetic TLC trips),
 //! `replay` (send a file to a running socket source), `train` and `evaluate` (models).
+//! With no subcommand: `run` with no flags.
 
 mod aggregate_cmd;
 mod demo_cmd;
@@ -9,6 +11,7 @@ mod evaluate_cmd;
 mod generate_cmd;
 mod model_args;
 mod replay_cmd;
+mod run_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -17,13 +20,16 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "zonecast", version, about)]
 struct Cli {
-    /// With no subcommand, runs an offline demo on generated trips.
+    /// With no subcommand: `zonecast run` with no flags (the demo, served on 127.0.0.1:8080).
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Serve live forecasts: trips from files/socket (or a generated demo stream) through the
+    /// dataflow, forecasts over HTTP with events, metrics and a dashboard.
+    Run(run_cmd::RunArgs),
     /// Aggregate trips (files or a socket) into per-zone hourly statistics.
     Aggregate(aggregate_cmd::AggregateArgs),
     /// Generate seeded, realistic synthetic TLC yellow-taxi trips (CSV or Parquet).
@@ -44,8 +50,12 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        None => demo_cmd::run(),
+    let command = Cli::parse()
+        .command
+        .or_else(|| Cli::parse_from(["zonecast", "run"]).command);
+    match command {
+        None => unreachable!("`run` parses"),
+        Some(Command::Run(args)) => run_cmd::run(args),
         Some(Command::Aggregate(args)) => aggregate_cmd::run(args),
         Some(Command::Generate(args)) => generate_cmd::run(args),
         Some(Command::Replay(args)) => replay_cmd::run(args),

@@ -99,6 +99,17 @@ const NIGHTLIFE: [f64; 24] = [
     1.3, 1.5, 1.6, 1.7, 1.7, 1.5,
 ];
 
+impl GeneratedTrip {
+    /// The trip as zonecast reads it (pickup, zone, distance, fare, total).
+    pub fn trip(&self) -> crate::trip::Trip {
+        crate::trip::Trip::new(
+            self.pickup,
+            self.pickup_zone,
+            [Some(self.distance), Some(self.fare), Some(self.total)],
+        )
+    }
+}
+
 /// A deterministic stream of trips.
 pub struct TripGenerator {
     config: GeneratorConfig,

@@ -6,11 +6,13 @@
 //! - [`epochs`]: `SinkEpochs` operator — collection updates grouped by finished epoch.
 //! - [`reports`]: `SinkReports` operator — outcome events into a shared [`crate::report::RunReport`].
 //! - [`hourly_table`]: the accumulated hourly table and its CSV form.
+//! - [`live`]: `SinkLive` operator — everything the server needs, one finished epoch at a time.
 //! - [`changes_log`]: the update log `(record, time, diff)` as CSV.
 
 pub mod changes_log;
 pub mod epochs;
 pub mod hourly_table;
+pub mod live;
 pub mod reports;
 
 pub use epochs::SinkEpochs;

@@ -36,10 +36,7 @@ impl FileFeed {
         pacer: Option<Pacer>,
         progress: Arc<AtomicU64>,
     ) -> Self {
-        let epochs = match &plan.body {
-            PlanBody::Chunks(_) => plan.epochs,
-            PlanBody::Sorted(rows) => (rows.trips.len() as u64).div_ceil(plan.batch_rows).max(1),
-        };
+        let epochs = plan.epoch_count();
         let block = plan.block.max(1);
         FileFeed {
             plan,

@@ -7,11 +7,15 @@
 //!
 //! - [`plan`]: splits files into epochs of `batch_rows` rows (deterministic for any worker count).
 //! - [`file_feed`]: replays a plan's epochs owned by one worker, optionally paced.
+//! - [`generated`]: a seeded generator as a never-ending, paced source (demo, benches).
+//! - [`live_feed`]: files, then a socket or generated tail, then heartbeats (the live job).
 //! - [`socket`]: a TCP listener whose clients send CSV lines; epochs by arrival.
 //! - [`csv_rows`], [`parquet_rows`]: turn rows into trips or reasons.
 
 pub mod csv_rows;
 pub mod file_feed;
+pub mod generated;
+pub mod live_feed;
 pub mod memory;
 pub mod pacing;
 pub mod parquet_rows;

@@ -195,6 +195,14 @@ impl ReplayPlan {
         Ok(plan)
     }
 
+    /// How many epochs replaying the plan takes (every worker together).
+    pub fn epoch_count(&self) -> u64 {
+        match &self.body {
+            PlanBody::Chunks(_) => self.epochs,
+            PlanBody::Sorted(rows) => (rows.trips.len() as u64).div_ceil(self.batch_rows).max(1),
+        }
+    }
+
     /// The chunks of one epoch (file order only).
     pub fn chunks_of(&self, epoch: u64) -> &[Chunk] {
         match &self.body {

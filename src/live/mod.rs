@@ -1,0 +1,36 @@
+//! Live serving state: each finished epoch of the forecast dataflow (forecast updates, hourly
+//! aggregate updates, the watermark and row outcomes) in, the current answer to every query
+//! (forecast per zone, actuals beside served forecasts, online evaluation, counters) out.
+//!
+//! Nothing here knows HTTP or JSON: the server renders a [`LiveState`] into pre-serialised
+//! snapshots, and the batch job's database can fill the same state.
+//!
+//! - [`state`]: [`LiveState`], applied epoch by epoch.
+//! - [`evaluation`]: forecasts joined with final actuals, MAE next to the baselines.
+//! - [`zones`]: zone names and boroughs.
+
+pub mod evaluation;
+pub mod state;
+pub mod zones;
+
+pub use evaluation::{Evaluation, ZoneErrors};
+pub use state::{Applied, Counters, HistoryHour, LiveState, ServedForecast};
+pub use zones::ZoneDirectory;
+
+use crate::operators::watermark::WatermarkState;
+use crate::operators::ZoneForecast;
+use crate::report::Report;
+use crate::trip::{HourlyStats, ZoneHour};
+
+/// One finished epoch of the forecast dataflow, gathered on worker 0.
+#[derive(Clone, Debug, Default)]
+pub struct LiveEpoch {
+    /// Forecast updates, consolidated and sorted.
+    pub forecasts: Vec<(ZoneForecast, isize)>,
+    /// Hourly aggregate updates, consolidated and sorted.
+    pub hourly: Vec<((ZoneHour, HourlyStats), isize)>,
+    /// The latest watermark state known at this epoch (the one the forecasts reflect).
+    pub watermark: Option<WatermarkState>,
+    /// Row outcomes of this epoch.
+    pub reports: Vec<Report>,
+}

@@ -1,0 +1,248 @@
+//! The HTTP server: a [`ServerState`] (published by the [`Publisher`]) in, the JSON API, Server-
+//! Sent Events, Prometheus metrics, the OpenAPI document and the dashboard out, over warp.
+//!
+//! The server is a library: [`run`] takes a bound listener, the shared state and a shutdown
+//! future, so tests serve on port 0 and binaries choose their own address. Only this module
+//! knows HTTP and JSON. The dataflow never waits on it: the worker hands finished epochs to the
+//! publisher over an unbounded channel; the publisher renders pre-serialised snapshots and
+//! swaps them in atomically; handlers clone bytes out of the current snapshot.
+//!
+//! - [`routes`]: URL -> handler wiring, request limits, JSON errors.
+//! - [`handlers`]: one function per endpoint.
+//! - [`api`]: the response types.
+//! - [`snapshot`]: pre-serialised bodies per epoch.
+//! - [`publisher`]: applies finished epochs and publishes snapshots and events.
+//! - [`sse`]: `/v1/stream`.
+//! - [`metrics`]: `/metrics`.
+
+pub mod api;
+pub mod handlers;
+pub mod metrics;
+pub mod publisher;
+pub mod routes;
+pub mod snapshot;
+pub mod sse;
+
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{broadcast, watch};
+
+use crate::features::FeatureSpec;
+use crate::live::LiveState;
+use crate::model::watch::ModelHandle;
+
+pub use publisher::Publisher;
+pub use snapshot::Snapshot;
+
+/// The OpenAPI 3 document served at `/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("assets/openapi.json");
+/// The dashboard served at `/`.
+pub const DASHBOARD_HTML: &str = include_str!("assets/dashboard.html");
+
+/// One Server-Sent Event, pre-serialised.
+#[derive(Clone, Debug)]
+pub struct SseMessage {
+    /// `forecast`, `status` or `resync`.
+    pub kind: &'static str,
+    /// Sequence number (forecast events).
+    pub id: Option<u64>,
+    /// The JSON data.
+    pub data: String,
+}
+
+/// Who may swap models over HTTP.
+pub struct AdminAccess {
+    /// The bearer token.
+    pub token: String,
+    /// Where new models are offered.
+    pub handle: Arc<ModelHandle>,
+    /// The pipeline's features (new models must match).
+    pub spec: FeatureSpec,
+}
+
+/// Everything the handlers share.
+pub struct ServerState {
+    /// The current snapshot.
+    pub snapshot: ArcSwap<Snapshot>,
+    /// The live state (for per-request queries such as history).
+    pub live: RwLock<LiveState>,
+    /// Forecast and status events.
+    pub events: broadcast::Sender<Arc<SseMessage>>,
+    /// Request counts and latencies.
+    pub http: metrics::HttpMetrics,
+    /// Model swaps over HTTP (only with a token).
+    pub admin: Option<AdminAccess>,
+    /// The hot-swap handle (for rejected counts).
+    pub model_handle: Option<Arc<ModelHandle>>,
+    /// The serving model's kind.
+    pub model_kind: RwLock<String>,
+    /// The first epoch after every input epoch (`u64::MAX` until the inputs end): the input is
+    /// fully reflected once the published epoch reaches it.
+    pub input_done_epoch: Arc<AtomicU64>,
+    /// (zone, hour) keys the aggregates hold (all local workers).
+    pub aggregate_keys: Arc<AtomicU64>,
+    /// Connected stream clients.
+    pub sse_clients: AtomicU64,
+    /// Start, Unix milliseconds.
+    pub started_ms: i64,
+    closing: watch::Sender<bool>,
+}
+
+impl ServerState {
+    /// A state for `live` (usually empty), serving a model of `model_kind` and `model_version`.
+    pub fn new(live: LiveState, model_kind: &str, model_version: &str) -> Arc<Self> {
+        let (events, _) = broadcast::channel(16 * 1024);
+        let (closing, _) = watch::channel(false);
+        let snapshot = Snapshot {
+            model_version: model_version.to_string(),
+            ..Snapshot::default()
+        };
+        Arc::new(ServerState {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            live: RwLock::new(live),
+            events,
+            http: metrics::HttpMetrics::default(),
+            admin: None,
+            model_handle: None,
+            model_kind: RwLock::new(model_kind.to_string()),
+            input_done_epoch: Arc::new(AtomicU64::new(u64::MAX)),
+            aggregate_keys: Arc::new(AtomicU64::new(0)),
+            sse_clients: AtomicU64::new(0),
+            started_ms: crate::time::now_ms(),
+            closing,
+        })
+    }
+
+    /// Builder-style: enable `POST /v1/admin/model` with `access` and report `handle`'s
+    /// rejections (call before sharing the state).
+    pub fn with_model_handle(
+        mut self: Arc<Self>,
+        handle: Option<Arc<ModelHandle>>,
+        admin: Option<AdminAccess>,
+    ) -> Arc<Self> {
+        let state = Arc::get_mut(&mut self).expect("configure the state before sharing it");
+        state.model_handle = handle;
+        state.admin = admin;
+        self
+    }
+
+    /// Ends every open event stream (so a graceful shutdown can finish).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub(crate) fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then closes event streams and
+/// waits for requests in flight.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let closing = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.close_streams();
+    };
+    warp::serve(routes::routes(state))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The address could not be bound.
+    #[error("cannot serve HTTP on {addr}: {source}; pick a free port with --http 127.0.0.1:PORT (0 picks one)")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the HTTP runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// A server running on its own threads (a tokio runtime), stopped on drop.
+pub struct ServerHandle {
+    /// The bound address.
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// Binds `addr` (e.g. `127.0.0.1:8080`, port 0 picks one) and serves `state` on
+    /// `threads` runtime threads.
+    pub fn start(addr: &str, state: Arc<ServerState>, threads: usize) -> Result<Self, ServerError> {
+        let bind = |source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
+        listener.set_nonblocking(true).map_err(bind)?;
+        let local = listener.local_addr().map_err(bind)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("zonecast-http")
+            .enable_all()
+            .build()
+            .map_err(ServerError::Runtime)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("zonecast-server".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(error) => {
+                            tracing::error!(%error, "cannot serve HTTP");
+                            return;
+                        }
+                    };
+                    run(listener, state, async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+                });
+            })
+            .map_err(ServerError::Runtime)?;
+        tracing::info!(%local, "HTTP server listening");
+        Ok(ServerHandle {
+            addr: local,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops serving and waits for the server thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,251 @@
+//! The publisher: finished epochs in (from worker 0, over a channel), a new [`Snapshot`] and
+//! the matching Server-Sent Events out.
+//!
+//! Runs on its own thread: epochs queued while it was busy are applied together and
+//! published once, so a slow publish never holds the dataflow back. Events for an epoch are
+//! sent after its snapshot is visible, so a client that reacts to an event by fetching sees at
+//! least that epoch.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::live::{Evaluation, LiveEpoch, LiveState};
+use crate::time::{format_utc_ms, now_ms};
+
+use super::api::{EvaluationBody, Status, StreamStatus};
+use super::snapshot::{list_json, prediction_json, Snapshot};
+use super::{ServerState, SseMessage};
+
+/// Hours the online evaluation looks back over.
+pub const EVALUATION_WINDOW_HOURS: u32 = 24;
+
+/// Applies epochs to the shared live state and publishes snapshots.
+pub struct Publisher {
+    state: Arc<ServerState>,
+    zones_json: Vec<Option<Bytes>>,
+    boroughs: Vec<Option<String>>,
+    seq: u64,
+    rates: VecDeque<(Instant, u64)>,
+    last_status_event: Option<Instant>,
+    evaluated_at: Option<Option<i64>>,
+    evaluation_json: Bytes,
+    mae: Option<f64>,
+    events: Vec<Arc<SseMessage>>,
+    model_version: String,
+}
+
+impl Publisher {
+    /// A publisher for `state` (whose live state may already hold data, e.g. from a database).
+    pub fn new(state: Arc<ServerState>) -> Self {
+        let zones = crate::live::zones::MAX_ZONE as usize + 1;
+        let model_version = state.snapshot.load().model_version.clone();
+        let mut publisher = Publisher {
+            state,
+            zones_json: vec![None; zones],
+            boroughs: vec![None; zones],
+            seq: 0,
+            rates: VecDeque::new(),
+            last_status_event: None,
+            evaluated_at: None,
+            evaluation_json: Bytes::new(),
+            mae: None,
+            events: Vec::new(),
+            model_version,
+        };
+        publisher.render_all_zones();
+        publisher
+    }
+
+    fn render_zone(&mut self, live: &LiveState, zone: u16) {
+        let current = live.current(zone).map(|(t, _)| t);
+        let json = current.and_then(|t| prediction_json(live, zone, t));
+        self.boroughs[zone as usize] = json.as_ref().map(|_| live.zones.borough(zone).to_lowercase());
+        self.zones_json[zone as usize] = json;
+    }
+
+    fn render_all_zones(&mut self) {
+        let state = self.state.clone();
+        let live = state.live.read().expect("live state");
+        let zones: Vec<u16> = live.forecast_zones().collect();
+        for zone in zones {
+            self.render_zone(&live, zone);
+        }
+    }
+
+    /// Applies one finished epoch (not yet visible: see [`Publisher::publish`]).
+    pub fn apply(&mut self, epoch: u64, update: LiveEpoch) {
+        let state = self.state.clone();
+        let mut live = state.live.write().expect("live state");
+        let applied = live.apply(epoch, update, now_ms());
+        let mut rerender: Vec<u16> = Vec::new();
+        for &(zone, target) in &applied.forecasts {
+            let Some(json) = prediction_json(&live, zone, target) else {
+                continue;
+            };
+            if let Some(f) = live.forecast(zone, target) {
+                if *f.model_version != *self.model_version {
+                    self.model_version = f.model_version.to_string();
+                }
+            }
+            rerender.push(zone);
+            self.seq += 1;
+            self.events.push(Arc::new(SseMessage {
+                kind: "forecast",
+                id: Some(self.seq),
+                data: String::from_utf8(json.to_vec()).expect("JSON is UTF-8"),
+            }));
+        }
+        for &(zone, hour) in &applied.actuals {
+            if live.current(zone).is_some_and(|(t, _)| t == hour + 1) {
+                rerender.push(zone);
+            }
+        }
+        rerender.sort_unstable();
+        rerender.dedup();
+        for zone in rerender {
+            self.render_zone(&live, zone);
+        }
+    }
+
+    fn events_per_second(&mut self, rows_read: u64) -> f64 {
+        let now = Instant::now();
+        self.rates.push_back((now, rows_read));
+        while self.rates.len() > 2 && now - self.rates[0].0 > Duration::from_secs(5) {
+            self.rates.pop_front();
+        }
+        let (t0, r0) = self.rates[0];
+        let elapsed = (now - t0).as_secs_f64();
+        if elapsed < 0.2 {
+            return 0.0;
+        }
+        (rows_read - r0) as f64 / elapsed
+    }
+
+    /// Makes everything applied so far visible: a new snapshot, then the queued events.
+    pub fn publish(&mut self) {
+        let state = self.state.clone();
+        let live = state.live.read().expect("live state");
+        let closed = live.closed_before();
+        if self.evaluated_at != Some(closed) {
+            let evaluation = Evaluation::compute(&live, EVALUATION_WINDOW_HOURS);
+            self.mae = evaluation.overall.mae;
+            let body = EvaluationBody::of(&live, &evaluation);
+            self.evaluation_json = Bytes::from(serde_json::to_vec(&body).expect("evaluation"));
+            self.evaluated_at = Some(closed);
+        }
+        let counters = live.counters.clone();
+        let events_per_second = self.events_per_second(counters.rows_read);
+        let as_of = Snapshot::as_of_of(&live);
+        let ready = live.forecast_zones().next().is_some();
+        let handle = state.model_handle.as_ref();
+        let model_kind = state.model_kind.read().expect("model kind").clone();
+        let status = Status {
+            epoch: live.epoch,
+            as_of: as_of.clone(),
+            model_version: self.model_version.clone(),
+            model_kind,
+            rows_read: counters.rows_read,
+            accepted: counters.accepted,
+            rejected: counters.rejected(),
+            late: counters.late,
+            rejected_by_reason: counters.rejected_by_reason.clone(),
+            events_per_second,
+            zones: live.forecast_zones().count() as u64,
+            forecasts_updated: counters.forecasts_updated,
+            forecasts_corrected: counters.forecasts_corrected,
+            input_finished: live.epoch
+                >= state
+                    .input_done_epoch
+                    .load(std::sync::atomic::Ordering::SeqCst),
+            ready,
+            started_at: format_utc_ms(state.started_ms),
+            uptime_seconds: (now_ms() - state.started_ms) as f64 / 1000.0,
+            model_swaps_rejected: handle.map_or(0, |h| h.rejected()),
+            last_model_error: handle.and_then(|h| h.last_error()),
+        };
+        let snapshot = Snapshot {
+            epoch: live.epoch,
+            as_of: as_of.clone(),
+            zones: self.zones_json.clone(),
+            boroughs: self.boroughs.clone(),
+            list: list_json(live.epoch, as_of.as_deref(), self.zones_json.iter().flatten()),
+            status: Bytes::from(serde_json::to_vec(&status).expect("status")),
+            evaluation: self.evaluation_json.clone(),
+            ready,
+            counters,
+            watermark_lag_seconds: live
+                .watermark
+                .zip(live.latest_pickup)
+                .map(|(w, l)| (l - w).max(0)),
+            watermark: live.watermark,
+            forecast_count: live.forecast_count(),
+            events_per_second,
+            model_version: self.model_version.clone(),
+            mae: self.mae,
+        };
+        drop(live);
+        self.state.snapshot.store(Arc::new(snapshot));
+        for event in self.events.drain(..) {
+            let _ = self.state.events.send(event);
+        }
+        let due = self
+            .last_status_event
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+        if due {
+            self.last_status_event = Some(Instant::now());
+            let status = StreamStatus {
+                epoch: status.epoch,
+                as_of: status.as_of,
+                events_per_second,
+                rows_read: status.rows_read,
+                accepted: status.accepted,
+                rejected: status.rejected,
+                late: status.late,
+                mae: self.mae,
+            };
+            let _ = self.state.events.send(Arc::new(SseMessage {
+                kind: "status",
+                id: None,
+                data: serde_json::to_string(&status).expect("status"),
+            }));
+        }
+    }
+
+    /// Applies and publishes epochs from `epochs` until every sender is gone; publishes at
+    /// least every 250 ms so rates and uptime stay current.
+    pub fn run(mut self, epochs: Receiver<(u64, LiveEpoch)>) {
+        loop {
+            match epochs.recv_timeout(Duration::from_millis(250)) {
+                Ok((epoch, update)) => {
+                    self.apply(epoch, update);
+                    while let Ok((epoch, update)) = epochs.try_recv() {
+                        self.apply(epoch, update);
+                    }
+                    self.publish();
+                }
+                Err(RecvTimeoutError::Timeout) => self.publish(),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.publish();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Starts [`Publisher::run`] on its own thread.
+    pub fn spawn(self, epochs: Receiver<(u64, LiveEpoch)>) -> std::thread::JoinHandle<()> {
+        std::thread::Builder::new()
+            .name("zonecast-publish".into())
+            .spawn(move || self.run(epochs))
+            .expect("spawn publisher")
+    }
+}
+
+/// The watermark of a snapshot as text, for headers.
+pub fn as_of_header(snapshot: &Snapshot) -> String {
+    snapshot.as_of.clone().unwrap_or_default()
+}
