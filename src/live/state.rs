@@ -112,6 +112,7 @@ pub struct LiveState {
     actuals: BTreeMap<(u16, i64), u32>,
     known_zones: BTreeSet<u16>,
     retention_hours: i64,
+    forgotten_before: i64,
 }
 
 /// How many rejected rows [`LiveState::recent_rejects`] keeps.
@@ -137,6 +138,7 @@ impl LiveState {
             actuals: BTreeMap::new(),
             known_zones: BTreeSet::new(),
             retention_hours: DEFAULT_RETENTION_HOURS,
+            forgotten_before: i64::MIN,
         }
     }
 
@@ -247,6 +249,11 @@ impl LiveState {
             return;
         };
         let keep_from = latest - self.retention_hours;
+        // Once per new hour, not per epoch.
+        if self.forgotten_before >= keep_from {
+            return;
+        }
+        self.forgotten_before = keep_from;
         self.forecasts.retain(|(_, hour), _| *hour >= keep_from);
         self.actuals.retain(|(_, hour), _| *hour >= keep_from);
     }

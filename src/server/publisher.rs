@@ -39,7 +39,8 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// A publisher for `state` (whose live state may already hold data, e.g. from a database).
+    /// A publisher for `state` (whose live state may already hold data, e.g. from a database);
+    /// publishes a first snapshot at once.
     pub fn new(state: Arc<ServerState>) -> Self {
         let zones = crate::live::zones::MAX_ZONE as usize + 1;
         let model_version = state.snapshot.load().model_version.clone();
@@ -57,6 +58,7 @@ impl Publisher {
             model_version,
         };
         publisher.render_all_zones();
+        publisher.publish();
         publisher
     }
 
@@ -221,9 +223,14 @@ impl Publisher {
         loop {
             match epochs.recv_timeout(Duration::from_millis(250)) {
                 Ok((epoch, update)) => {
+                    // Catch up on queued epochs, but publish at least every 100 ms.
+                    let started = Instant::now();
                     self.apply(epoch, update);
-                    while let Ok((epoch, update)) = epochs.try_recv() {
-                        self.apply(epoch, update);
+                    while started.elapsed() < Duration::from_millis(100) {
+                        match epochs.try_recv() {
+                            Ok((epoch, update)) => self.apply(epoch, update),
+                            Err(_) => break,
+                        }
                     }
                     self.publish();
                 }

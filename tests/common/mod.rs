@@ -2,6 +2,10 @@
 //! independent from-scratch oracle for the hourly aggregates.
 #![allow(dead_code)]
 
+pub mod http;
+pub mod live;
+pub mod openapi;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

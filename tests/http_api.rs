@@ -1,0 +1,310 @@
+//! The HTTP API over real loopback: every endpoint answers, every JSON body matches the
+//! OpenAPI document, bad requests get JSON errors, events arrive in order, the admin endpoint
+//! refuses without its token, and readiness follows the first forecasts.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use common::http::{get, request, HttpResponse, SseClient};
+use common::live::{generated_job, small_spec, Running};
+use common::openapi::{response_schema, template_for, validate};
+use serde_json::Value;
+use zonecast::dataflows::live::LiveJob;
+use zonecast::model::{Baseline, ModelFile};
+use zonecast::sources::socket::SocketOptions;
+
+fn document() -> Value {
+    serde_json::from_str(zonecast::server::OPENAPI_JSON).expect("the OpenAPI document is JSON")
+}
+
+/// Checks a JSON response against the document's schema for its path, method and status.
+fn conforms(doc: &Value, method: &str, path: &str, response: &HttpResponse) -> Value {
+    let template = template_for(doc, path).unwrap_or_else(|| panic!("{path} is not documented"));
+    let schema = response_schema(doc, &template, method, response.status).unwrap_or_else(|| {
+        panic!(
+            "{method} {template} has no JSON schema for status {}",
+            response.status
+        )
+    });
+    let body = response.json();
+    if let Err(e) = validate(doc, schema, &body) {
+        panic!("{method} {path} -> {}: {e}\n{body}", response.status);
+    }
+    body
+}
+
+fn ready(running: &Running) -> Value {
+    running.wait_for(Duration::from_secs(60), |s| s["ready"] == true)
+}
+
+#[test]
+fn every_endpoint_answers_and_matches_the_openapi_document() {
+    let running = Running::start(generated_job(3, 3600.0));
+    ready(&running);
+    let doc = document();
+    let addr = running.http;
+    let list = get(addr, "/v1/predictions");
+    assert_eq!(list.status, 200);
+    let body = conforms(&doc, "get", "/v1/predictions", &list);
+    assert!(list.header("x-zonecast-epoch").is_some());
+    assert!(list.header("x-zonecast-as-of").is_some_and(|a| !a.is_empty()));
+    let predictions = body["predictions"].as_array().unwrap();
+    assert!(predictions.len() > 100, "{} zones", predictions.len());
+    assert_eq!(body["count"].as_u64().unwrap() as usize, predictions.len());
+    let zones: Vec<u64> = predictions.iter().map(|p| p["zone"].as_u64().unwrap()).collect();
+    assert!(zones.windows(2).all(|w| w[0] < w[1]), "sorted by zone");
+    let zone = zones[0];
+    for path in [
+        format!("/v1/predictions/{zone}"),
+        format!("/v1/zones/{zone}/history?hours=48"),
+        "/v1/predictions?borough=Unknown".to_string(),
+        "/v1/predictions?borough=nowhere".to_string(),
+        "/v1/evaluation".to_string(),
+        "/v1/status".to_string(),
+        "/healthz".to_string(),
+        "/readyz".to_string(),
+    ] {
+        let response = get(addr, &path);
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+        conforms(&doc, "get", &path, &response);
+    }
+    let one = get(addr, &format!("/v1/predictions/{zone}")).json();
+    assert_eq!(one["zone"], zone);
+    let history = get(addr, &format!("/v1/zones/{zone}/history?hours=48")).json();
+    let hours = history["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 48);
+    assert!(hours.windows(2).all(|w| w[0]["hour"].as_str() < w[1]["hour"].as_str()));
+    assert!(hours.iter().any(|h| !h["forecast"].is_null()));
+    assert!(hours.iter().any(|h| h["final"] == true), "a day of history is final");
+    let filtered = get(addr, "/v1/predictions?borough=nowhere").json();
+    assert_eq!(filtered["count"], 0);
+    // Metrics, the document itself, the dashboard.
+    let metrics = get(addr, "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.header("content-type").unwrap().starts_with("text/plain"));
+    let text = metrics.text();
+    for name in [
+        "zonecast_rows_read_total",
+        "zonecast_rows_accepted_total",
+        "zonecast_rows_rejected_total",
+        "zonecast_rows_late_total",
+        "zonecast_watermark_lag_seconds",
+        "zonecast_forecasts_updated_total",
+        "zonecast_forecasts_corrected_total",
+        "zonecast_model_info{version=",
+        "zonecast_http_requests_total{route=\"predictions\",code=\"2xx\"}",
+        "zonecast_http_request_duration_seconds_bucket{route=\"prediction\",le=\"+Inf\"}",
+        "zonecast_state_aggregate_keys",
+    ] {
+        assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
+    }
+    let served_doc = get(addr, "/openapi.json").json();
+    assert_eq!(served_doc, doc);
+    assert_eq!(served_doc["openapi"], "3.0.3");
+    let page = get(addr, "/");
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page.text().contains("/v1/stream"));
+    // Every documented GET path was exercised above (except the stream, tested below).
+    for path in doc["paths"].as_object().unwrap().keys() {
+        assert!(
+            [
+                "/v1/predictions",
+                "/v1/predictions/{zone}",
+                "/v1/zones/{zone}/history",
+                "/v1/evaluation",
+                "/v1/status",
+                "/v1/stream",
+                "/healthz",
+                "/readyz",
+                "/metrics",
+                "/openapi.json",
+                "/",
+                "/v1/admin/model"
+            ]
+            .contains(&path.as_str()),
+            "untested path {path}"
+        );
+    }
+}
+
+#[test]
+fn bad_requests_get_json_errors() {
+    let running = Running::start(generated_job(2, 3600.0));
+    ready(&running);
+    let doc = document();
+    let addr = running.http;
+    for (method, path, status) in [
+        ("GET", "/v1/predictions/abc", 400),
+        ("GET", "/v1/predictions/-3", 400),
+        ("GET", "/v1/predictions/999", 404),
+        ("GET", "/v1/predictions/0", 404),
+        ("GET", "/v1/zones/abc/history", 400),
+        ("GET", "/v1/zones/999/history", 404),
+        ("GET", "/v1/zones/4/history?hours=0", 400),
+        ("GET", "/v1/zones/4/history?hours=673", 400),
+        ("GET", "/v1/zones/4/history?hours=ten", 400),
+    ] {
+        let response = request(addr, method, path, &[], &[]);
+        assert_eq!(response.status, status, "{method} {path}: {}", response.text());
+        let body = conforms(&doc, &method.to_lowercase(), path, &response);
+        assert!(!body["message"].as_str().unwrap().is_empty());
+    }
+    for (method, path, status, code) in [
+        ("GET", "/nothing/here", 404, "not_found"),
+        ("POST", "/v1/predictions", 405, "method_not_allowed"),
+        ("DELETE", "/v1/status", 405, "method_not_allowed"),
+    ] {
+        let response = request(addr, method, path, &[], &[]);
+        assert_eq!(response.status, status, "{method} {path}");
+        assert_eq!(response.json()["error"], code);
+    }
+}
+
+#[test]
+fn online_evaluation_of_a_previous_hour_model_equals_the_previous_hour_baseline() {
+    // The served model *is* the previous-hour baseline, so once an hour is final its served
+    // forecast (corrected by every late trip) must score exactly like the baseline.
+    let running = Running::start(generated_job(4, 3600.0));
+    ready(&running);
+    let evaluation = get(running.http, "/v1/evaluation").json();
+    assert!(evaluation["forecasts_evaluated"].as_u64().unwrap() > 1000);
+    let mae = evaluation["mae"].as_f64().unwrap();
+    let baseline = evaluation["baselines"]["previous_hour"].as_f64().unwrap();
+    assert!((mae - baseline).abs() < 1e-9, "model {mae} vs baseline {baseline}");
+    for zone in evaluation["zones"].as_array().unwrap() {
+        let (m, b) = (
+            zone["mae"].as_f64().unwrap(),
+            zone["baselines"]["previous_hour"].as_f64().unwrap(),
+        );
+        assert!((m - b).abs() < 1e-9, "zone {}: {m} vs {b}", zone["zone"]);
+    }
+}
+
+#[test]
+fn stream_delivers_every_forecast_change_in_order() {
+    let running = Running::start(generated_job(2, 7200.0));
+    ready(&running);
+    let doc = document();
+    let schema = &doc["components"]["schemas"]["Prediction"];
+    let mut client = SseClient::connect(running.http);
+    let mut last_id = None;
+    let mut revisions: BTreeMap<(u64, String), u64> = BTreeMap::new();
+    let mut forecasts = 0;
+    let mut statuses = 0;
+    while forecasts < 400 {
+        let event = client.next_event().expect("the stream stays open");
+        match event.event.as_str() {
+            "forecast" => {
+                let id = event.id.expect("forecast events carry ids");
+                if let Some(last) = last_id {
+                    assert_eq!(id, last + 1, "ids are consecutive: no event lost");
+                }
+                last_id = Some(id);
+                let body: Value = serde_json::from_str(&event.data).unwrap();
+                validate(&doc, schema, &body).unwrap();
+                let key = (
+                    body["zone"].as_u64().unwrap(),
+                    body["target_hour"].as_str().unwrap().to_string(),
+                );
+                let revision = body["revision"].as_u64().unwrap();
+                if let Some(previous) = revisions.insert(key.clone(), revision) {
+                    assert_eq!(revision, previous + 1, "{key:?}: revisions in order");
+                }
+                forecasts += 1;
+            }
+            "status" => statuses += 1,
+            other => panic!("unexpected event {other}: {}", event.data),
+        }
+    }
+    assert!(statuses > 0, "status events are interleaved");
+    // What the stream said last is what the API serves (or the API is already further on).
+    let ((zone, target), revision) = revisions.iter().next_back().unwrap();
+    let served = get(running.http, &format!("/v1/zones/{zone}/history?hours=72")).json();
+    let hour = served["hours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hour"].as_str() == Some(target.as_str()))
+        .expect("the hour is in the history");
+    assert!(hour["revision"].as_u64().unwrap() >= *revision);
+}
+
+fn model_bytes(baseline: Baseline) -> Vec<u8> {
+    ModelFile::baseline(baseline, small_spec()).to_bytes()
+}
+
+#[test]
+fn admin_model_swap_needs_the_token() {
+    // Without a token the endpoint is disabled.
+    let running = Running::start(generated_job(2, 3600.0));
+    let body = model_bytes(Baseline::FourWeekMean);
+    let response = request(running.http, "POST", "/v1/admin/model", &[], &body);
+    assert_eq!(response.status, 403);
+    assert_eq!(response.json()["error"], "forbidden");
+    drop(running);
+
+    let mut job = generated_job(2, 3600.0);
+    job.admin_token = Some("s3cret-token".into());
+    let running = Running::start(job);
+    let before = ready(&running);
+    let doc = document();
+    let post = |headers: &[(&str, &str)], body: &[u8]| {
+        let r = request(running.http, "POST", "/v1/admin/model", headers, body);
+        conforms(&doc, "post", "/v1/admin/model", &r);
+        r
+    };
+    assert_eq!(post(&[], &body).status, 401);
+    assert_eq!(post(&[("Authorization", "Bearer wrong")], &body).status, 401);
+    assert_eq!(post(&[("Authorization", "s3cret-token")], &body).status, 401);
+    let auth = [("Authorization", "Bearer s3cret-token")];
+    let garbage = post(&auth, b"not a model file");
+    assert_eq!(garbage.status, 400);
+    let mismatched = ModelFile::baseline(
+        Baseline::FourWeekMean,
+        zonecast::features::FeatureSpec::new(vec![1], 0),
+    )
+    .to_bytes();
+    assert_eq!(post(&auth, &mismatched).status, 400);
+    let accepted = post(&auth, &body);
+    assert_eq!(accepted.status, 202, "{}", accepted.text());
+    let version = accepted.json()["model_version"].as_str().unwrap().to_string();
+    assert_ne!(before["model_version"].as_str().unwrap(), version);
+    let after = running.wait_for(Duration::from_secs(30), |s| s["model_version"] == version.as_str());
+    assert_eq!(after["model_swaps_rejected"], 2);
+    let list = get(running.http, "/v1/predictions").json();
+    assert!(list["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["model_version"] == version.as_str()));
+}
+
+#[test]
+fn readiness_waits_for_the_first_forecasts() {
+    let model = ModelFile::baseline(Baseline::PreviousHour, small_spec());
+    let mut job = LiveJob::new(model, "127.0.0.1:0");
+    job.inputs.socket = Some(("127.0.0.1:0".into(), SocketOptions::default()));
+    let running = Running::start(job);
+    let doc = document();
+    let starting = get(running.http, "/readyz");
+    assert_eq!(starting.status, 503);
+    assert_eq!(conforms(&doc, "get", "/readyz", &starting)["status"], "starting");
+    assert_eq!(get(running.http, "/healthz").status, 200);
+    assert_eq!(get(running.http, "/v1/predictions/4").status, 404);
+    let mut client = std::net::TcpStream::connect(running.socket.unwrap()).unwrap();
+    writeln!(client, "tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount").unwrap();
+    for minute in 0..(6 * 60) {
+        let (h, m) = (minute / 60, minute % 60);
+        writeln!(client, "2024-05-01 {h:02}:{m:02}:00,{},1.0,5.0,7.0", 4 + minute % 3).unwrap();
+    }
+    client.flush().unwrap();
+    running.wait_for(Duration::from_secs(30), |s| s["ready"] == true);
+    assert_eq!(get(running.http, "/readyz").status, 200);
+    let one = get(running.http, "/v1/predictions/4").json();
+    assert_eq!(one["zone"], 4);
+    assert_eq!(one["zone_name"], "Zone 4");
+}
