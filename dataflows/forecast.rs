@@ -10,9 +10,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use differential_dataflow::VecCollection;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::Probe;
-use differential_dataflow::VecCollection;
 use timely::dataflow::{Scope, StreamVec};
 
 use crate::dataflows::aggregate::{build_hourly, AggregateHandles};

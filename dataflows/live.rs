@@ -101,6 +101,12 @@ pub struct LiveAddresses {
     pub socket: Option<SocketAddr>,
 }
 
+/// Called with the job's addresses once it listens.
+pub type OnReady = Box<dyn Fn(&LiveAddresses) + Send + Sync>;
+
+/// Where worker 0 hands finished epochs (and rejected rows).
+type EpochOutput = (Sender<(u64, LiveEpoch)>, Option<RejectsLog>);
+
 /// The live job: what `zonecast run` runs, without the CLI.
 pub struct LiveJob {
     /// Inputs.
@@ -129,12 +135,14 @@ pub struct LiveJob {
     pub exit_at_end: bool,
     /// Append rejected and late rows here (`source,line,kind,reason`).
     pub rejects: Option<PathBuf>,
+    /// Hours of forecasts and actuals the server keeps behind the hour in progress.
+    pub serving_retention_hours: i64,
     /// Set to stop (signal handlers set it).
     pub shutdown: Arc<AtomicBool>,
     /// Show a progress bar on a terminal while files replay.
     pub show_progress: bool,
     /// Called once the server and sources listen.
-    pub on_ready: Option<Box<dyn Fn(&LiveAddresses) + Send + Sync>>,
+    pub on_ready: Option<OnReady>,
 }
 
 /// What a finished live job leaves (process 0).
@@ -166,6 +174,7 @@ impl LiveJob {
             zones: Arc::new(ZoneDirectory::default()),
             exit_at_end: false,
             rejects: None,
+            serving_retention_hours: crate::live::state::DEFAULT_RETENTION_HOURS,
             shutdown: Arc::new(AtomicBool::new(false)),
             show_progress: false,
             on_ready: None,
@@ -261,32 +270,34 @@ impl LiveJob {
         let total_rows = plan.as_ref().map(|p| p.positions);
         // The tail: on global worker 0 only.
         let mut socket_addr = None;
-        let tail: Option<Box<dyn TripFeed + Send>> = match (&self.inputs.socket, &self.inputs.generated) {
-            (Some((addr, options)), _) if leader => {
-                let mut options = options.clone();
-                options.batch_rows = self.batch_rows;
-                options.shutdown = self.shutdown.clone();
-                let (feed, local) = listen(addr, options, names.clone(), progress_rows.clone())?;
-                socket_addr = Some(local);
-                Some(Box::new(feed))
-            }
-            (None, Some(generated)) if leader => {
-                let source = {
-                    let mut names = names.lock().expect("names");
-                    names.push("generated".to_string());
-                    names.len() as u32 - 1
-                };
-                Some(Box::new(GeneratedFeed::new(
-                    TripGenerator::new(generated.config.clone()),
-                    generated.live_from,
-                    generated.speed,
-                    source,
-                    self.batch_rows,
-                    progress_rows.clone(),
-                )))
-            }
-            _ => None,
-        };
+        let tail: Option<Box<dyn TripFeed + Send>> =
+            match (&self.inputs.socket, &self.inputs.generated) {
+                (Some((addr, options)), _) if leader => {
+                    let mut options = options.clone();
+                    options.batch_rows = self.batch_rows;
+                    options.shutdown = self.shutdown.clone();
+                    let (feed, local) =
+                        listen(addr, options, names.clone(), progress_rows.clone())?;
+                    socket_addr = Some(local);
+                    Some(Box::new(feed))
+                }
+                (None, Some(generated)) if leader => {
+                    let source = {
+                        let mut names = names.lock().expect("names");
+                        names.push("generated".to_string());
+                        names.len() as u32 - 1
+                    };
+                    Some(Box::new(GeneratedFeed::new(
+                        TripGenerator::new(generated.config.clone()),
+                        generated.live_from,
+                        generated.speed,
+                        source,
+                        self.batch_rows,
+                        progress_rows.clone(),
+                    )))
+                }
+                _ => None,
+            };
         let tail = Mutex::new(tail);
         // The server (process 0).
         let (sender, receiver) = channel::<(u64, LiveEpoch)>();
@@ -294,7 +305,8 @@ impl LiveJob {
         let mut publisher = None;
         let mut state = None;
         if leader {
-            let live = LiveState::new(self.zones.clone(), self.policy.watermark);
+            let mut live = LiveState::new(self.zones.clone(), self.policy.watermark);
+            live.set_retention_hours(self.serving_retention_hours);
             let admin = self.admin_token.clone().map(|token| AdminAccess {
                 token,
                 handle: handle.clone(),
@@ -317,9 +329,10 @@ impl LiveJob {
         } else {
             drop(receiver);
         }
-        let done_epoch = state
-            .as_ref()
-            .map_or_else(|| Arc::new(AtomicU64::new(u64::MAX)), |s| s.input_done_epoch.clone());
+        let done_epoch = state.as_ref().map_or_else(
+            || Arc::new(AtomicU64::new(u64::MAX)),
+            |s| s.input_done_epoch.clone(),
+        );
         let aggregate_keys = state
             .as_ref()
             .map_or_else(|| Arc::new(AtomicU64::new(0)), |s| s.aggregate_keys.clone());
@@ -329,18 +342,33 @@ impl LiveJob {
         let rows = progress_rows.clone();
         let make_feed: FeedMaker = Box::new(move |index: usize| -> Box<dyn TripFeed> {
             let files = plan.as_ref().map(|plan| {
-                Box::new(FileFeed::new(plan.clone(), index, peers, pacer.clone(), rows.clone()))
-                    as Box<dyn TripFeed>
+                Box::new(FileFeed::new(
+                    plan.clone(),
+                    index,
+                    peers,
+                    pacer.clone(),
+                    rows.clone(),
+                )) as Box<dyn TripFeed>
             });
             let (tail, heartbeat, finished) = match index {
                 0 => (
-                    tail.lock().expect("tail").take().map(|t| t as Box<dyn TripFeed>),
+                    tail.lock()
+                        .expect("tail")
+                        .take()
+                        .map(|t| t as Box<dyn TripFeed>),
                     heartbeat,
                     done_epoch.clone(),
                 ),
                 _ => (None, None, Arc::new(AtomicU64::new(u64::MAX))),
             };
-            Box::new(LiveFeed::new(files, file_epochs, tail, heartbeat, shutdown.clone(), finished))
+            Box::new(LiveFeed::new(
+                files,
+                file_epochs,
+                tail,
+                heartbeat,
+                shutdown.clone(),
+                finished,
+            ))
         });
         let rejects = match (&self.rejects, leader) {
             (Some(path), true) => Some(RejectsLog::create(path, names.clone())?),
@@ -353,8 +381,11 @@ impl LiveJob {
         let results = self.cluster.execute(move |worker| {
             let index = worker.index();
             let feed = make_feed(index);
-            let mut output: Option<(Sender<(u64, LiveEpoch)>, Option<RejectsLog>)> =
-                if index == 0 { sink.lock().expect("sink").take() } else { None };
+            let mut output: Option<EpochOutput> = if index == 0 {
+                sink.lock().expect("sink").take()
+            } else {
+                None
+            };
             let on_epoch = move |epoch: u64, update: LiveEpoch| {
                 if let Some((sender, rejects)) = output.as_mut() {
                     if let Some(log) = rejects.as_mut() {
@@ -364,7 +395,14 @@ impl LiveJob {
                 }
             };
             let handles = worker.dataflow::<u64, _, _>(|scope| {
-                build(scope, feed, &policy, model.clone(), Some(handle.clone()), on_epoch)
+                build(
+                    scope,
+                    feed,
+                    &policy,
+                    model.clone(),
+                    Some(handle.clone()),
+                    on_epoch,
+                )
             });
             let mut last = 0usize;
             while worker.step_or_park(Some(Duration::from_millis(2))) {
@@ -378,7 +416,11 @@ impl LiveJob {
                     last = keys;
                 }
             }
-            let error = handles.source_error.borrow_mut().take().map(|e| e.to_string());
+            let error = handles
+                .source_error
+                .borrow_mut()
+                .take()
+                .map(|e| e.to_string());
             error
         })?;
         if let Some(publisher) = publisher {

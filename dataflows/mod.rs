@@ -6,9 +6,11 @@
 //! - [`aggregate`]: trips -> per-zone hourly aggregates (`zonecast aggregate`).
 //! - [`forecast`]: trips -> hourly aggregates -> feature rows -> forecasts.
 //! - [`live`]: trips -> forecasts served over HTTP (`zonecast run`).
+//! - [`batch`]: trips -> forecasts and aggregates into the SQLite database (`zonecast batch`).
 //! - [`history`]: trips or hourly tables -> the pickup history that `train` and `evaluate` use.
 
 pub mod aggregate;
+pub mod batch;
 pub mod forecast;
 pub mod history;
 pub mod live;

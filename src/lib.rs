@@ -25,6 +25,9 @@
 //! forecast per zone, actuals, online evaluation); the HTTP server (warp) publishes it as
 //! pre-serialised snapshots, Server-Sent Events, Prometheus metrics and a dashboard.
 //!
+//! **Store** ([`store`]): the SQLite prediction database that batch runs write and
+//! `zonecast serve` reads.
+//!
 //! **Generator** ([`generator`]): seeded, realistic synthetic TLC trips for demos and benches.
 
 #![warn(missing_docs)]
@@ -42,6 +45,7 @@ pub mod schema;
 pub mod server;
 pub mod sinks;
 pub mod sources;
+pub mod store;
 pub mod time;
 pub mod trip;
 

@@ -136,7 +136,11 @@ pub fn format_iso(secs: i64) -> String {
 
 /// Formats Unix milliseconds as RFC 3339 UTC: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_utc_ms(ms: i64) -> String {
-    format!("{}.{:03}Z", format_iso(ms.div_euclid(1000)), ms.rem_euclid(1000))
+    format!(
+        "{}.{:03}Z",
+        format_iso(ms.div_euclid(1000)),
+        ms.rem_euclid(1000)
+    )
 }
 
 /// The wall clock as Unix milliseconds.

@@ -73,16 +73,28 @@ fn dashboard_shows_forecasts_and_then_their_changes() {
         &browser,
         &format!("http://{}/?max_forecasts=60", running.http),
     );
-    assert!(dom.contains("data-state=\"ready\""), "the page loaded its data");
+    assert!(
+        dom.contains("data-state=\"ready\""),
+        "the page loaded its data"
+    );
     let rows = dom.matches("<tr data-zone=").count();
     assert!(rows > 100, "{rows} zone rows");
     assert_eq!(text_of(&dom, "zone-count").trim(), rows.to_string());
     let applied: u64 = text_of(&dom, "forecast-updates").trim().parse().unwrap();
-    assert!(applied >= 60, "the page applied {applied} forecast changes from the stream");
-    assert!(!text_of(&dom, "watermark").contains('\u{2014}'), "a watermark is shown");
+    assert!(
+        applied >= 60,
+        "the page applied {applied} forecast changes from the stream"
+    );
+    assert!(
+        !text_of(&dom, "watermark").contains('\u{2014}'),
+        "a watermark is shown"
+    );
     assert!(
         dom.contains("class=\"forecast\" d=\"M"),
         "the chart draws the selected zone's forecasts"
     );
-    assert!(dom.contains("class=\"actual\" d=\"M"), "and its actual counts");
+    assert!(
+        dom.contains("class=\"actual\" d=\"M"),
+        "and its actual counts"
+    );
 }

@@ -50,11 +50,16 @@ fn every_endpoint_answers_and_matches_the_openapi_document() {
     assert_eq!(list.status, 200);
     let body = conforms(&doc, "get", "/v1/predictions", &list);
     assert!(list.header("x-zonecast-epoch").is_some());
-    assert!(list.header("x-zonecast-as-of").is_some_and(|a| !a.is_empty()));
+    assert!(list
+        .header("x-zonecast-as-of")
+        .is_some_and(|a| !a.is_empty()));
     let predictions = body["predictions"].as_array().unwrap();
     assert!(predictions.len() > 100, "{} zones", predictions.len());
     assert_eq!(body["count"].as_u64().unwrap() as usize, predictions.len());
-    let zones: Vec<u64> = predictions.iter().map(|p| p["zone"].as_u64().unwrap()).collect();
+    let zones: Vec<u64> = predictions
+        .iter()
+        .map(|p| p["zone"].as_u64().unwrap())
+        .collect();
     assert!(zones.windows(2).all(|w| w[0] < w[1]), "sorted by zone");
     let zone = zones[0];
     for path in [
@@ -76,15 +81,23 @@ fn every_endpoint_answers_and_matches_the_openapi_document() {
     let history = get(addr, &format!("/v1/zones/{zone}/history?hours=48")).json();
     let hours = history["hours"].as_array().unwrap();
     assert_eq!(hours.len(), 48);
-    assert!(hours.windows(2).all(|w| w[0]["hour"].as_str() < w[1]["hour"].as_str()));
+    assert!(hours
+        .windows(2)
+        .all(|w| w[0]["hour"].as_str() < w[1]["hour"].as_str()));
     assert!(hours.iter().any(|h| !h["forecast"].is_null()));
-    assert!(hours.iter().any(|h| h["final"] == true), "a day of history is final");
+    assert!(
+        hours.iter().any(|h| h["final"] == true),
+        "a day of history is final"
+    );
     let filtered = get(addr, "/v1/predictions?borough=nowhere").json();
     assert_eq!(filtered["count"], 0);
     // Metrics, the document itself, the dashboard.
     let metrics = get(addr, "/metrics");
     assert_eq!(metrics.status, 200);
-    assert!(metrics.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(metrics
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain"));
     let text = metrics.text();
     for name in [
         "zonecast_rows_read_total",
@@ -106,7 +119,10 @@ fn every_endpoint_answers_and_matches_the_openapi_document() {
     assert_eq!(served_doc["openapi"], "3.0.3");
     let page = get(addr, "/");
     assert_eq!(page.status, 200);
-    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
     assert!(page.text().contains("/v1/stream"));
     // Every documented GET path was exercised above (except the stream, tested below).
     for path in doc["paths"].as_object().unwrap().keys() {
@@ -149,7 +165,12 @@ fn bad_requests_get_json_errors() {
         ("GET", "/v1/zones/4/history?hours=ten", 400),
     ] {
         let response = request(addr, method, path, &[], &[]);
-        assert_eq!(response.status, status, "{method} {path}: {}", response.text());
+        assert_eq!(
+            response.status,
+            status,
+            "{method} {path}: {}",
+            response.text()
+        );
         let body = conforms(&doc, &method.to_lowercase(), path, &response);
         assert!(!body["message"].as_str().unwrap().is_empty());
     }
@@ -174,7 +195,10 @@ fn online_evaluation_of_a_previous_hour_model_equals_the_previous_hour_baseline(
     assert!(evaluation["forecasts_evaluated"].as_u64().unwrap() > 1000);
     let mae = evaluation["mae"].as_f64().unwrap();
     let baseline = evaluation["baselines"]["previous_hour"].as_f64().unwrap();
-    assert!((mae - baseline).abs() < 1e-9, "model {mae} vs baseline {baseline}");
+    assert!(
+        (mae - baseline).abs() < 1e-9,
+        "model {mae} vs baseline {baseline}"
+    );
     for zone in evaluation["zones"].as_array().unwrap() {
         let (m, b) = (
             zone["mae"].as_f64().unwrap(),
@@ -258,8 +282,14 @@ fn admin_model_swap_needs_the_token() {
         r
     };
     assert_eq!(post(&[], &body).status, 401);
-    assert_eq!(post(&[("Authorization", "Bearer wrong")], &body).status, 401);
-    assert_eq!(post(&[("Authorization", "s3cret-token")], &body).status, 401);
+    assert_eq!(
+        post(&[("Authorization", "Bearer wrong")], &body).status,
+        401
+    );
+    assert_eq!(
+        post(&[("Authorization", "s3cret-token")], &body).status,
+        401
+    );
     let auth = [("Authorization", "Bearer s3cret-token")];
     let garbage = post(&auth, b"not a model file");
     assert_eq!(garbage.status, 400);
@@ -271,9 +301,14 @@ fn admin_model_swap_needs_the_token() {
     assert_eq!(post(&auth, &mismatched).status, 400);
     let accepted = post(&auth, &body);
     assert_eq!(accepted.status, 202, "{}", accepted.text());
-    let version = accepted.json()["model_version"].as_str().unwrap().to_string();
+    let version = accepted.json()["model_version"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ne!(before["model_version"].as_str().unwrap(), version);
-    let after = running.wait_for(Duration::from_secs(30), |s| s["model_version"] == version.as_str());
+    let after = running.wait_for(Duration::from_secs(30), |s| {
+        s["model_version"] == version.as_str()
+    });
     assert_eq!(after["model_swaps_rejected"], 2);
     let list = get(running.http, "/v1/predictions").json();
     assert!(list["predictions"]
@@ -292,14 +327,26 @@ fn readiness_waits_for_the_first_forecasts() {
     let doc = document();
     let starting = get(running.http, "/readyz");
     assert_eq!(starting.status, 503);
-    assert_eq!(conforms(&doc, "get", "/readyz", &starting)["status"], "starting");
+    assert_eq!(
+        conforms(&doc, "get", "/readyz", &starting)["status"],
+        "starting"
+    );
     assert_eq!(get(running.http, "/healthz").status, 200);
     assert_eq!(get(running.http, "/v1/predictions/4").status, 404);
     let mut client = std::net::TcpStream::connect(running.socket.unwrap()).unwrap();
-    writeln!(client, "tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount").unwrap();
+    writeln!(
+        client,
+        "tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount"
+    )
+    .unwrap();
     for minute in 0..(6 * 60) {
         let (h, m) = (minute / 60, minute % 60);
-        writeln!(client, "2024-05-01 {h:02}:{m:02}:00,{},1.0,5.0,7.0", 4 + minute % 3).unwrap();
+        writeln!(
+            client,
+            "2024-05-01 {h:02}:{m:02}:00,{},1.0,5.0,7.0",
+            4 + minute % 3
+        )
+        .unwrap();
     }
     client.flush().unwrap();
     running.wait_for(Duration::from_secs(30), |s| s["ready"] == true);

@@ -27,15 +27,31 @@ use zonecast::sources::plan::{ReplayOrder, ReplayPlan};
 use zonecast::time::{format_iso, SECS_PER_HOUR};
 
 /// The forecast dataflow's final forecast per (zone, target hour).
-fn reference(path: &std::path::Path, policy: &ForecastPolicy, model: &ModelFile) -> BTreeMap<(u16, i64), ZoneForecast> {
+fn reference(
+    path: &std::path::Path,
+    policy: &ForecastPolicy,
+    model: &ModelFile,
+) -> BTreeMap<(u16, i64), ZoneForecast> {
     let plan = Arc::new(
-        ReplayPlan::new(&[path.to_path_buf()], &Default::default(), 4096, ReplayOrder::File).unwrap(),
+        ReplayPlan::new(
+            &[path.to_path_buf()],
+            &Default::default(),
+            4096,
+            ReplayOrder::File,
+        )
+        .unwrap(),
     );
     let updates: Arc<Mutex<Vec<(ZoneForecast, isize)>>> = Arc::default();
     let (sink, policy, model) = (updates.clone(), policy.clone(), Arc::new(model.clone()));
     Cluster::threads(1)
         .execute(move |worker| {
-            let feed = Box::new(FileFeed::new(plan.clone(), worker.index(), worker.peers(), None, Arc::new(AtomicU64::new(0))));
+            let feed = Box::new(FileFeed::new(
+                plan.clone(),
+                worker.index(),
+                worker.peers(),
+                None,
+                Arc::new(AtomicU64::new(0)),
+            ));
             let sink = sink.clone();
             let sinks = ForecastSinks {
                 features: None,
@@ -56,7 +72,10 @@ fn reference(path: &std::path::Path, policy: &ForecastPolicy, model: &ModelFile)
     for (f, d) in total {
         assert!(d == 0 || d == 1, "a forecast held {d} times");
         if d == 1 {
-            assert!(finals.insert((f.zone, f.target_hour), f).is_none(), "one forecast per key");
+            assert!(
+                finals.insert((f.zone, f.target_hour), f).is_none(),
+                "one forecast per key"
+            );
         }
     }
     finals
@@ -64,7 +83,9 @@ fn reference(path: &std::path::Path, policy: &ForecastPolicy, model: &ModelFile)
 
 #[test]
 fn served_forecasts_for_the_green_month_equal_the_model_operators_output() {
-    let Some(dir) = common::data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let path = dir.join("green_tripdata_2024-01.parquet");
     let mut aggregate = AggregateJob::files(vec![path.clone()]);
     aggregate.cluster = Cluster::threads(2);
@@ -96,12 +117,23 @@ fn served_forecasts_for_the_green_month_equal_the_model_operators_output() {
         let zone = p["zone"].as_u64().unwrap() as u16;
         let target = latest[&zone];
         let f = &expected[&(zone, target)];
-        assert_eq!(p["target_hour"], format_iso(target * SECS_PER_HOUR), "zone {zone}");
-        assert_eq!(p["predicted_pickups"].as_f64().unwrap(), f.pickups(), "zone {zone}");
+        assert_eq!(
+            p["target_hour"],
+            format_iso(target * SECS_PER_HOUR),
+            "zone {zone}"
+        );
+        assert_eq!(
+            p["predicted_pickups"].as_f64().unwrap(),
+            f.pickups(),
+            "zone {zone}"
+        );
         assert_eq!(p["model_version"], f.model_version.as_str());
         assert_eq!(p["fallback"], f.fallback);
     }
-    assert_eq!(predictions[0]["zone_name"].as_str().map(|s| s.is_empty()), Some(false));
+    assert_eq!(
+        predictions[0]["zone_name"].as_str().map(|s| s.is_empty()),
+        Some(false)
+    );
     // Every hour of the last two days of every zone: forecast and actual count.
     let counts: BTreeMap<(u16, i64), i64> = table
         .rows()
@@ -113,16 +145,25 @@ fn served_forecasts_for_the_green_month_equal_the_model_operators_output() {
         let history = get(running.http, &format!("/v1/zones/{zone}/history?hours=48")).json();
         for hour in history["hours"].as_array().unwrap() {
             let text = hour["hour"].as_str().unwrap();
-            let h = zonecast::time::parse_naive(text.replace('T', " ").as_bytes()).unwrap() / SECS_PER_HOUR;
+            let h = zonecast::time::parse_naive(text.replace('T', " ").as_bytes()).unwrap()
+                / SECS_PER_HOUR;
             match expected.get(&(zone, h)) {
                 Some(f) => {
-                    assert_eq!(hour["forecast"].as_f64(), Some(f.pickups()), "zone {zone} {text}");
+                    assert_eq!(
+                        hour["forecast"].as_f64(),
+                        Some(f.pickups()),
+                        "zone {zone} {text}"
+                    );
                     compared += 1;
                 }
                 None => assert!(hour["forecast"].is_null(), "zone {zone} {text}"),
             }
             let actual = counts.get(&(zone, h)).copied().unwrap_or(0);
-            assert_eq!(hour["actual_pickups"].as_i64(), Some(actual), "zone {zone} {text}");
+            assert_eq!(
+                hour["actual_pickups"].as_i64(),
+                Some(actual),
+                "zone {zone} {text}"
+            );
         }
     }
     assert!(compared > 1000, "{compared} hours compared");

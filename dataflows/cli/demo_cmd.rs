@@ -41,10 +41,7 @@ pub fn generated_input(speed: f64) -> GeneratedInput {
 }
 
 fn demo_spec() -> FeatureSpec {
-    FeatureSpec::new(
-        FeatureSpec::parse_lags("1-24,168").expect("valid lags"),
-        1,
-    )
+    FeatureSpec::new(FeatureSpec::parse_lags("1-24,168").expect("valid lags"), 1)
 }
 
 /// The cached demo model in `dir`, or one trained now on the backfilled weeks.

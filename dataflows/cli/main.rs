@@ -2,16 +2,19 @@
 //!
 //! Subcommands: `run` (the live job: sources, dataflow, HTTP server; with no flags, the
 //! built-in demo), `aggregate` (trips -> hourly table), `generate` (synthetic TLC trips),
-//! `replay` (send a file to a running socket source), `train` and `evaluate` (models).
+//! `replay` (send a file to a running socket source), `train` and `evaluate` (models),
+//! `batch` (score files into SQLite) and `serve` (serve that database).
 //! With no subcommand: `run` with no flags.
 
 mod aggregate_cmd;
+mod batch_cmd;
 mod demo_cmd;
 mod evaluate_cmd;
 mod generate_cmd;
 mod model_args;
 mod replay_cmd;
 mod run_cmd;
+mod serve_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +33,11 @@ enum Command {
     /// Serve live forecasts: trips from files/socket (or a generated demo stream) through the
     /// dataflow, forecasts over HTTP with events, metrics and a dashboard.
     Run(run_cmd::RunArgs),
+    /// Score bounded trip files with the same dataflow and write forecasts, hourly aggregates
+    /// and a run record into a SQLite database (idempotent; `--since-last-run` for cron).
+    Batch(batch_cmd::BatchArgs),
+    /// Serve a SQLite prediction database over the same HTTP API as `run`.
+    Serve(serve_cmd::ServeArgs),
     /// Aggregate trips (files or a socket) into per-zone hourly statistics.
     Aggregate(aggregate_cmd::AggregateArgs),
     /// Generate seeded, realistic synthetic TLC yellow-taxi trips (CSV or Parquet).
@@ -56,6 +64,8 @@ fn main() -> anyhow::Result<()> {
     match command {
         None => unreachable!("`run` parses"),
         Some(Command::Run(args)) => run_cmd::run(args),
+        Some(Command::Batch(args)) => batch_cmd::run(args),
+        Some(Command::Serve(args)) => serve_cmd::run(args),
         Some(Command::Aggregate(args)) => aggregate_cmd::run(args),
         Some(Command::Generate(args)) => generate_cmd::run(args),
         Some(Command::Replay(args)) => replay_cmd::run(args),

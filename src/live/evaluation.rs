@@ -112,7 +112,10 @@ impl Evaluation {
                 let [previous, same_hour, four_week] = baselines(state, zone, hour);
                 let predictions = [forecast.pickups(), previous, same_hour, four_week];
                 overall.add(actual as f64, predictions);
-                zones.entry(zone).or_default().add(actual as f64, predictions);
+                zones
+                    .entry(zone)
+                    .or_default()
+                    .add(actual as f64, predictions);
             }
         }
         evaluation.overall = overall.errors();

@@ -165,7 +165,8 @@ impl LiveState {
         for ((key, stats), diff) in update.hourly {
             if diff > 0 {
                 actuals.push((key.zone, key.hour));
-                self.actuals.insert((key.zone, key.hour), stats.pickups as u32);
+                self.actuals
+                    .insert((key.zone, key.hour), stats.pickups as u32);
                 self.known_zones.insert(key.zone);
                 self.first_hour = Some(self.first_hour.map_or(key.hour, |f| f.min(key.hour)));
             } else if self.actuals.get(&(key.zone, key.hour)) == Some(&(stats.pickups as u32)) {
@@ -256,6 +257,17 @@ impl LiveState {
         self.forgotten_before = keep_from;
         self.forecasts.retain(|(_, hour), _| *hour >= keep_from);
         self.actuals.retain(|(_, hour), _| *hour >= keep_from);
+    }
+
+    /// Keeps forecasts and actuals this many hours behind the latest target hour (default
+    /// [`DEFAULT_RETENTION_HOURS`]).
+    pub fn set_retention_hours(&mut self, hours: i64) {
+        self.retention_hours = hours.max(1);
+    }
+
+    /// Every held forecast, by (zone, target hour).
+    pub fn forecasts(&self) -> impl Iterator<Item = (&(u16, i64), &ServedForecast)> + '_ {
+        self.forecasts.iter()
     }
 
     /// The hour in progress: the latest target hour forecast for any zone.

@@ -87,6 +87,7 @@ impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, Hou
             let mut history = PickupHistory::new();
             let mut emitted: BTreeMap<(u16, i64), FeatureRow> = BTreeMap::new();
             let mut current: Option<i64> = None;
+            let mut forgotten_before = i64::MIN;
             move |frontiers| {
                 hourly_in.for_each(|cap, data| {
                     let Some(&epoch) = cap.least() else { return };
@@ -167,8 +168,12 @@ impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, Hou
                         emitted.insert((zone, t), row);
                     }
                     let keep_from = current.expect("set above") - retention + 1;
-                    emitted.retain(|(_, t), _| *t >= keep_from);
-                    history.forget_before(keep_from - reach);
+                    // Once per new hour, not per epoch: the scans cost O(state).
+                    if keep_from > forgotten_before {
+                        emitted.retain(|(_, t), _| *t >= keep_from);
+                        history.forget_before(keep_from - reach);
+                        forgotten_before = keep_from;
+                    }
                 }
             }
         });

@@ -115,6 +115,7 @@ impl<'scope> ScoreForecasts<'scope> for VecCollection<'scope, u64, FeatureRow> {
             let mut pending: BTreeMap<u64, PendingEpoch> = BTreeMap::new();
             let mut held: BTreeMap<(u16, i64), (FeatureRow, ZoneForecast)> = BTreeMap::new();
             let mut latest_target = i64::MIN;
+            let mut released_before = i64::MIN;
             move |frontiers| {
                 rows_in.for_each(|cap, data| {
                     let Some(&epoch) = cap.least() else { return };
@@ -167,7 +168,11 @@ impl<'scope> ScoreForecasts<'scope> for VecCollection<'scope, u64, FeatureRow> {
                         held.insert((row.zone, row.target_hour), ((*row).clone(), forecast));
                     }
                     let keep_from = latest_target.saturating_sub(retention - 1);
-                    held.retain(|(_, t), _| *t >= keep_from);
+                    // Once per new hour, not per epoch: the scan costs O(state).
+                    if keep_from > released_before {
+                        held.retain(|(_, t), _| *t >= keep_from);
+                        released_before = keep_from;
+                    }
                 }
             }
         });

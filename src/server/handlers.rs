@@ -41,7 +41,11 @@ fn snapshot_json(snapshot: &Snapshot, body: Bytes) -> Response<Bytes> {
 }
 
 /// A JSON error: `{"error": code, "message": ...}`.
-pub fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response<Bytes> {
+pub fn error(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Response<Bytes> {
     let body = ErrorBody {
         error: code,
         message: message.into(),
@@ -54,21 +58,21 @@ pub fn error(status: StatusCode, code: &'static str, message: impl Into<String>)
 }
 
 /// Parses a zone path segment: 400 when malformed, 404 when not a TLC zone.
-fn parse_zone(state: &ServerState, text: &str) -> Result<u16, Response<Bytes>> {
+fn parse_zone(state: &ServerState, text: &str) -> Result<u16, Box<Response<Bytes>>> {
     let zone: u16 = text.parse().map_err(|_| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             "bad_request",
             format!("zone must be a TLC zone id (an integer 1..=265), not {text:?}"),
-        )
+        ))
     })?;
     let known = state.live.read().expect("live state").zones.is_zone(zone);
     if !known {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("zone {zone} is not a TLC zone: ids run from 1 to 265"),
-        ));
+        )));
     }
     Ok(zone)
 }
@@ -87,7 +91,7 @@ pub fn predictions(state: &ServerState, query: &HashMap<String, String>) -> Resp
 pub fn prediction(state: &ServerState, zone: &str) -> Response<Bytes> {
     let zone = match parse_zone(state, zone) {
         Ok(zone) => zone,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let snapshot = state.snapshot.load();
     match snapshot.zones.get(zone as usize).and_then(Option::as_ref) {
@@ -95,16 +99,22 @@ pub fn prediction(state: &ServerState, zone: &str) -> Response<Bytes> {
         None => error(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("no forecast for zone {zone} yet: the zone has had no trips in the data so far"),
+            format!(
+                "no forecast for zone {zone} yet: the zone has had no trips in the data so far"
+            ),
         ),
     }
 }
 
 /// `GET /v1/zones/{zone}/history?hours=N`.
-pub fn history(state: &ServerState, zone: &str, query: &HashMap<String, String>) -> Response<Bytes> {
+pub fn history(
+    state: &ServerState,
+    zone: &str,
+    query: &HashMap<String, String>,
+) -> Response<Bytes> {
     let zone = match parse_zone(state, zone) {
         Ok(zone) => zone,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let hours = match query.get("hours").map(|h| h.parse::<u32>()) {
         None => DEFAULT_HISTORY_HOURS,
@@ -125,10 +135,17 @@ pub fn history(state: &ServerState, zone: &str, query: &HashMap<String, String>)
             zone_name: live.zones.name(zone),
             borough: live.zones.borough(zone),
             as_of: Snapshot::as_of_of(&live),
-            hours: live.history(zone, hours).iter().map(HistoryHourBody::from).collect(),
+            hours: live
+                .history(zone, hours)
+                .iter()
+                .map(HistoryHourBody::from)
+                .collect(),
         }
     };
-    snapshot_json(&snapshot, Bytes::from(serde_json::to_vec(&body).expect("history")))
+    snapshot_json(
+        &snapshot,
+        Bytes::from(serde_json::to_vec(&body).expect("history")),
+    )
 }
 
 /// `GET /v1/evaluation`.
@@ -145,13 +162,21 @@ pub fn status(state: &ServerState) -> Response<Bytes> {
 
 /// `GET /healthz`: the process answers.
 pub fn healthz() -> Response<Bytes> {
-    bytes_response(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))
+    bytes_response(
+        StatusCode::OK,
+        "application/json",
+        Bytes::from_static(b"{\"status\":\"ok\"}"),
+    )
 }
 
 /// `GET /readyz`: forecasts are being served.
 pub fn readyz(state: &ServerState) -> Response<Bytes> {
     if state.snapshot.load().ready {
-        bytes_response(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ready\"}"))
+        bytes_response(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from_static(b"{\"status\":\"ready\"}"),
+        )
     } else {
         bytes_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -165,7 +190,9 @@ pub fn readyz(state: &ServerState) -> Response<Bytes> {
 pub fn metrics(state: &ServerState) -> Response<Bytes> {
     let snapshot = state.snapshot.load();
     let gauges = JobGauges {
-        aggregate_keys: state.aggregate_keys.load(std::sync::atomic::Ordering::Relaxed),
+        aggregate_keys: state
+            .aggregate_keys
+            .load(std::sync::atomic::Ordering::Relaxed),
         sse_clients: state.sse_clients.load(std::sync::atomic::Ordering::Relaxed),
         models_rejected: state.model_handle.as_ref().map_or(0, |h| h.rejected()),
         model_kind: state.model_kind.read().expect("model kind").clone(),
@@ -179,12 +206,20 @@ pub fn metrics(state: &ServerState) -> Response<Bytes> {
 
 /// `GET /openapi.json`.
 pub fn openapi() -> Response<Bytes> {
-    bytes_response(StatusCode::OK, "application/json", Bytes::from_static(super::OPENAPI_JSON.as_bytes()))
+    bytes_response(
+        StatusCode::OK,
+        "application/json",
+        Bytes::from_static(super::OPENAPI_JSON.as_bytes()),
+    )
 }
 
 /// `GET /`.
 pub fn dashboard() -> Response<Bytes> {
-    bytes_response(StatusCode::OK, "text/html; charset=utf-8", Bytes::from_static(super::DASHBOARD_HTML.as_bytes()))
+    bytes_response(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        Bytes::from_static(super::DASHBOARD_HTML.as_bytes()),
+    )
 }
 
 /// Constant-time comparison (the token is a secret).
@@ -193,7 +228,11 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `POST /v1/admin/model`: a model file's bytes, with `Authorization: Bearer TOKEN`.
-pub fn admin_model(state: &ServerState, authorization: Option<&str>, body: &[u8]) -> Response<Bytes> {
+pub fn admin_model(
+    state: &ServerState,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> Response<Bytes> {
     let Some(admin) = state.admin.as_ref() else {
         return error(
             StatusCode::FORBIDDEN,

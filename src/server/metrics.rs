@@ -135,48 +135,154 @@ pub fn render(snapshot: &Snapshot, http: &HttpMetrics, gauges: &JobGauges) -> St
         family(out, name, "counter", help);
         let _ = writeln!(out, "{name} {value}");
     };
-    counter(&mut out, "zonecast_rows_read_total", "Rows read from every source.", c.rows_read);
-    counter(&mut out, "zonecast_rows_accepted_total", "Rows aggregated.", c.accepted);
-    counter(&mut out, "zonecast_rows_late_total", "Rows set aside as later than the allowed lateness.", c.late);
-    family(&mut out, "zonecast_rows_rejected_total", "counter", "Rows rejected, by reason.");
-    let _ = writeln!(out, "zonecast_rows_rejected_total{{reason=\"all\"}} {}", c.rejected());
+    counter(
+        &mut out,
+        "zonecast_rows_read_total",
+        "Rows read from every source.",
+        c.rows_read,
+    );
+    counter(
+        &mut out,
+        "zonecast_rows_accepted_total",
+        "Rows aggregated.",
+        c.accepted,
+    );
+    counter(
+        &mut out,
+        "zonecast_rows_late_total",
+        "Rows set aside as later than the allowed lateness.",
+        c.late,
+    );
+    family(
+        &mut out,
+        "zonecast_rows_rejected_total",
+        "counter",
+        "Rows rejected, by reason.",
+    );
+    let _ = writeln!(
+        out,
+        "zonecast_rows_rejected_total{{reason=\"all\"}} {}",
+        c.rejected()
+    );
     for (reason, n) in &c.rejected_by_reason {
-        let _ = writeln!(out, "zonecast_rows_rejected_total{{reason=\"{}\"}} {n}", label(reason));
+        let _ = writeln!(
+            out,
+            "zonecast_rows_rejected_total{{reason=\"{}\"}} {n}",
+            label(reason)
+        );
     }
-    counter(&mut out, "zonecast_forecasts_updated_total", "Forecasts published (new or changed).", c.forecasts_updated);
-    counter(&mut out, "zonecast_forecasts_corrected_total", "Forecasts changed after first being published.", c.forecasts_corrected);
-    counter(&mut out, "zonecast_epochs_total", "Epochs applied to the serving state.", c.epochs);
-    counter(&mut out, "zonecast_model_swaps_rejected_total", "Model files rejected (the old model kept serving).", gauges.models_rejected);
+    counter(
+        &mut out,
+        "zonecast_forecasts_updated_total",
+        "Forecasts published (new or changed).",
+        c.forecasts_updated,
+    );
+    counter(
+        &mut out,
+        "zonecast_forecasts_corrected_total",
+        "Forecasts changed after first being published.",
+        c.forecasts_corrected,
+    );
+    counter(
+        &mut out,
+        "zonecast_epochs_total",
+        "Epochs applied to the serving state.",
+        c.epochs,
+    );
+    counter(
+        &mut out,
+        "zonecast_model_swaps_rejected_total",
+        "Model files rejected (the old model kept serving).",
+        gauges.models_rejected,
+    );
     let gauge = |out: &mut String, name: &str, help: &str, value: String| {
         family(out, name, "gauge", help);
         let _ = writeln!(out, "{name} {value}");
     };
     let opt = |v: Option<i64>| v.map_or("NaN".to_string(), |v| v.to_string());
-    gauge(&mut out, "zonecast_watermark_seconds", "The watermark, event time (naive NYC seconds since 1970).", opt(snapshot.watermark));
-    gauge(&mut out, "zonecast_watermark_lag_seconds", "Event time from the watermark to the latest pickup seen.", opt(snapshot.watermark_lag_seconds));
-    gauge(&mut out, "zonecast_epoch", "The last epoch applied.", snapshot.epoch.to_string());
-    gauge(&mut out, "zonecast_events_per_second", "Rows read per second, recently.", format!("{:.1}", snapshot.events_per_second));
-    gauge(&mut out, "zonecast_state_forecasts", "Forecasts held by the serving state.", snapshot.forecast_count.to_string());
-    gauge(&mut out, "zonecast_state_aggregate_keys", "(zone, hour) keys held by the aggregates.", gauges.aggregate_keys.to_string());
-    gauge(&mut out, "zonecast_sse_clients", "Clients connected to /v1/stream.", gauges.sse_clients.to_string());
-    gauge(&mut out, "zonecast_online_mae", "Online MAE of the served forecasts over the last 24 final hours.", snapshot.mae.map_or("NaN".into(), |m| format!("{m:.4}")));
-    family(&mut out, "zonecast_model_info", "gauge", "The model serving now.");
+    gauge(
+        &mut out,
+        "zonecast_watermark_seconds",
+        "The watermark, event time (naive NYC seconds since 1970).",
+        opt(snapshot.watermark),
+    );
+    gauge(
+        &mut out,
+        "zonecast_watermark_lag_seconds",
+        "Event time from the watermark to the latest pickup seen.",
+        opt(snapshot.watermark_lag_seconds),
+    );
+    gauge(
+        &mut out,
+        "zonecast_epoch",
+        "The last epoch applied.",
+        snapshot.epoch.to_string(),
+    );
+    gauge(
+        &mut out,
+        "zonecast_events_per_second",
+        "Rows read per second, recently.",
+        format!("{:.1}", snapshot.events_per_second),
+    );
+    gauge(
+        &mut out,
+        "zonecast_state_forecasts",
+        "Forecasts held by the serving state.",
+        snapshot.forecast_count.to_string(),
+    );
+    gauge(
+        &mut out,
+        "zonecast_state_aggregate_keys",
+        "(zone, hour) keys held by the aggregates.",
+        gauges.aggregate_keys.to_string(),
+    );
+    gauge(
+        &mut out,
+        "zonecast_sse_clients",
+        "Clients connected to /v1/stream.",
+        gauges.sse_clients.to_string(),
+    );
+    gauge(
+        &mut out,
+        "zonecast_online_mae",
+        "Online MAE of the served forecasts over the last 24 final hours.",
+        snapshot.mae.map_or("NaN".into(), |m| format!("{m:.4}")),
+    );
+    family(
+        &mut out,
+        "zonecast_model_info",
+        "gauge",
+        "The model serving now.",
+    );
     let _ = writeln!(
         out,
         "zonecast_model_info{{version=\"{}\",kind=\"{}\"}} 1",
         label(&snapshot.model_version),
         label(&gauges.model_kind)
     );
-    family(&mut out, "zonecast_http_requests_total", "counter", "HTTP requests answered, by route and status class.");
+    family(
+        &mut out,
+        "zonecast_http_requests_total",
+        "counter",
+        "HTTP requests answered, by route and status class.",
+    );
     for (name, route) in ROUTES.iter().zip(&http.routes) {
         for (class, n) in CLASSES.iter().zip(&route.by_class) {
             let n = n.load(Ordering::Relaxed);
             if n > 0 {
-                let _ = writeln!(out, "zonecast_http_requests_total{{route=\"{name}\",code=\"{class}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "zonecast_http_requests_total{{route=\"{name}\",code=\"{class}\"}} {n}"
+                );
             }
         }
     }
-    family(&mut out, "zonecast_http_request_duration_seconds", "histogram", "Time to answer HTTP requests, by route.");
+    family(
+        &mut out,
+        "zonecast_http_request_duration_seconds",
+        "histogram",
+        "Time to answer HTTP requests, by route.",
+    );
     for (name, route) in ROUTES.iter().zip(&http.routes) {
         let count = route.count.load(Ordering::Relaxed);
         if count == 0 {
@@ -187,10 +293,19 @@ pub fn render(snapshot: &Snapshot, http: &HttpMetrics, gauges: &JobGauges) -> St
             cumulative += n.load(Ordering::Relaxed);
             let _ = writeln!(out, "zonecast_http_request_duration_seconds_bucket{{route=\"{name}\",le=\"{bound}\"}} {cumulative}");
         }
-        let _ = writeln!(out, "zonecast_http_request_duration_seconds_bucket{{route=\"{name}\",le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "zonecast_http_request_duration_seconds_bucket{{route=\"{name}\",le=\"+Inf\"}} {count}"
+        );
         let sum = route.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "zonecast_http_request_duration_seconds_sum{{route=\"{name}\"}} {sum}");
-        let _ = writeln!(out, "zonecast_http_request_duration_seconds_count{{route=\"{name}\"}} {count}");
+        let _ = writeln!(
+            out,
+            "zonecast_http_request_duration_seconds_sum{{route=\"{name}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "zonecast_http_request_duration_seconds_count{{route=\"{name}\"}} {count}"
+        );
     }
     out
 }
@@ -214,9 +329,15 @@ mod tests {
         http.observe("/healthz", 200, Duration::from_millis(3));
         http.observe("/healthz", 404, Duration::from_secs(2));
         let text = render(&Snapshot::default(), &http, &JobGauges::default());
-        assert!(text.contains("zonecast_http_request_duration_seconds_bucket{route=\"healthz\",le=\"0.0001\"} 1"));
-        assert!(text.contains("zonecast_http_request_duration_seconds_bucket{route=\"healthz\",le=\"0.005\"} 2"));
-        assert!(text.contains("zonecast_http_request_duration_seconds_bucket{route=\"healthz\",le=\"+Inf\"} 3"));
+        assert!(text.contains(
+            "zonecast_http_request_duration_seconds_bucket{route=\"healthz\",le=\"0.0001\"} 1"
+        ));
+        assert!(text.contains(
+            "zonecast_http_request_duration_seconds_bucket{route=\"healthz\",le=\"0.005\"} 2"
+        ));
+        assert!(text.contains(
+            "zonecast_http_request_duration_seconds_bucket{route=\"healthz\",le=\"+Inf\"} 3"
+        ));
         assert!(text.contains("zonecast_http_requests_total{route=\"healthz\",code=\"4xx\"} 1"));
     }
 }

@@ -65,7 +65,9 @@ impl Publisher {
     fn render_zone(&mut self, live: &LiveState, zone: u16) {
         let current = live.current(zone).map(|(t, _)| t);
         let json = current.and_then(|t| prediction_json(live, zone, t));
-        self.boroughs[zone as usize] = json.as_ref().map(|_| live.zones.borough(zone).to_lowercase());
+        self.boroughs[zone as usize] = json
+            .as_ref()
+            .map(|_| live.zones.borough(zone).to_lowercase());
         self.zones_json[zone as usize] = json;
     }
 
@@ -76,6 +78,30 @@ impl Publisher {
         for zone in zones {
             self.render_zone(&live, zone);
         }
+    }
+
+    /// Replaces the whole live state (e.g. a newer database run) and publishes it; stream
+    /// clients get a `resync` event.
+    pub fn replace(&mut self, live: LiveState, model_kind: &str) {
+        *self.state.live.write().expect("live state") = live;
+        *self.state.model_kind.write().expect("model kind") = model_kind.to_string();
+        self.zones_json.iter_mut().for_each(|z| *z = None);
+        self.boroughs.iter_mut().for_each(|b| *b = None);
+        self.evaluated_at = None;
+        self.render_all_zones();
+        if let Some(version) = {
+            let live = self.state.live.read().expect("live state");
+            let zone = live.forecast_zones().next();
+            zone.and_then(|z| live.current(z).map(|(_, f)| f.model_version.to_string()))
+        } {
+            self.model_version = version;
+        }
+        self.publish();
+        let _ = self.state.events.send(Arc::new(SseMessage {
+            kind: "resync",
+            id: None,
+            data: "{\"reason\":\"reloaded\"}".to_string(),
+        }));
     }
 
     /// Applies one finished epoch (not yet visible: see [`Publisher::publish`]).
@@ -174,7 +200,11 @@ impl Publisher {
             as_of: as_of.clone(),
             zones: self.zones_json.clone(),
             boroughs: self.boroughs.clone(),
-            list: list_json(live.epoch, as_of.as_deref(), self.zones_json.iter().flatten()),
+            list: list_json(
+                live.epoch,
+                as_of.as_deref(),
+                self.zones_json.iter().flatten(),
+            ),
             status: Bytes::from(serde_json::to_vec(&status).expect("status")),
             evaluation: self.evaluation_json.clone(),
             ready,

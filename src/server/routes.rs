@@ -47,10 +47,13 @@ async fn authorize(
         return Err(warp::reject::custom(Refused {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
-            message: "model swaps over HTTP are disabled: start zonecast run with --admin-token TOKEN",
+            message:
+                "model swaps over HTTP are disabled: start zonecast run with --admin-token TOKEN",
         }));
     };
-    let token = authorization.as_deref().and_then(|h| h.strip_prefix("Bearer "));
+    let token = authorization
+        .as_deref()
+        .and_then(|h| h.strip_prefix("Bearer "));
     if token.map(str::trim) != Some(admin.token.as_str()) {
         return Err(warp::reject::custom(Refused {
             status: StatusCode::UNAUTHORIZED,
@@ -82,9 +85,11 @@ pub fn routes(
         .and(get())
         .and(query())
         .and(s())
-        .map(|zone: String, q: HashMap<String, String>, s: Arc<ServerState>| {
-            handlers::history(&s, &zone, &q).into_response()
-        });
+        .map(
+            |zone: String, q: HashMap<String, String>, s: Arc<ServerState>| {
+                handlers::history(&s, &zone, &q).into_response()
+            },
+        );
     let evaluation = warp::path!("v1" / "evaluation")
         .and(get())
         .and(s())

@@ -48,7 +48,9 @@ pub struct Snapshot {
 pub fn prediction_json(state: &LiveState, zone: u16, target: i64) -> Option<Bytes> {
     let forecast = state.forecast(zone, target)?;
     let body = Prediction::of(state, zone, target, forecast);
-    Some(Bytes::from(serde_json::to_vec(&body).expect("prediction serialises")))
+    Some(Bytes::from(
+        serde_json::to_vec(&body).expect("prediction serialises"),
+    ))
 }
 
 /// The list body for `fragments` (already filtered, sorted by zone).

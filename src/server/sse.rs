@@ -36,7 +36,9 @@ pub fn stream(state: Arc<ServerState>) -> impl warp::Reply {
             let _alive = &guard;
             let event = match message {
                 Ok(message) => {
-                    let event = Event::default().event(message.kind).data(message.data.clone());
+                    let event = Event::default()
+                        .event(message.kind)
+                        .data(message.data.clone());
                     match message.id {
                         Some(id) => event.id(id.to_string()),
                         None => event,

@@ -75,7 +75,11 @@ impl<'scope> SinkLive<'scope> for VecCollection<'scope, u64, ZoneForecast> {
             move |frontiers| {
                 forecasts_in.for_each(|_cap, data| {
                     for (forecast, time, diff) in data.drain(..) {
-                        pending.entry(time).or_default().forecasts.push((forecast, diff));
+                        pending
+                            .entry(time)
+                            .or_default()
+                            .forecasts
+                            .push((forecast, diff));
                     }
                 });
                 hourly_in.for_each(|_cap, data| {
@@ -85,7 +89,8 @@ impl<'scope> SinkLive<'scope> for VecCollection<'scope, u64, ZoneForecast> {
                 });
                 states_in.for_each(|cap, data| {
                     let Some(&time) = cap.least() else { return };
-                    if let Some(state) = data.drain(..).max_by(|a, b| a.watermark.cmp(&b.watermark)) {
+                    if let Some(state) = data.drain(..).max_by(|a, b| a.watermark.cmp(&b.watermark))
+                    {
                         if leader {
                             let slot = &mut pending.entry(time).or_default().watermark;
                             if slot.as_ref().is_none_or(|s| s.watermark <= state.watermark) {

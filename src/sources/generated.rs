@@ -124,7 +124,10 @@ mod tests {
             panic!("the history comes at once")
         };
         assert!(batch.trips.len() > 500);
-        assert!(batch.trips.iter().all(|(t, _)| t.pickup < live_from || t.pickup <= live_from));
+        assert!(batch
+            .trips
+            .iter()
+            .all(|(t, _)| t.pickup < live_from || t.pickup <= live_from));
         // At 1x, the next live trip is minutes away.
         let mut later = 0;
         for _ in 0..3 {

@@ -82,6 +82,12 @@ impl TripFeed for LiveFeed {
         self.block
     }
 
+    fn set_waker(&mut self, waker: crate::sources::Waker) {
+        if let Some(tail) = self.tail.as_mut() {
+            tail.set_waker(waker);
+        }
+    }
+
     fn poll(&mut self) -> FeedPoll {
         if self.shutdown.load(Ordering::SeqCst) {
             self.finished.fetch_min(self.next_epoch, Ordering::SeqCst);

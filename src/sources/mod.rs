@@ -25,6 +25,7 @@ pub mod socket;
 mod source_trips;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use source_trips::{source_trips, SourceStreams};
@@ -117,6 +118,9 @@ pub enum FeedPoll {
     Failed(SourceError),
 }
 
+/// Wakes the source operator from another thread (e.g. when socket rows arrive).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
 /// A source of epochs for one worker. Implemented by file replay and the socket listener.
 pub trait TripFeed {
     /// Returns the next epoch's batch, or says to wait, or that the feed has ended.
@@ -127,6 +131,10 @@ pub trait TripFeed {
     fn block(&self) -> u64 {
         1
     }
+
+    /// Receives a waker that schedules the source operator at once: feeds fed by other
+    /// threads call it when data arrives, instead of waiting for the next poll.
+    fn set_waker(&mut self, _waker: Waker) {}
 }
 
 /// A feed that has nothing (for workers that do not own an input).

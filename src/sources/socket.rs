@@ -10,14 +10,14 @@ use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::reject::{Reject, RejectReason};
 use crate::schema::ColumnMap;
 use crate::sources::csv_rows::{split_header, strip_line_end, CsvRowParser, MAX_LINE_BYTES};
-use crate::sources::{Batch, FeedPoll, SourceError, TripFeed};
+use crate::sources::{Batch, FeedPoll, SourceError, TripFeed, Waker};
 use crate::trip::RowPos;
 
 /// Names of the job's sources by index (files first, then socket clients as they connect).
@@ -71,6 +71,7 @@ pub struct SocketFeed {
     ever_connected: bool,
     idle_since: Option<Instant>,
     progress: Arc<AtomicU64>,
+    waker: Arc<OnceLock<Waker>>,
 }
 
 impl std::fmt::Debug for SocketFeed {
@@ -108,9 +109,11 @@ pub fn listen(
     let accept_stop = stop.clone();
     let columns = options.columns.clone();
     let header = options.header.clone();
+    let waker: Arc<OnceLock<Waker>> = Arc::default();
+    let wake = waker.clone();
     thread::Builder::new()
         .name("zonecast-accept".into())
-        .spawn(move || accept_loop(listener, sender, names, columns, header, accept_stop))
+        .spawn(move || accept_loop(listener, sender, names, columns, header, accept_stop, wake))
         .map_err(bind_error)?;
     tracing::info!(%local, "socket source listening");
     let feed = SocketFeed {
@@ -124,6 +127,7 @@ pub fn listen(
         ever_connected: false,
         idle_since: None,
         progress,
+        waker,
     };
     Ok((feed, local))
 }
@@ -135,6 +139,7 @@ fn accept_loop(
     columns: ColumnMap,
     header: Option<Vec<String>>,
     stop: Arc<AtomicBool>,
+    waker: Arc<OnceLock<Waker>>,
 ) {
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -146,19 +151,23 @@ fn accept_loop(
                 };
                 tracing::debug!(%peer, source, "client connected");
                 let _ = sender.send(Event::Connected);
-                let (sender, columns, header, stop) = (
+                let (sender, columns, header, stop, waker) = (
                     sender.clone(),
                     columns.clone(),
                     header.clone(),
                     stop.clone(),
+                    waker.clone(),
                 );
                 let name = format!("tcp:{peer}");
                 let _ = thread::Builder::new()
                     .name("zonecast-client".into())
                     .spawn(move || {
                         let mut client = Client::new(source, name, columns, header);
-                        client.run(stream, &sender, &stop);
+                        client.run(stream, &sender, &stop, &waker);
                         let _ = sender.send(Event::Disconnected);
+                        if let Some(wake) = waker.get() {
+                            wake();
+                        }
                     });
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
@@ -202,7 +211,13 @@ impl Client {
         CsvRowParser::new(&self.name, header, &self.columns).map_err(|e| e.to_string())
     }
 
-    fn run(&mut self, mut stream: TcpStream, sender: &Sender<Event>, stop: &AtomicBool) {
+    fn run(
+        &mut self,
+        mut stream: TcpStream,
+        sender: &Sender<Event>,
+        stop: &AtomicBool,
+        waker: &OnceLock<Waker>,
+    ) {
         let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
@@ -210,8 +225,13 @@ impl Client {
                 Ok(0) => break,
                 Ok(n) => {
                     let batch = self.feed(&buffer[..n]);
-                    if batch.rows_read > 0 && sender.send(Event::Rows(batch)).is_err() {
-                        return;
+                    if batch.rows_read > 0 {
+                        if sender.send(Event::Rows(batch)).is_err() {
+                            return;
+                        }
+                        if let Some(wake) = waker.get() {
+                            wake();
+                        }
                     }
                 }
                 Err(e)
@@ -359,6 +379,10 @@ impl SocketFeed {
 }
 
 impl TripFeed for SocketFeed {
+    fn set_waker(&mut self, waker: Waker) {
+        let _ = self.waker.set(waker);
+    }
+
     fn poll(&mut self) -> FeedPoll {
         self.drain();
         let has_rows = self.batch.rows_read > 0;

@@ -37,7 +37,12 @@ pub fn source_trips<'scope>(
     window: u64,
 ) -> SourceStreams<'scope> {
     let mut builder = OperatorBuilder::new(name.to_owned(), scope);
-    let activator = scope.activator_for(builder.operator_info().address);
+    let address = builder.operator_info().address;
+    let activator = scope.activator_for(address.clone());
+    let remote = scope.worker().sync_activator_for(address.to_vec());
+    feed.set_waker(std::sync::Arc::new(move || {
+        let _ = remote.activate();
+    }));
     let (trips_out, trips) = builder.new_output();
     let (reports_out, reports) = builder.new_output();
     let mut trips_out = OutputBuilder::<

@@ -1,0 +1,507 @@
+//! The embedded prediction database (SQLite, bundled): a batch run's final forecasts, hourly
+//! aggregates and run record in; the same data back out as a [`LiveState`] for the server.
+//!
+//! Writes are idempotent (upserts keyed on zone, target hour and model version, so a new model
+//! version adds rows beside the old ones) and atomic: a run's rows and its `complete` status are
+//! committed in one `IMMEDIATE` transaction, so a crash or an error never leaves a partial run
+//! marked complete. Two runs that overlap serialise on SQLite's write lock: the second waits up
+//! to the lock timeout, then fails with [`StoreError::Locked`]. Tables: see `schema.sql`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use crate::live::{LiveState, ServedForecast, ZoneDirectory};
+use crate::operators::watermark::WatermarkPolicy;
+use crate::operators::ZoneForecast;
+use crate::sinks::hourly_table::SortedTable;
+use crate::time::{format_iso, format_utc_ms, now_ms, parse_naive, SECS_PER_HOUR};
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// Errors of the prediction database. Each says which file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file is not a SQLite database (or is damaged).
+    #[error("{path} is not a usable SQLite database ({message}): move it away or pass another --db")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        message: String,
+    },
+    /// Another run holds the write lock.
+    #[error("{path} is locked by another zonecast run (waited {waited:?}): retry when it finishes, or raise --lock-timeout")]
+    Locked {
+        /// The file.
+        path: PathBuf,
+        /// How long this run waited.
+        waited: Duration,
+    },
+    /// A SQLite database that is not zonecast's (or from a newer version).
+    #[error("{path} is a SQLite database but not a zonecast one of schema version {SCHEMA_VERSION} (found version {found}): pass another --db")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+    },
+    /// The database file does not exist (for reading).
+    #[error("{0} does not exist: write it first with `zonecast batch --db {0}`")]
+    Missing(PathBuf),
+    /// The database holds no complete run yet.
+    #[error("{0} holds no complete run yet: run `zonecast batch` first")]
+    Empty(PathBuf),
+    /// Any other SQLite error.
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: rusqlite::Error,
+    },
+}
+
+/// What a run is about to do.
+#[derive(Clone, Debug)]
+pub struct RunStart {
+    /// Input paths.
+    pub inputs: Vec<String>,
+    /// Model version.
+    pub model_version: String,
+    /// Model kind.
+    pub model_kind: String,
+}
+
+/// What a run computed, ready to be written.
+#[derive(Clone, Debug, Default)]
+pub struct RunResult {
+    /// Final forecasts (one per zone and target hour).
+    pub forecasts: Vec<ZoneForecast>,
+    /// Final hourly table.
+    pub hourly: SortedTable,
+    /// Rows read.
+    pub rows_read: u64,
+    /// Rows aggregated.
+    pub accepted: u64,
+    /// Rejected rows by reason.
+    pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
+    /// Late rows.
+    pub late: u64,
+    /// The watermark at the end (naive seconds).
+    pub watermark: Option<i64>,
+    /// Dataflow wall time.
+    pub dataflow_seconds: f64,
+}
+
+/// Which target hours a run writes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HourRange {
+    /// Inclusive lower bound (hour bucket).
+    pub from: Option<i64>,
+    /// Exclusive upper bound (hour bucket).
+    pub to: Option<i64>,
+    /// Also skip hours this model version already scored in complete runs.
+    pub since_last_run: bool,
+}
+
+/// What a committed run wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The run's id.
+    pub run_id: i64,
+    /// Forecast rows in range.
+    pub forecasts: u64,
+    /// Of which new or changed (the rest were already there, identical).
+    pub forecasts_changed: u64,
+    /// Hourly rows written.
+    pub hourly: u64,
+    /// The first target hour written (after `since_last_run`).
+    pub from: Option<i64>,
+}
+
+/// An open prediction database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    lock_timeout: Duration,
+}
+
+fn hour_text(hour: i64) -> String {
+    format_iso(hour * SECS_PER_HOUR)
+}
+
+fn parse_hour(text: &str) -> Option<i64> {
+    parse_naive(text.replace('T', " ").as_bytes()).map(|s| s.div_euclid(SECS_PER_HOUR))
+}
+
+fn parse_utc_ms(text: &str) -> Option<i64> {
+    let secs = parse_naive(text.get(..19)?.replace('T', " ").as_bytes())?;
+    let ms: i64 = text.get(20..23).and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some(secs * 1000 + ms)
+}
+
+impl Store {
+    fn error(&self, source: rusqlite::Error) -> StoreError {
+        classify(&self.path, source, self.lock_timeout)
+    }
+
+    /// Opens (creating if needed) the database at `path` for writing; waits up to
+    /// `lock_timeout` for another run's write lock.
+    pub fn open(path: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| classify(path, e, lock_timeout))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+            lock_timeout,
+        };
+        store.prepare(true)?;
+        Ok(store)
+    }
+
+    /// Opens an existing database read-only (for serving).
+    pub fn open_read(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(path, e, Duration::ZERO))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+            lock_timeout: Duration::from_secs(5),
+        };
+        store.prepare(false)?;
+        Ok(store)
+    }
+
+    fn prepare(&self, write: bool) -> Result<(), StoreError> {
+        self.conn
+            .busy_timeout(self.lock_timeout)
+            .map_err(|e| self.error(e))?;
+        // WAL with NORMAL sync: a commit is atomic and survives a crash of the process; only
+        // an OS crash may lose the last commit (never corrupt the file). A bigger page cache
+        // keeps the upserts of a run in memory.
+        self.conn
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;")
+            .map_err(|e| self.error(e))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.error(e))?;
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| self.error(e))?;
+        if version == 0 && tables == 0 && write {
+            self.conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| self.error(e))?;
+            self.conn
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(|e| self.error(e))?;
+            return Ok(());
+        }
+        if version != SCHEMA_VERSION {
+            return Err(StoreError::Foreign {
+                path: self.path.clone(),
+                found: version,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a run as started (`running`); returns its id.
+    pub fn begin_run(&mut self, run: &RunStart) -> Result<i64, StoreError> {
+        let inputs = serde_json::to_string(&run.inputs).expect("paths");
+        self.conn
+            .execute(
+                "INSERT INTO runs (status, started_at, inputs, model_version, model_kind) VALUES ('running', ?1, ?2, ?3, ?4)",
+                params![format_utc_ms(now_ms()), inputs, run.model_version, run.model_kind],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Marks a run failed with `message` (its rows were never committed).
+    pub fn fail_run(&mut self, run_id: i64, message: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3 WHERE run_id = ?1",
+                params![run_id, format_utc_ms(now_ms()), message],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Writes a run's forecasts (within `range`) and hourly rows and marks it complete, all in
+    /// one transaction.
+    pub fn complete_run(
+        &mut self,
+        run_id: i64,
+        result: &RunResult,
+        range: HourRange,
+    ) -> Result<Written, StoreError> {
+        let started = std::time::Instant::now();
+        let path = self.path.clone();
+        let timeout = self.lock_timeout;
+        let fail = |e| classify(&path, e, timeout);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        let version = result
+            .forecasts
+            .first()
+            .map(|f| f.model_version.clone())
+            .unwrap_or_default();
+        let mut from = range.from;
+        if range.since_last_run {
+            let last: Option<String> = tx
+                .query_row(
+                    "SELECT max(last_target_hour) FROM runs WHERE status = 'complete' AND model_version = ?1",
+                    params![version],
+                    |r| r.get(0),
+                )
+                .map_err(fail)?;
+            if let Some(next) = last.as_deref().and_then(parse_hour).map(|h| h + 1) {
+                from = Some(from.map_or(next, |f| f.max(next)));
+            }
+        }
+        let created = format_utc_ms(now_ms());
+        let (mut forecasts, mut changed) = (0u64, 0u64);
+        let mut last_target: Option<i64> = None;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO forecasts (zone, target_hour, predicted_pickups, model_version, fallback, run_id, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (zone, target_hour, model_version) DO UPDATE SET
+                       predicted_pickups = excluded.predicted_pickups, fallback = excluded.fallback,
+                       run_id = excluded.run_id, created_at = excluded.created_at
+                     WHERE predicted_pickups IS NOT excluded.predicted_pickups OR fallback IS NOT excluded.fallback",
+                )
+                .map_err(fail)?;
+            for f in &result.forecasts {
+                if from.is_some_and(|h| f.target_hour < h) || range.to.is_some_and(|h| f.target_hour >= h) {
+                    continue;
+                }
+                forecasts += 1;
+                last_target = Some(last_target.map_or(f.target_hour, |l| l.max(f.target_hour)));
+                changed += upsert
+                    .execute(params![
+                        f.zone,
+                        hour_text(f.target_hour),
+                        f.pickups(),
+                        f.model_version,
+                        f.fallback,
+                        run_id,
+                        created
+                    ])
+                    .map_err(fail)? as u64;
+            }
+        }
+        let mut hourly = 0u64;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO hourly (zone, hour, pickups, mean_distance, mean_fare, mean_total, run_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (zone, hour) DO UPDATE SET pickups = excluded.pickups,
+                       mean_distance = excluded.mean_distance, mean_fare = excluded.mean_fare,
+                       mean_total = excluded.mean_total, run_id = excluded.run_id",
+                )
+                .map_err(fail)?;
+            for (key, stats) in result.hourly.rows() {
+                upsert
+                    .execute(params![
+                        key.zone,
+                        hour_text(key.hour),
+                        stats.pickups,
+                        stats.distance.mean(),
+                        stats.fare.mean(),
+                        stats.total.mean(),
+                        run_id
+                    ])
+                    .map_err(fail)?;
+                hourly += 1;
+            }
+        }
+        let rejected: u64 = result.rejected_by_reason.values().sum();
+        tx.execute(
+            "UPDATE runs SET status = 'complete', finished_at = ?2, from_hour = ?3, to_hour = ?4,
+               rows_read = ?5, accepted = ?6, rejected = ?7, late = ?8, rejected_by_reason = ?9,
+               watermark = ?10, forecasts_written = ?11, hourly_written = ?12,
+               dataflow_seconds = ?13, write_seconds = ?14, last_target_hour = ?15
+             WHERE run_id = ?1",
+            params![
+                run_id,
+                format_utc_ms(now_ms()),
+                from.map(hour_text),
+                range.to.map(hour_text),
+                result.rows_read,
+                result.accepted,
+                rejected,
+                result.late,
+                serde_json::to_string(&result.rejected_by_reason).expect("counts"),
+                result.watermark.map(format_iso),
+                forecasts,
+                hourly,
+                result.dataflow_seconds,
+                started.elapsed().as_secs_f64(),
+                last_target.map(hour_text)
+            ],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        Ok(Written {
+            run_id,
+            forecasts,
+            forecasts_changed: changed,
+            hourly,
+            from,
+        })
+    }
+
+    /// The latest complete run's id, if any.
+    pub fn latest_complete_run(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT max(run_id) FROM runs WHERE status = 'complete'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.error(e))
+    }
+
+    /// Counts `(complete, failed, running)` runs.
+    pub fn run_counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let count = |status: &str| -> Result<u64, StoreError> {
+            self.conn
+                .query_row("SELECT count(*) FROM runs WHERE status = ?1", [status], |r| r.get(0))
+                .map_err(|e| self.error(e))
+        };
+        Ok((count("complete")?, count("failed")?, count("running")?))
+    }
+
+    /// Every forecast row `(zone, target hour, predicted pickups, model version, fallback)`,
+    /// sorted.
+    pub fn forecasts(&self) -> Result<Vec<(u16, i64, f64, String, bool)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT zone, target_hour, predicted_pickups, model_version, fallback FROM forecasts ORDER BY model_version, zone, target_hour")
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map([], |r| {
+                let hour: String = r.get(1)?;
+                Ok((r.get(0)?, parse_hour(&hour).unwrap_or(i64::MIN), r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.error(e))
+    }
+
+    /// The serving state of the latest complete run: its model version's forecasts, every
+    /// hourly count, its watermark and counters.
+    pub fn live_state(
+        &self,
+        zones: Arc<ZoneDirectory>,
+        policy: WatermarkPolicy,
+    ) -> Result<(LiveState, String, String), StoreError> {
+        let run: Option<(String, String, Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT model_version, model_kind, watermark, rows_read, accepted, late, rejected_by_reason
+                 FROM runs WHERE status = 'complete' ORDER BY run_id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            )
+            .optional()
+            .map_err(|e| self.error(e))?;
+        let Some((version, kind, watermark, rows_read, accepted, late, by_reason)) = run else {
+            return Err(StoreError::Empty(self.path.clone()));
+        };
+        let mut live = LiveState::new(zones, policy);
+        live.watermark = watermark
+            .as_deref()
+            .and_then(|w| parse_naive(w.replace('T', " ").as_bytes()));
+        live.latest_pickup = live.watermark;
+        live.counters.rows_read = rows_read.unwrap_or(0) as u64;
+        live.counters.accepted = accepted.unwrap_or(0) as u64;
+        live.counters.late = late.unwrap_or(0) as u64;
+        live.counters.rejected_by_reason = by_reason
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default();
+        let model: Arc<str> = Arc::from(version.as_str());
+        let mut statement = self
+            .conn
+            .prepare("SELECT zone, target_hour, predicted_pickups, fallback, created_at FROM forecasts WHERE model_version = ?1")
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map([&version], |r| {
+                Ok((r.get::<_, u16>(0)?, r.get::<_, String>(1)?, r.get::<_, f64>(2)?, r.get::<_, bool>(3)?, r.get::<_, String>(4)?))
+            })
+            .map_err(|e| self.error(e))?;
+        for row in rows {
+            let (zone, hour, pickups, fallback, created) = row.map_err(|e| self.error(e))?;
+            let Some(hour) = parse_hour(&hour) else { continue };
+            live.insert_forecast(
+                zone,
+                hour,
+                ServedForecast {
+                    milli_pickups: (pickups * 1000.0).round() as i64,
+                    model_version: model.clone(),
+                    fallback,
+                    revision: 0,
+                    as_of: live.watermark,
+                    updated_at_ms: parse_utc_ms(&created).unwrap_or(0),
+                },
+            );
+        }
+        let mut statement = self
+            .conn
+            .prepare("SELECT zone, hour, pickups FROM hourly")
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get::<_, u16>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?)))
+            .map_err(|e| self.error(e))?;
+        for row in rows {
+            let (zone, hour, pickups) = row.map_err(|e| self.error(e))?;
+            if let Some(hour) = parse_hour(&hour) {
+                live.insert_actual(zone, hour, pickups);
+            }
+        }
+        Ok((live, version, kind))
+    }
+}
+
+/// Maps SQLite's errors to what the user should do.
+fn classify(path: &Path, error: rusqlite::Error, waited: Duration) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        },
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => StoreError::Locked {
+            path: path.to_path_buf(),
+            waited,
+        },
+        _ => StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source: error,
+        },
+    }
+}

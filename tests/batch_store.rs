@@ -1,0 +1,305 @@
+//! Batch scoring into SQLite: idempotent re-runs, model versions side by side, incremental
+//! `--since-last-run`, overlapping runs, locked and corrupt files, serving the database over
+//! real HTTP, and parity with the streaming job on the real green-taxi month.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::http::get;
+use common::live::{small_spec, Running};
+use zonecast::dataflows::batch::{BatchError, BatchJob};
+use zonecast::dataflows::live::LiveJob;
+use zonecast::features::FeatureSpec;
+use zonecast::generator::writers::write_trips;
+use zonecast::generator::{GeneratorConfig, TripGenerator};
+use zonecast::live::ZoneDirectory;
+use zonecast::model::{Baseline, ModelFile};
+use zonecast::server::{Publisher, ServerHandle, ServerState};
+use zonecast::store::{HourRange, Store, StoreError};
+use zonecast::time::days_from_civil;
+
+fn trips(dir: &Path, name: &str, days: u32) -> PathBuf {
+    let path = dir.join(name);
+    let config = GeneratorConfig {
+        trips: 4_000 * days as u64,
+        days,
+        seed: 11,
+        start: days_from_civil(2024, 4, 1) * 86_400,
+        ..GeneratorConfig::default()
+    };
+    write_trips(&path, TripGenerator::new(config)).unwrap();
+    path
+}
+
+fn model(baseline: Baseline) -> ModelFile {
+    ModelFile::baseline(baseline, small_spec())
+}
+
+type Rows = Vec<(u16, i64, f64, String, bool)>;
+
+fn rows(db: &Path) -> Rows {
+    Store::open_read(db).unwrap().forecasts().unwrap()
+}
+
+fn batch(inputs: Vec<PathBuf>, model: ModelFile, db: &Path) -> BatchJob {
+    BatchJob::new(inputs, model, db.to_path_buf())
+}
+
+#[test]
+fn rerunning_the_same_input_and_model_adds_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trips(dir.path(), "trips.csv", 5);
+    let db = dir.path().join("p.sqlite");
+    let first = batch(vec![input.clone()], model(Baseline::PreviousHour), &db).run().unwrap();
+    assert!(first.written.forecasts > 1000);
+    assert_eq!(first.written.forecasts_changed, first.written.forecasts);
+    let before = rows(&db);
+    let second = batch(vec![input.clone()], model(Baseline::PreviousHour), &db).run().unwrap();
+    assert_eq!(second.written.forecasts, first.written.forecasts);
+    assert_eq!(second.written.forecasts_changed, 0, "nothing new");
+    assert_eq!(rows(&db), before, "same rows");
+    // A new model version adds its rows beside the old ones.
+    let third = batch(vec![input], model(Baseline::FourWeekMean), &db).run().unwrap();
+    let after = rows(&db);
+    assert_eq!(after.len() as u64, first.written.forecasts + third.written.forecasts);
+    let versions: std::collections::BTreeSet<&str> = after.iter().map(|r| r.3.as_str()).collect();
+    assert_eq!(versions.len(), 2);
+    let store = Store::open_read(&db).unwrap();
+    assert_eq!(store.run_counts().unwrap(), (3, 0, 0));
+    drop(store);
+    // A run that fails part-way is recorded as failed, and writes nothing.
+    let error = batch(vec![dir.path().join("missing.csv")], model(Baseline::SameHourLastWeek), &db)
+        .run()
+        .unwrap_err();
+    assert!(error.to_string().contains("missing.csv"), "{error}");
+    assert_eq!(Store::open_read(&db).unwrap().run_counts().unwrap(), (3, 1, 0));
+    assert_eq!(rows(&db), after);
+}
+
+#[test]
+fn since_last_run_scores_only_new_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let early = trips(dir.path(), "early.csv", 4);
+    let all = trips(dir.path(), "all.csv", 7);
+    let db = dir.path().join("cron.sqlite");
+    let mut job = batch(vec![early], model(Baseline::PreviousHour), &db);
+    job.range.since_last_run = true;
+    let first = job.run().unwrap();
+    let first_rows = rows(&db);
+    let last_hour = first_rows.iter().map(|r| r.1).max().unwrap();
+    let mut job = batch(vec![all.clone()], model(Baseline::PreviousHour), &db);
+    job.range.since_last_run = true;
+    let second = job.run().unwrap();
+    assert_eq!(second.written.from, Some(last_hour + 1));
+    assert!(second.written.forecasts > 0);
+    // The union: the first run's rows, then a full run's rows after its last hour.
+    let full_db = dir.path().join("full.sqlite");
+    batch(vec![all], model(Baseline::PreviousHour), &full_db).run().unwrap();
+    let expected: Rows = first_rows
+        .iter()
+        .cloned()
+        .chain(rows(&full_db).into_iter().filter(|r| r.1 > last_hour))
+        .collect();
+    let mut expected = expected;
+    expected.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    assert_eq!(rows(&db), expected);
+    assert!(first.written.forecasts > 0);
+    // Nothing new: a third run writes nothing.
+    let mut job = batch(vec![dir.path().join("all.csv")], model(Baseline::PreviousHour), &db);
+    job.range.since_last_run = true;
+    assert_eq!(job.run().unwrap().written.forecasts, 0);
+}
+
+#[test]
+fn from_and_to_bound_the_target_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trips(dir.path(), "trips.csv", 4);
+    let db = dir.path().join("p.sqlite");
+    let from = days_from_civil(2024, 4, 2) * 24;
+    let mut job = batch(vec![input], model(Baseline::PreviousHour), &db);
+    job.range = HourRange {
+        from: Some(from),
+        to: Some(from + 24),
+        since_last_run: false,
+    };
+    job.run().unwrap();
+    let rows = rows(&db);
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r.1 >= from && r.1 < from + 24));
+}
+
+#[test]
+fn overlapping_runs_serialise_and_a_held_lock_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trips(dir.path(), "trips.csv", 4);
+    let db = dir.path().join("p.sqlite");
+    // Two runs at once: both complete (one waits for the other's write lock).
+    let handles: Vec<_> = [Baseline::PreviousHour, Baseline::SameHourLastWeek]
+        .into_iter()
+        .map(|b| {
+            let (input, db) = (input.clone(), db.clone());
+            std::thread::spawn(move || batch(vec![input], model(b), &db).run())
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().unwrap();
+    }
+    let store = Store::open_read(&db).unwrap();
+    assert_eq!(store.run_counts().unwrap(), (2, 0, 0));
+    drop(store);
+    // A writer that never lets go: the run waits, then fails with a clear error.
+    let blocker = rusqlite_free_lock(&db);
+    let mut job = batch(vec![input], model(Baseline::FourWeekMean), &db);
+    job.lock_timeout = Duration::from_millis(300);
+    let error = job.run().unwrap_err();
+    assert!(matches!(error, BatchError::Store(StoreError::Locked { .. })), "{error}");
+    assert!(error.to_string().contains("locked by another zonecast run"), "{error}");
+    drop(blocker);
+    let store = Store::open_read(&db).unwrap();
+    let (complete, _, running) = store.run_counts().unwrap();
+    assert_eq!((complete, running), (2, 0), "no partial run is recorded as complete");
+    assert!(rows(&db).iter().all(|r| r.3 != model(Baseline::FourWeekMean).version));
+}
+
+/// Holds the database's write lock until dropped (another process's run, in effect).
+fn rusqlite_free_lock(db: &Path) -> KillOnDrop {
+    // sqlite3's shell is not always installed; Python's sqlite3 module is.
+    let script = format!(
+        "import sqlite3,time\nc=sqlite3.connect(r'{}',isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\nprint('locked',flush=True)\ntime.sleep(60)\n",
+        db.display()
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    KillOnDrop(child)
+}
+
+/// A child process killed when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_corrupt_or_foreign_file_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trips(dir.path(), "trips.csv", 2);
+    let corrupt = dir.path().join("corrupt.sqlite");
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&corrupt, &garbage).unwrap();
+    let error = batch(vec![input.clone()], model(Baseline::PreviousHour), &corrupt)
+        .run()
+        .unwrap_err();
+    assert!(matches!(error, BatchError::Store(StoreError::Corrupt { .. })), "{error}");
+    assert!(error.to_string().contains("move it away or pass another --db"));
+    assert_eq!(std::fs::read(&corrupt).unwrap(), garbage, "the file is untouched");
+    let foreign = dir.path().join("foreign.sqlite");
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3;c=sqlite3.connect(r'{}');c.execute('create table t(x)');c.commit()",
+            foreign.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let error = batch(vec![input], model(Baseline::PreviousHour), &foreign)
+        .run()
+        .unwrap_err();
+    assert!(matches!(error, BatchError::Store(StoreError::Foreign { .. })), "{error}");
+    let missing = Store::open_read(&dir.path().join("none.sqlite")).err().unwrap();
+    assert!(missing.to_string().contains("zonecast batch"));
+}
+
+#[test]
+fn serve_answers_from_the_database_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trips(dir.path(), "trips.csv", 4);
+    let db = dir.path().join("p.sqlite");
+    batch(vec![input], model(Baseline::PreviousHour), &db).run().unwrap();
+    let store = Store::open_read(&db).unwrap();
+    let (live, version, kind) = store
+        .live_state(Arc::new(ZoneDirectory::default()), Default::default())
+        .unwrap();
+    let state = ServerState::new(live, &kind, &version);
+    let _publisher = Publisher::new(state.clone());
+    let server = ServerHandle::start("127.0.0.1:0", state, 1).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(zonecast::server::OPENAPI_JSON).unwrap();
+    let list = get(server.addr, "/v1/predictions");
+    assert_eq!(list.status, 200);
+    let schema = common::openapi::response_schema(&doc, "/v1/predictions", "get", 200).unwrap();
+    common::openapi::validate(&doc, schema, &list.json()).unwrap();
+    // Each zone's latest target hour in the table is what is served.
+    let mut latest: BTreeMap<u16, (i64, f64)> = BTreeMap::new();
+    for (zone, hour, pickups, _, _) in rows(&db) {
+        let e = latest.entry(zone).or_insert((hour, pickups));
+        if hour > e.0 {
+            *e = (hour, pickups);
+        }
+    }
+    let served = list.json();
+    let predictions = served["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), latest.len());
+    for p in predictions {
+        let zone = p["zone"].as_u64().unwrap() as u16;
+        assert_eq!(p["predicted_pickups"].as_f64().unwrap(), latest[&zone].1);
+        assert_eq!(p["model_version"], version.as_str());
+    }
+    let zone = *latest.keys().next().unwrap();
+    assert_eq!(get(server.addr, &format!("/v1/predictions/{zone}")).status, 200);
+    let history = get(server.addr, &format!("/v1/zones/{zone}/history?hours=24")).json();
+    assert_eq!(history["hours"].as_array().unwrap().len(), 24);
+    assert!(history["hours"].as_array().unwrap().iter().all(|h| !h["actual_pickups"].is_null()));
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/", "/v1/evaluation", "/v1/status"] {
+        assert_eq!(get(server.addr, path).status, 200, "{path}");
+    }
+    assert!(get(server.addr, "/metrics").text().contains("zonecast_rows_read_total 16000"));
+}
+
+#[test]
+fn batch_table_equals_the_streaming_jobs_final_forecasts_on_the_green_month() {
+    let Some(dir) = common::data_dir() else { return };
+    let path = dir.join("green_tripdata_2024-01.parquet");
+    let scratch = tempfile::tempdir().unwrap();
+    let db = scratch.path().join("green.sqlite");
+    let spec = FeatureSpec::new(FeatureSpec::parse_lags("1-6,24,168").unwrap(), 1);
+    let model = ModelFile::baseline(Baseline::FourWeekMean, spec);
+    let outcome = batch(vec![path.clone()], model.clone(), &db).run().unwrap();
+    assert_eq!(outcome.report.rows_read, 56_551);
+    let table = rows(&db);
+    // The streaming job (2 workers) on the same file, keeping every hour it served.
+    let mut job = LiveJob::new(model, "127.0.0.1:0");
+    job.inputs.files = vec![path];
+    job.cluster = zonecast::runtime::Cluster::threads(2);
+    job.serving_retention_hours = 24 * 400;
+    let running = Running::start(job);
+    running.wait_for(Duration::from_secs(120), |s| s["input_finished"] == true);
+    let state = running.stop().state.unwrap();
+    let live = state.live.read().unwrap();
+    let streamed: Rows = live
+        .forecasts()
+        .map(|(&(zone, hour), f)| (zone, hour, f.pickups(), f.model_version.to_string(), f.fallback))
+        .collect();
+    assert!(table.len() > 10_000, "{} rows", table.len());
+    assert_eq!(table.len(), streamed.len());
+    for (a, b) in table.iter().zip(&streamed) {
+        assert_eq!(a, b);
+    }
+}
