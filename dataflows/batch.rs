@@ -110,7 +110,11 @@ impl BatchJob {
     pub fn run(self) -> Result<BatchOutcome, BatchError> {
         let mut store = Store::open(&self.db, self.lock_timeout)?;
         let run_id = store.begin_run(&RunStart {
-            inputs: self.inputs.iter().map(|p| p.display().to_string()).collect(),
+            inputs: self
+                .inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
             model_version: self.model.version.clone(),
             model_kind: self.model.kind.name().to_string(),
         })?;
@@ -152,7 +156,12 @@ impl BatchJob {
         let _progress = Progress::start(rows.clone(), Some(plan.positions), self.show_progress);
         let model = Arc::new(self.model.clone());
         let policy = self.policy.clone();
-        type Gathered = (BTreeMap<ZoneForecast, isize>, SortedTable, RunReport, Option<i64>);
+        type Gathered = (
+            BTreeMap<ZoneForecast, isize>,
+            SortedTable,
+            RunReport,
+            Option<i64>,
+        );
         let gathered: Arc<Mutex<Option<Gathered>>> = Arc::default();
         let out = gathered.clone();
         let errors = Cluster::threads(self.workers).execute(move |worker| {
@@ -170,15 +179,19 @@ impl BatchJob {
             let (f, t, w) = (forecasts.clone(), table.clone(), watermark.clone());
             let handles = worker.dataflow::<u64, _, _>(|scope| {
                 let streams = build_streams(scope, feed, &policy, model.clone(), None);
-                streams.forecasts.sink_epochs_named("SinkForecasts", move |_, updates| {
-                    let mut f = f.borrow_mut();
-                    for (forecast, diff) in updates {
-                        *f.entry(forecast).or_default() += diff;
-                    }
-                });
-                streams.hourly.sink_epochs_named("SinkHourly", move |_, updates| {
-                    t.borrow_mut().apply(&updates);
-                });
+                streams
+                    .forecasts
+                    .sink_epochs_named("SinkForecasts", move |_, updates| {
+                        let mut f = f.borrow_mut();
+                        for (forecast, diff) in updates {
+                            *f.entry(forecast).or_default() += diff;
+                        }
+                    });
+                streams
+                    .hourly
+                    .sink_epochs_named("SinkHourly", move |_, updates| {
+                        t.borrow_mut().apply(&updates);
+                    });
                 use timely::dataflow::operators::Inspect;
                 streams.states.inspect(move |state| {
                     let mut w = w.borrow_mut();
@@ -186,7 +199,9 @@ impl BatchJob {
                         *w = state.watermark;
                     }
                 });
-                streams.reports.sink_reports_named("SinkReports", report.clone());
+                streams
+                    .reports
+                    .sink_reports_named("SinkReports", report.clone());
                 streams.handles
             });
             run_to_completion(worker);

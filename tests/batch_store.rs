@@ -54,29 +54,45 @@ fn rerunning_the_same_input_and_model_adds_no_rows() {
     let dir = tempfile::tempdir().unwrap();
     let input = trips(dir.path(), "trips.csv", 5);
     let db = dir.path().join("p.sqlite");
-    let first = batch(vec![input.clone()], model(Baseline::PreviousHour), &db).run().unwrap();
+    let first = batch(vec![input.clone()], model(Baseline::PreviousHour), &db)
+        .run()
+        .unwrap();
     assert!(first.written.forecasts > 1000);
     assert_eq!(first.written.forecasts_changed, first.written.forecasts);
     let before = rows(&db);
-    let second = batch(vec![input.clone()], model(Baseline::PreviousHour), &db).run().unwrap();
+    let second = batch(vec![input.clone()], model(Baseline::PreviousHour), &db)
+        .run()
+        .unwrap();
     assert_eq!(second.written.forecasts, first.written.forecasts);
     assert_eq!(second.written.forecasts_changed, 0, "nothing new");
     assert_eq!(rows(&db), before, "same rows");
     // A new model version adds its rows beside the old ones.
-    let third = batch(vec![input], model(Baseline::FourWeekMean), &db).run().unwrap();
+    let third = batch(vec![input], model(Baseline::FourWeekMean), &db)
+        .run()
+        .unwrap();
     let after = rows(&db);
-    assert_eq!(after.len() as u64, first.written.forecasts + third.written.forecasts);
+    assert_eq!(
+        after.len() as u64,
+        first.written.forecasts + third.written.forecasts
+    );
     let versions: std::collections::BTreeSet<&str> = after.iter().map(|r| r.3.as_str()).collect();
     assert_eq!(versions.len(), 2);
     let store = Store::open_read(&db).unwrap();
     assert_eq!(store.run_counts().unwrap(), (3, 0, 0));
     drop(store);
     // A run that fails part-way is recorded as failed, and writes nothing.
-    let error = batch(vec![dir.path().join("missing.csv")], model(Baseline::SameHourLastWeek), &db)
-        .run()
-        .unwrap_err();
+    let error = batch(
+        vec![dir.path().join("missing.csv")],
+        model(Baseline::SameHourLastWeek),
+        &db,
+    )
+    .run()
+    .unwrap_err();
     assert!(error.to_string().contains("missing.csv"), "{error}");
-    assert_eq!(Store::open_read(&db).unwrap().run_counts().unwrap(), (3, 1, 0));
+    assert_eq!(
+        Store::open_read(&db).unwrap().run_counts().unwrap(),
+        (3, 1, 0)
+    );
     assert_eq!(rows(&db), after);
 }
 
@@ -98,18 +114,24 @@ fn since_last_run_scores_only_new_hours() {
     assert!(second.written.forecasts > 0);
     // The union: the first run's rows, then a full run's rows after its last hour.
     let full_db = dir.path().join("full.sqlite");
-    batch(vec![all], model(Baseline::PreviousHour), &full_db).run().unwrap();
+    batch(vec![all], model(Baseline::PreviousHour), &full_db)
+        .run()
+        .unwrap();
     let expected: Rows = first_rows
         .iter()
         .cloned()
         .chain(rows(&full_db).into_iter().filter(|r| r.1 > last_hour))
         .collect();
     let mut expected = expected;
-    expected.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    expected.sort_by_key(|a| (a.0, a.1));
     assert_eq!(rows(&db), expected);
     assert!(first.written.forecasts > 0);
     // Nothing new: a third run writes nothing.
-    let mut job = batch(vec![dir.path().join("all.csv")], model(Baseline::PreviousHour), &db);
+    let mut job = batch(
+        vec![dir.path().join("all.csv")],
+        model(Baseline::PreviousHour),
+        &db,
+    );
     job.range.since_last_run = true;
     assert_eq!(job.run().unwrap().written.forecasts, 0);
 }
@@ -156,13 +178,25 @@ fn overlapping_runs_serialise_and_a_held_lock_fails_clearly() {
     let mut job = batch(vec![input], model(Baseline::FourWeekMean), &db);
     job.lock_timeout = Duration::from_millis(300);
     let error = job.run().unwrap_err();
-    assert!(matches!(error, BatchError::Store(StoreError::Locked { .. })), "{error}");
-    assert!(error.to_string().contains("locked by another zonecast run"), "{error}");
+    assert!(
+        matches!(error, BatchError::Store(StoreError::Locked { .. })),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("locked by another zonecast run"),
+        "{error}"
+    );
     drop(blocker);
     let store = Store::open_read(&db).unwrap();
     let (complete, _, running) = store.run_counts().unwrap();
-    assert_eq!((complete, running), (2, 0), "no partial run is recorded as complete");
-    assert!(rows(&db).iter().all(|r| r.3 != model(Baseline::FourWeekMean).version));
+    assert_eq!(
+        (complete, running),
+        (2, 0),
+        "no partial run is recorded as complete"
+    );
+    assert!(rows(&db)
+        .iter()
+        .all(|r| r.3 != model(Baseline::FourWeekMean).version));
 }
 
 /// Holds the database's write lock until dropped (another process's run, in effect).
@@ -207,9 +241,18 @@ fn a_corrupt_or_foreign_file_is_refused_and_left_alone() {
     let error = batch(vec![input.clone()], model(Baseline::PreviousHour), &corrupt)
         .run()
         .unwrap_err();
-    assert!(matches!(error, BatchError::Store(StoreError::Corrupt { .. })), "{error}");
-    assert!(error.to_string().contains("move it away or pass another --db"));
-    assert_eq!(std::fs::read(&corrupt).unwrap(), garbage, "the file is untouched");
+    assert!(
+        matches!(error, BatchError::Store(StoreError::Corrupt { .. })),
+        "{error}"
+    );
+    assert!(error
+        .to_string()
+        .contains("move it away or pass another --db"));
+    assert_eq!(
+        std::fs::read(&corrupt).unwrap(),
+        garbage,
+        "the file is untouched"
+    );
     let foreign = dir.path().join("foreign.sqlite");
     let status = std::process::Command::new("python3")
         .arg("-c")
@@ -223,8 +266,13 @@ fn a_corrupt_or_foreign_file_is_refused_and_left_alone() {
     let error = batch(vec![input], model(Baseline::PreviousHour), &foreign)
         .run()
         .unwrap_err();
-    assert!(matches!(error, BatchError::Store(StoreError::Foreign { .. })), "{error}");
-    let missing = Store::open_read(&dir.path().join("none.sqlite")).err().unwrap();
+    assert!(
+        matches!(error, BatchError::Store(StoreError::Foreign { .. })),
+        "{error}"
+    );
+    let missing = Store::open_read(&dir.path().join("none.sqlite"))
+        .err()
+        .unwrap();
     assert!(missing.to_string().contains("zonecast batch"));
 }
 
@@ -233,7 +281,9 @@ fn serve_answers_from_the_database_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let input = trips(dir.path(), "trips.csv", 4);
     let db = dir.path().join("p.sqlite");
-    batch(vec![input], model(Baseline::PreviousHour), &db).run().unwrap();
+    batch(vec![input], model(Baseline::PreviousHour), &db)
+        .run()
+        .unwrap();
     let store = Store::open_read(&db).unwrap();
     let (live, version, kind) = store
         .live_state(Arc::new(ZoneDirectory::default()), Default::default())
@@ -263,19 +313,38 @@ fn serve_answers_from_the_database_over_http() {
         assert_eq!(p["model_version"], version.as_str());
     }
     let zone = *latest.keys().next().unwrap();
-    assert_eq!(get(server.addr, &format!("/v1/predictions/{zone}")).status, 200);
+    assert_eq!(
+        get(server.addr, &format!("/v1/predictions/{zone}")).status,
+        200
+    );
     let history = get(server.addr, &format!("/v1/zones/{zone}/history?hours=24")).json();
     assert_eq!(history["hours"].as_array().unwrap().len(), 24);
-    assert!(history["hours"].as_array().unwrap().iter().all(|h| !h["actual_pickups"].is_null()));
-    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/", "/v1/evaluation", "/v1/status"] {
+    assert!(history["hours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| !h["actual_pickups"].is_null()));
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/",
+        "/v1/evaluation",
+        "/v1/status",
+    ] {
         assert_eq!(get(server.addr, path).status, 200, "{path}");
     }
-    assert!(get(server.addr, "/metrics").text().contains("zonecast_rows_read_total 16000"));
+    assert!(get(server.addr, "/metrics")
+        .text()
+        .contains("zonecast_rows_read_total 16000"));
 }
 
 #[test]
 fn batch_table_equals_the_streaming_jobs_final_forecasts_on_the_green_month() {
-    let Some(dir) = common::data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let path = dir.join("green_tripdata_2024-01.parquet");
     let scratch = tempfile::tempdir().unwrap();
     let db = scratch.path().join("green.sqlite");
@@ -295,7 +364,15 @@ fn batch_table_equals_the_streaming_jobs_final_forecasts_on_the_green_month() {
     let live = state.live.read().unwrap();
     let streamed: Rows = live
         .forecasts()
-        .map(|(&(zone, hour), f)| (zone, hour, f.pickups(), f.model_version.to_string(), f.fallback))
+        .map(|(&(zone, hour), f)| {
+            (
+                zone,
+                hour,
+                f.pickups(),
+                f.model_version.to_string(),
+                f.fallback,
+            )
+        })
         .collect();
     assert!(table.len() > 10_000, "{} rows", table.len());
     assert_eq!(table.len(), streamed.len());

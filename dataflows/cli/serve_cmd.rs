@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
@@ -48,34 +48,31 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut publisher = Publisher::new(state.clone());
     let server = ServerHandle::start(&args.http, state.clone(), 2)?;
     let http = server.addr;
-    eprintln!("zonecast is serving run {} of {} (model {version}):", run.unwrap_or(0), args.db.display());
+    eprintln!(
+        "zonecast is serving run {} of {} (model {version}):",
+        run.unwrap_or(0),
+        args.db.display()
+    );
     eprintln!("  dashboard    http://{http}/");
     eprintln!("  predictions  curl http://{http}/v1/predictions");
     eprintln!("  metrics      curl http://{http}/metrics");
     eprintln!("press Ctrl-C to stop");
+    let every = Duration::from_secs(args.reload_secs.max(1));
+    let mut checked = Instant::now();
     while !shutdown.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(200));
-        if run_changed(&store, &mut run, args.reload_secs)? {
+        if checked.elapsed() < every {
+            continue;
+        }
+        checked = Instant::now();
+        let latest = store.latest_complete_run()?;
+        if latest != run {
+            run = latest;
             let (live, version, kind) = store.live_state(zones.clone(), policy)?;
-            tracing::info!(?run, %version, "new run; reloading");
+            tracing::info!(?run, %version, "a newer run completed; reloading");
             publisher.replace(live, &kind);
         }
     }
     server.stop();
     Ok(())
-}
-
-/// Whether a newer complete run exists (checked about every `every` seconds).
-fn run_changed(store: &Store, run: &mut Option<i64>, every: u64) -> anyhow::Result<bool> {
-    use std::sync::atomic::AtomicU64;
-    static TICKS: AtomicU64 = AtomicU64::new(0);
-    if TICKS.fetch_add(1, Ordering::Relaxed) % (every.max(1) * 5) != 0 {
-        return Ok(false);
-    }
-    let latest = store.latest_complete_run()?;
-    if latest != *run {
-        *run = latest;
-        return Ok(true);
-    }
-    Ok(false)
 }

@@ -113,7 +113,18 @@ impl PickupHistory {
     /// Forgets counts before `hour` (rows for targets earlier than `hour + horizon` then lose
     /// history, so only forget what no target in retention needs).
     pub fn forget_before(&mut self, hour: i64) {
-        self.counts.retain(|(_, h), _| *h >= hour);
+        // Per zone, the old hours are one contiguous key range: cost follows what is removed,
+        // not the whole map.
+        for &zone in &self.zones {
+            let old: Vec<(u16, i64)> = self
+                .counts
+                .range((zone, i64::MIN)..(zone, hour))
+                .map(|(key, _)| *key)
+                .collect();
+            for key in old {
+                self.counts.remove(&key);
+            }
+        }
     }
 }
 

@@ -5,29 +5,31 @@
 //! version adds rows beside the old ones) and atomic: a run's rows and its `complete` status are
 //! committed in one `IMMEDIATE` transaction, so a crash or an error never leaves a partial run
 //! marked complete. Two runs that overlap serialise on SQLite's write lock: the second waits up
-//! to the lock timeout, then fails with [`StoreError::Locked`]. Tables: see `schema.sql`.
+//! to the lock timeout, then fails with [`StoreError::Locked`]. Tables: see `schema.sql`;
+//! reading back (for `zonecast serve`) is in `read.rs`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
-use crate::live::{LiveState, ServedForecast, ZoneDirectory};
-use crate::operators::watermark::WatermarkPolicy;
 use crate::operators::ZoneForecast;
 use crate::sinks::hourly_table::SortedTable;
 use crate::time::{format_iso, format_utc_ms, now_ms, parse_naive, SECS_PER_HOUR};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
+
+mod read;
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// Errors of the prediction database. Each says which file and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The file is not a SQLite database (or is damaged).
-    #[error("{path} is not a usable SQLite database ({message}): move it away or pass another --db")]
+    #[error(
+        "{path} is not a usable SQLite database ({message}): move it away or pass another --db"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -65,6 +67,9 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
 }
+
+/// A stored forecast: `(zone, target hour, predicted pickups, model version, fallback)`.
+pub type ForecastRow = (u16, i64, f64, String, bool);
 
 /// What a run is about to do.
 #[derive(Clone, Debug)]
@@ -156,8 +161,8 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(path, flags).map_err(|e| classify(path, e, lock_timeout))?;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| classify(path, e, lock_timeout))?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
@@ -296,7 +301,9 @@ impl Store {
                 )
                 .map_err(fail)?;
             for f in &result.forecasts {
-                if from.is_some_and(|h| f.target_hour < h) || range.to.is_some_and(|h| f.target_hour >= h) {
+                if from.is_some_and(|h| f.target_hour < h)
+                    || range.to.is_some_and(|h| f.target_hour >= h)
+                {
                     continue;
                 }
                 forecasts += 1;
@@ -374,117 +381,6 @@ impl Store {
             hourly,
             from,
         })
-    }
-
-    /// The latest complete run's id, if any.
-    pub fn latest_complete_run(&self) -> Result<Option<i64>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT max(run_id) FROM runs WHERE status = 'complete'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.error(e))
-    }
-
-    /// Counts `(complete, failed, running)` runs.
-    pub fn run_counts(&self) -> Result<(u64, u64, u64), StoreError> {
-        let count = |status: &str| -> Result<u64, StoreError> {
-            self.conn
-                .query_row("SELECT count(*) FROM runs WHERE status = ?1", [status], |r| r.get(0))
-                .map_err(|e| self.error(e))
-        };
-        Ok((count("complete")?, count("failed")?, count("running")?))
-    }
-
-    /// Every forecast row `(zone, target hour, predicted pickups, model version, fallback)`,
-    /// sorted.
-    pub fn forecasts(&self) -> Result<Vec<(u16, i64, f64, String, bool)>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT zone, target_hour, predicted_pickups, model_version, fallback FROM forecasts ORDER BY model_version, zone, target_hour")
-            .map_err(|e| self.error(e))?;
-        let rows = statement
-            .query_map([], |r| {
-                let hour: String = r.get(1)?;
-                Ok((r.get(0)?, parse_hour(&hour).unwrap_or(i64::MIN), r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .map_err(|e| self.error(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.error(e))
-    }
-
-    /// The serving state of the latest complete run: its model version's forecasts, every
-    /// hourly count, its watermark and counters.
-    pub fn live_state(
-        &self,
-        zones: Arc<ZoneDirectory>,
-        policy: WatermarkPolicy,
-    ) -> Result<(LiveState, String, String), StoreError> {
-        let run: Option<(String, String, Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<String>)> = self
-            .conn
-            .query_row(
-                "SELECT model_version, model_kind, watermark, rows_read, accepted, late, rejected_by_reason
-                 FROM runs WHERE status = 'complete' ORDER BY run_id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-            )
-            .optional()
-            .map_err(|e| self.error(e))?;
-        let Some((version, kind, watermark, rows_read, accepted, late, by_reason)) = run else {
-            return Err(StoreError::Empty(self.path.clone()));
-        };
-        let mut live = LiveState::new(zones, policy);
-        live.watermark = watermark
-            .as_deref()
-            .and_then(|w| parse_naive(w.replace('T', " ").as_bytes()));
-        live.latest_pickup = live.watermark;
-        live.counters.rows_read = rows_read.unwrap_or(0) as u64;
-        live.counters.accepted = accepted.unwrap_or(0) as u64;
-        live.counters.late = late.unwrap_or(0) as u64;
-        live.counters.rejected_by_reason = by_reason
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok())
-            .unwrap_or_default();
-        let model: Arc<str> = Arc::from(version.as_str());
-        let mut statement = self
-            .conn
-            .prepare("SELECT zone, target_hour, predicted_pickups, fallback, created_at FROM forecasts WHERE model_version = ?1")
-            .map_err(|e| self.error(e))?;
-        let rows = statement
-            .query_map([&version], |r| {
-                Ok((r.get::<_, u16>(0)?, r.get::<_, String>(1)?, r.get::<_, f64>(2)?, r.get::<_, bool>(3)?, r.get::<_, String>(4)?))
-            })
-            .map_err(|e| self.error(e))?;
-        for row in rows {
-            let (zone, hour, pickups, fallback, created) = row.map_err(|e| self.error(e))?;
-            let Some(hour) = parse_hour(&hour) else { continue };
-            live.insert_forecast(
-                zone,
-                hour,
-                ServedForecast {
-                    milli_pickups: (pickups * 1000.0).round() as i64,
-                    model_version: model.clone(),
-                    fallback,
-                    revision: 0,
-                    as_of: live.watermark,
-                    updated_at_ms: parse_utc_ms(&created).unwrap_or(0),
-                },
-            );
-        }
-        let mut statement = self
-            .conn
-            .prepare("SELECT zone, hour, pickups FROM hourly")
-            .map_err(|e| self.error(e))?;
-        let rows = statement
-            .query_map([], |r| Ok((r.get::<_, u16>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?)))
-            .map_err(|e| self.error(e))?;
-        for row in rows {
-            let (zone, hour, pickups) = row.map_err(|e| self.error(e))?;
-            if let Some(hour) = parse_hour(&hour) {
-                live.insert_actual(zone, hour, pickups);
-            }
-        }
-        Ok((live, version, kind))
     }
 }
 
