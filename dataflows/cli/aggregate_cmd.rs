@@ -1,11 +1,8 @@
 //! `zonecast aggregate`: flags in, the hourly table, rejects, update log and a summary out.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use zonecast::dataflows::aggregate::{
     AggregateJob, AggregateOutputs, TripInput, DEFAULT_BATCH_ROWS,
@@ -99,17 +96,10 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
     let columns = ColumnMap::new(args.columns.clone());
     let input = match &args.listen {
         Some(addr) => {
-            let shutdown = Arc::new(AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register(signal, shutdown.clone())
-                    .context("cannot install signal handlers")?;
-            }
+            let shutdown = crate::shared::shutdown_on_signals()?;
             let options = SocketOptions {
                 columns: columns.clone(),
-                header: args
-                    .header
-                    .as_ref()
-                    .map(|h| h.split(',').map(|c| c.trim().to_string()).collect()),
+                header: crate::shared::header_columns(args.header.as_ref()),
                 exit_when_idle: args
                     .exit_when_idle
                     .map(|s| Duration::from_secs(s.secs() as u64)),

@@ -15,6 +15,7 @@ mod model_args;
 mod replay_cmd;
 mod run_cmd;
 mod serve_cmd;
+mod shared;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};

@@ -3,11 +3,10 @@
 //! never-ending paced generated stream, a model trained at first start).
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Args, ValueEnum};
 use zonecast::dataflows::aggregate::DEFAULT_BATCH_ROWS;
 use zonecast::dataflows::forecast::ForecastPolicy;
@@ -125,11 +124,7 @@ fn print_addresses(addresses: &LiveAddresses) {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let shutdown = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, shutdown.clone())
-            .context("cannot install signal handlers")?;
-    }
+    let shutdown = crate::shared::shutdown_on_signals()?;
     let demo = args.input.is_empty() && args.listen.is_none() && args.model.is_none();
     let columns = ColumnMap::new(args.columns.clone());
     let mut inputs = LiveInputs {
@@ -162,10 +157,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             addr.clone(),
             SocketOptions {
                 columns: columns.clone(),
-                header: args
-                    .header
-                    .as_ref()
-                    .map(|h| h.split(',').map(|c| c.trim().to_string()).collect()),
+                header: crate::shared::header_columns(args.header.as_ref()),
                 batch_interval: Duration::from_millis(args.batch_interval_ms.max(1)),
                 shutdown: shutdown.clone(),
                 ..SocketOptions::default()

@@ -2,11 +2,10 @@
 //! latest complete run's forecasts, reloaded when a new run completes).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::Args;
 use zonecast::live::ZoneDirectory;
 use zonecast::operators::watermark::WatermarkPolicy;
@@ -31,11 +30,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let shutdown = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, shutdown.clone())
-            .context("cannot install signal handlers")?;
-    }
+    let shutdown = crate::shared::shutdown_on_signals()?;
     let zones = Arc::new(ZoneDirectory::discover(args.zones.as_deref())?);
     let policy = WatermarkPolicy::default();
     let store = Store::open_read(&args.db)?;

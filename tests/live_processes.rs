@@ -1,0 +1,168 @@
+//! `zonecast run` as real processes: two processes of two workers (only process 0 serves HTTP)
+//! serve exactly the forecasts one process serves for the real green-taxi month, and both stop
+//! cleanly on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use common::http::get;
+use serde_json::Value;
+use zonecast::features::FeatureSpec;
+use zonecast::model::{Baseline, ModelFile};
+
+/// Starts `zonecast` with `args`; its stderr lines arrive on the receiver.
+fn spawn(args: &[String]) -> (Child, Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zonecast"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start zonecast");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// The HTTP address the process prints.
+fn http_addr(lines: &Receiver<String>) -> SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        if let Some(url) = line.trim().strip_prefix("dashboard") {
+            let url = url
+                .trim()
+                .trim_start_matches("http://")
+                .trim_end_matches('/');
+            return url.parse().unwrap();
+        }
+    }
+    panic!("the process never printed its address");
+}
+
+/// Every zone's prediction once the input is fully reflected (wall-clock field removed).
+fn final_predictions(addr: SocketAddr) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = get(addr, "/v1/status").json();
+        if status["input_finished"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "input never finished: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut list = get(addr, "/v1/predictions").json();
+    let mut predictions = list["predictions"].as_array_mut().unwrap().clone();
+    for p in &mut predictions {
+        p.as_object_mut().unwrap().remove("updated_at");
+    }
+    predictions
+}
+
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn two_processes_serve_the_forecasts_one_process_serves() {
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let model_path = scratch.path().join("model.bin");
+    let spec = FeatureSpec::new(FeatureSpec::parse_lags("1-6,24,168").unwrap(), 1);
+    ModelFile::baseline(Baseline::FourWeekMean, spec)
+        .save(&model_path)
+        .unwrap();
+    let base: Vec<String> = [
+        "run",
+        "--input",
+        dir.join("green_tripdata_2024-01.parquet").to_str().unwrap(),
+        "--model",
+        model_path.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+        "--quiet",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (mut one, lines) = spawn(&base);
+    let single = final_predictions(http_addr(&lines));
+    terminate(&mut one);
+    assert!(single.len() > 200, "{} zones", single.len());
+
+    let hosts = scratch.path().join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .unwrap();
+    let cluster = |index: &str| {
+        let mut args = base.clone();
+        args.extend(
+            [
+                "--processes",
+                "2",
+                "--process",
+                index,
+                "--hostfile",
+                hosts.to_str().unwrap(),
+            ]
+            .map(String::from),
+        );
+        args
+    };
+    let (mut follower, follower_lines) = spawn(&cluster("1"));
+    let (mut leader, leader_lines) = spawn(&cluster("0"));
+    let two = final_predictions(http_addr(&leader_lines));
+    assert_eq!(single, two, "2 processes serve what 1 process serves");
+    terminate(&mut leader);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while follower.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "process 1 did not stop with process 0"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(follower.wait().unwrap().success());
+    assert!(
+        follower_lines.try_iter().all(|l| !l.contains("dashboard")),
+        "only process 0 serves HTTP"
+    );
+}
