@@ -329,7 +329,9 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (zone, hour) DO UPDATE SET pickups = excluded.pickups,
                        mean_distance = excluded.mean_distance, mean_fare = excluded.mean_fare,
-                       mean_total = excluded.mean_total, run_id = excluded.run_id",
+                       mean_total = excluded.mean_total, run_id = excluded.run_id
+                     WHERE pickups IS NOT excluded.pickups OR mean_distance IS NOT excluded.mean_distance
+                       OR mean_fare IS NOT excluded.mean_fare OR mean_total IS NOT excluded.mean_total",
                 )
                 .map_err(fail)?;
             for (key, stats) in result.hourly.rows() {
