@@ -66,6 +66,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             let (live, version, kind) = store.live_state(zones.clone(), policy)?;
             tracing::info!(?run, %version, "a newer run completed; reloading");
             publisher.replace(live, &kind);
+        } else {
+            // Keeps the status (uptime) and its stream events current.
+            publisher.publish();
         }
     }
     server.stop();
