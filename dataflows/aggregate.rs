@@ -224,6 +224,9 @@ pub enum JobError {
     /// Workers could not start.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The HTTP server could not start.
+    #[error(transparent)]
+    Server(#[from] crate::server::ServerError),
     /// The job stopped part-way (an input became unreadable, an output failed).
     #[error("the job stopped: {0}")]
     Failed(String),

@@ -315,8 +315,7 @@ impl LiveJob {
             let shared = ServerState::new(live, self.model.kind.name(), &self.model.version)
                 .with_model_handle(Some(handle.clone()), admin);
             publisher = Some(Publisher::new(shared.clone()).spawn(receiver));
-            let running = ServerHandle::start(&self.http, shared.clone(), self.http_threads)
-                .map_err(|e| JobError::Failed(e.to_string()))?;
+            let running = ServerHandle::start(&self.http, shared.clone(), self.http_threads)?;
             let addresses = LiveAddresses {
                 http: Some(running.addr),
                 socket: socket_addr,
