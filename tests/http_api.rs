@@ -257,6 +257,35 @@ fn stream_delivers_every_forecast_change_in_order() {
     assert!(hour["revision"].as_u64().unwrap() >= *revision);
 }
 
+#[test]
+fn a_reconnecting_client_gets_the_events_it_missed() {
+    let running = Running::start(generated_job(2, 7200.0));
+    ready(&running);
+    let next_forecast = |client: &mut SseClient| loop {
+        let event = client.next_event().expect("stream open");
+        if event.event == "forecast" {
+            return event;
+        }
+    };
+    let mut first = SseClient::connect(running.http);
+    let seen = next_forecast(&mut first).id.unwrap();
+    let later = (0..50).map(|_| next_forecast(&mut first)).last().unwrap();
+    drop(first);
+    // Reconnecting with the last id seen: the next event is the one right after it, and the
+    // events up to what the first connection saw later are identical.
+    let mut again = SseClient::resume(running.http, Some(seen));
+    let mut expected = seen + 1;
+    loop {
+        let event = next_forecast(&mut again);
+        assert_eq!(event.id, Some(expected), "no gap, no repeat");
+        if event.id == later.id {
+            assert_eq!(event.data, later.data);
+            break;
+        }
+        expected += 1;
+    }
+}
+
 fn model_bytes(baseline: Baseline) -> Vec<u8> {
     ModelFile::baseline(baseline, small_spec()).to_bytes()
 }

@@ -71,6 +71,8 @@ pub struct ServerState {
     pub live: RwLock<LiveState>,
     /// Forecast and status events.
     pub events: broadcast::Sender<Arc<SseMessage>>,
+    /// The latest forecast events, replayed to a client that reconnects with `Last-Event-ID`.
+    pub recent: std::sync::Mutex<std::collections::VecDeque<Arc<SseMessage>>>,
     /// Request counts and latencies.
     pub http: metrics::HttpMetrics,
     /// Model swaps over HTTP (only with a token).
@@ -104,6 +106,7 @@ impl ServerState {
             snapshot: ArcSwap::from_pointee(snapshot),
             live: RwLock::new(live),
             events,
+            recent: Default::default(),
             http: metrics::HttpMetrics::default(),
             admin: None,
             model_handle: None,

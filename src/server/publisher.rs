@@ -20,6 +20,9 @@ use super::api::{EvaluationBody, Status, StreamStatus};
 use super::snapshot::{list_json, prediction_json, Snapshot};
 use super::{ServerState, SseMessage};
 
+/// Forecast events kept for clients that reconnect with `Last-Event-ID`.
+pub const REPLAY_EVENTS: usize = 8192;
+
 /// Hours the online evaluation looks back over.
 pub const EVALUATION_WINDOW_HOURS: u32 = 24;
 
@@ -221,6 +224,15 @@ impl Publisher {
         };
         drop(live);
         self.state.snapshot.store(Arc::new(snapshot));
+        if !self.events.is_empty() {
+            let mut recent = self.state.recent.lock().expect("recent events");
+            for event in &self.events {
+                if recent.len() == REPLAY_EVENTS {
+                    recent.pop_front();
+                }
+                recent.push_back(event.clone());
+            }
+        }
         for event in self.events.drain(..) {
             let _ = self.state.events.send(event);
         }

@@ -101,7 +101,8 @@ pub fn routes(
     let stream = warp::path!("v1" / "stream")
         .and(get())
         .and(s())
-        .map(|s: Arc<ServerState>| sse::stream(s).into_response());
+        .and(warp::sse::last_event_id::<u64>())
+        .map(|s: Arc<ServerState>, last: Option<u64>| sse::stream(s, last).into_response());
     let healthz = warp::path!("healthz")
         .and(get())
         .map(|| handlers::healthz().into_response());

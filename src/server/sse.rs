@@ -1,6 +1,8 @@
 //! `GET /v1/stream`: the publisher's broadcast of events in, a Server-Sent Events response
-//! out. A client that falls too far behind gets a `resync` event (refetch the list) instead of
-//! silently missing changes; every stream ends when the server shuts down.
+//! out. A client that reconnects with `Last-Event-ID` first gets the forecast events it missed
+//! (from the last [`super::publisher::REPLAY_EVENTS`]); one that falls too far behind gets a
+//! `resync` event (refetch the list) instead of silently missing changes; every stream ends
+//! when the server shuts down.
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -11,7 +13,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use warp::sse::Event;
 
-use super::ServerState;
+use super::{ServerState, SseMessage};
 
 /// Counts a connected client while alive.
 struct ClientGuard(Arc<ServerState>);
@@ -22,37 +24,68 @@ impl Drop for ClientGuard {
     }
 }
 
-/// The event stream reply.
-pub fn stream(state: Arc<ServerState>) -> impl warp::Reply {
+fn event_of(message: &SseMessage) -> Event {
+    let event = Event::default()
+        .event(message.kind)
+        .data(message.data.clone());
+    match message.id {
+        Some(id) => event.id(id.to_string()),
+        None => event,
+    }
+}
+
+fn resync() -> Event {
+    Event::default()
+        .event("resync")
+        .data("{\"reason\":\"lagged\"}")
+}
+
+/// The events a client that saw `last` missed (a `resync` first when some are gone), and the
+/// last id replayed.
+fn missed(state: &ServerState, last: u64) -> (Vec<Event>, u64) {
+    let recent = state.recent.lock().expect("recent events");
+    let mut events = Vec::new();
+    let oldest = recent.front().and_then(|m| m.id);
+    if oldest.is_some_and(|oldest| oldest > last + 1) {
+        events.push(resync());
+    }
+    let mut replayed = last;
+    for message in recent.iter().filter(|m| m.id.is_some_and(|id| id > last)) {
+        events.push(event_of(message));
+        replayed = replayed.max(message.id.unwrap_or(0));
+    }
+    (events, replayed)
+}
+
+/// The event stream reply; `last_event_id` is the client's `Last-Event-ID` header.
+pub fn stream(state: Arc<ServerState>, last_event_id: Option<u64>) -> impl warp::Reply {
+    // Subscribe before reading the replay buffer, so no event falls between the two.
     let receiver = state.events.subscribe();
+    let (replay, replayed) = match last_event_id {
+        Some(last) => missed(&state, last),
+        None => (Vec::new(), 0),
+    };
     state.sse_clients.fetch_add(1, Ordering::Relaxed);
     let guard = ClientGuard(state.clone());
     let mut closing = state.closing();
     let closed = async move {
         let _ = closing.wait_for(|closed| *closed).await;
     };
-    let events = BroadcastStream::new(receiver)
-        .map(move |message| {
-            let _alive = &guard;
-            let event = match message {
-                Ok(message) => {
-                    let event = Event::default()
-                        .event(message.kind)
-                        .data(message.data.clone());
-                    match message.id {
-                        Some(id) => event.id(id.to_string()),
-                        None => event,
-                    }
-                }
-                Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "event stream client lagged");
-                    Event::default()
-                        .event("resync")
-                        .data("{\"reason\":\"lagged\"}")
-                }
-            };
-            Ok::<Event, Infallible>(event)
-        })
+    let live = BroadcastStream::new(receiver).filter_map(move |message| {
+        let _alive = &guard;
+        let event = match message {
+            // Already replayed.
+            Ok(message) if message.id.is_some_and(|id| id <= replayed) => None,
+            Ok(message) => Some(event_of(&message)),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "event stream client lagged");
+                Some(resync())
+            }
+        };
+        std::future::ready(event.map(Ok::<Event, Infallible>))
+    });
+    let events = futures_util::stream::iter(replay.into_iter().map(Ok::<Event, Infallible>))
+        .chain(live)
         .take_until(closed);
     warp::sse::reply(warp::sse::keep_alive().stream(events))
 }

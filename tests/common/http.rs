@@ -133,13 +133,19 @@ pub struct SseClient {
 
 impl SseClient {
     pub fn connect(addr: SocketAddr) -> Self {
+        Self::resume(addr, None)
+    }
+
+    /// Connects as a client that last saw event `last_event_id`.
+    pub fn resume(addr: SocketAddr, last_event_id: Option<u64>) -> Self {
         let mut stream = TcpStream::connect(addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
+        let resume = last_event_id.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
         write!(
             stream,
-            "GET /v1/stream HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+            "GET /v1/stream HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{resume}\r\n"
         )
         .unwrap();
         let mut reader = BufReader::new(stream);
