@@ -211,7 +211,8 @@ fn online_evaluation_of_a_previous_hour_model_equals_the_previous_hour_baseline(
 #[test]
 fn stream_delivers_every_forecast_change_in_order() {
     let running = Running::start(generated_job(2, 7200.0));
-    ready(&running);
+    // Past the backfill burst, so a slow test machine cannot lag the client into a `resync`.
+    running.wait_for(Duration::from_secs(60), |s| s["rows_read"].as_u64() > Some(6_300));
     let doc = document();
     let schema = &doc["components"]["schemas"]["Prediction"];
     let mut client = SseClient::connect(running.http);
