@@ -212,7 +212,9 @@ fn online_evaluation_of_a_previous_hour_model_equals_the_previous_hour_baseline(
 fn stream_delivers_every_forecast_change_in_order() {
     let running = Running::start(generated_job(2, 7200.0));
     // Past the backfill burst, so a slow test machine cannot lag the client into a `resync`.
-    running.wait_for(Duration::from_secs(60), |s| s["rows_read"].as_u64() > Some(6_300));
+    running.wait_for(Duration::from_secs(60), |s| {
+        s["rows_read"].as_u64() > Some(6_300)
+    });
     let doc = document();
     let schema = &doc["components"]["schemas"]["Prediction"];
     let mut client = SseClient::connect(running.http);
@@ -263,7 +265,9 @@ fn a_reconnecting_client_gets_the_events_it_missed() {
     let running = Running::start(generated_job(2, 7200.0));
     // Past the backfill (6,000 trips, whose burst of events may outrun the replay buffer and
     // rightly end in a `resync`), into the paced live part.
-    running.wait_for(Duration::from_secs(60), |s| s["rows_read"].as_u64() > Some(6_300));
+    running.wait_for(Duration::from_secs(60), |s| {
+        s["rows_read"].as_u64() > Some(6_300)
+    });
     let next_forecast = |client: &mut SseClient| loop {
         let event = client.next_event().expect("stream open");
         if event.event == "forecast" {
