@@ -125,12 +125,9 @@ pub fn routes(
         .and(warp::header::optional::<String>("authorization"))
         .and(s())
         .and_then(authorize)
-        .and(warp::header::optional::<String>("authorization"))
         .and(warp::body::content_length_limit(MAX_MODEL_BYTES))
         .and(warp::body::bytes())
-        .map(|s: Arc<ServerState>, auth: Option<String>, body: Bytes| {
-            handlers::admin_model(&s, auth.as_deref(), &body).into_response()
-        });
+        .map(|s: Arc<ServerState>, body: Bytes| handlers::admin_model(&s, &body).into_response());
     let observed = state.clone();
     predictions
         .or(prediction)
