@@ -65,7 +65,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             run = latest;
             let (live, version, kind) = store.live_state(zones.clone(), policy)?;
             tracing::info!(?run, %version, "a newer run completed; reloading");
-            publisher.replace(live, &kind);
+            publisher.replace(live, &version, &kind);
         } else {
             // Keeps the status (uptime) and its stream events current.
             publisher.publish();

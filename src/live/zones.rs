@@ -135,6 +135,11 @@ impl ZoneDirectory {
         }
     }
 
+    /// Whether the zone lies in `borough` (compared case-insensitively).
+    pub fn in_borough(&self, zone: u16, borough: &str) -> bool {
+        self.borough(zone).to_lowercase() == borough.to_lowercase()
+    }
+
     /// The zone's borough (`Unknown` when unknown).
     pub fn borough(&self, zone: u16) -> String {
         match self.entries.get(zone as usize) {

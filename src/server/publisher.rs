@@ -30,7 +30,6 @@ pub const EVALUATION_WINDOW_HOURS: u32 = 24;
 pub struct Publisher {
     state: Arc<ServerState>,
     zones_json: Vec<Option<Bytes>>,
-    boroughs: Vec<Option<String>>,
     seq: u64,
     rates: VecDeque<(Instant, u64)>,
     last_status_event: Option<Instant>,
@@ -50,7 +49,6 @@ impl Publisher {
         let mut publisher = Publisher {
             state,
             zones_json: vec![None; zones],
-            boroughs: vec![None; zones],
             seq: 0,
             rates: VecDeque::new(),
             last_status_event: None,
@@ -67,11 +65,7 @@ impl Publisher {
 
     fn render_zone(&mut self, live: &LiveState, zone: u16) {
         let current = live.current(zone).map(|(t, _)| t);
-        let json = current.and_then(|t| prediction_json(live, zone, t));
-        self.boroughs[zone as usize] = json
-            .as_ref()
-            .map(|_| live.zones.borough(zone).to_lowercase());
-        self.zones_json[zone as usize] = json;
+        self.zones_json[zone as usize] = current.and_then(|t| prediction_json(live, zone, t));
     }
 
     fn render_all_zones(&mut self) {
@@ -85,20 +79,13 @@ impl Publisher {
 
     /// Replaces the whole live state (e.g. a newer database run) and publishes it; stream
     /// clients get a `resync` event.
-    pub fn replace(&mut self, live: LiveState, model_kind: &str) {
+    pub fn replace(&mut self, live: LiveState, model_version: &str, model_kind: &str) {
         *self.state.live.write().expect("live state") = live;
         *self.state.model_kind.write().expect("model kind") = model_kind.to_string();
+        self.model_version = model_version.to_string();
         self.zones_json.iter_mut().for_each(|z| *z = None);
-        self.boroughs.iter_mut().for_each(|b| *b = None);
         self.evaluated_at = None;
         self.render_all_zones();
-        if let Some(version) = {
-            let live = self.state.live.read().expect("live state");
-            let zone = live.forecast_zones().next();
-            zone.and_then(|z| live.current(z).map(|(_, f)| f.model_version.to_string()))
-        } {
-            self.model_version = version;
-        }
         self.publish();
         let _ = self.state.events.send(Arc::new(SseMessage {
             kind: "resync",
@@ -112,7 +99,9 @@ impl Publisher {
         let state = self.state.clone();
         let mut live = state.live.write().expect("live state");
         let applied = live.apply(epoch, update, now_ms());
-        let mut rerender: Vec<u16> = Vec::new();
+        // Zones whose current prediction changed get its JSON straight from their event;
+        // only zones whose last actual changed alone are rendered again.
+        let mut rendered: Vec<u16> = Vec::new();
         for &(zone, target) in &applied.forecasts {
             let Some(json) = prediction_json(&live, zone, target) else {
                 continue;
@@ -122,7 +111,10 @@ impl Publisher {
                     self.model_version = f.model_version.to_string();
                 }
             }
-            rerender.push(zone);
+            if live.current(zone).is_some_and(|(t, _)| t == target) {
+                self.zones_json[zone as usize] = Some(json.clone());
+                rendered.push(zone);
+            }
             self.seq += 1;
             self.events.push(Arc::new(SseMessage {
                 kind: "forecast",
@@ -130,11 +122,14 @@ impl Publisher {
                 data: String::from_utf8(json.to_vec()).expect("JSON is UTF-8"),
             }));
         }
-        for &(zone, hour) in &applied.actuals {
-            if live.current(zone).is_some_and(|(t, _)| t == hour + 1) {
-                rerender.push(zone);
-            }
-        }
+        rendered.sort_unstable();
+        let mut rerender: Vec<u16> = applied
+            .actuals
+            .iter()
+            .filter(|&&(zone, hour)| live.current(zone).is_some_and(|(t, _)| t == hour + 1))
+            .map(|&(zone, _)| zone)
+            .filter(|zone| rendered.binary_search(zone).is_err())
+            .collect();
         rerender.sort_unstable();
         rerender.dedup();
         for zone in rerender {
@@ -202,7 +197,7 @@ impl Publisher {
             epoch: live.epoch,
             as_of: as_of.clone(),
             zones: self.zones_json.clone(),
-            boroughs: self.boroughs.clone(),
+            directory: live.zones.clone(),
             list: list_json(
                 live.epoch,
                 as_of.as_deref(),
@@ -292,9 +287,4 @@ impl Publisher {
             .spawn(move || self.run(epochs))
             .expect("spawn publisher")
     }
-}
-
-/// The watermark of a snapshot as text, for headers.
-pub fn as_of_header(snapshot: &Snapshot) -> String {
-    snapshot.as_of.clone().unwrap_or_default()
 }

@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 
-use crate::live::{Counters, LiveState};
+use std::sync::Arc;
+
+use crate::live::{Counters, LiveState, ZoneDirectory};
 use crate::time::format_iso;
 
 use super::api::Prediction;
@@ -18,8 +20,8 @@ pub struct Snapshot {
     pub as_of: Option<String>,
     /// Per zone (index = zone id): its current prediction's JSON.
     pub zones: Vec<Option<Bytes>>,
-    /// Lower-cased borough per zone with a prediction (for `?borough=`).
-    pub boroughs: Vec<Option<String>>,
+    /// Zone names and boroughs (for `?borough=`).
+    pub directory: Arc<ZoneDirectory>,
     /// `GET /v1/predictions` without a filter.
     pub list: Bytes,
     /// `GET /v1/status`.
@@ -84,13 +86,12 @@ pub fn list_json<'a>(
 impl Snapshot {
     /// The list body restricted to `borough` (case-insensitive).
     pub fn list_for_borough(&self, borough: &str) -> Bytes {
-        let wanted = borough.to_lowercase();
         let fragments = self
             .zones
             .iter()
-            .zip(&self.boroughs)
-            .filter(|(_, b)| b.as_deref() == Some(wanted.as_str()))
-            .filter_map(|(z, _)| z.as_ref());
+            .enumerate()
+            .filter(|(zone, _)| self.directory.in_borough(*zone as u16, borough))
+            .filter_map(|(_, json)| json.as_ref());
         list_json(self.epoch, self.as_of.as_deref(), fragments)
     }
 
