@@ -30,7 +30,7 @@ use crate::live::{LiveEpoch, LiveState, ZoneDirectory};
 use crate::model::watch::{ModelHandle, ModelWatcher};
 use crate::model::ModelFile;
 use crate::progress::Progress;
-use crate::report::{csv_quote, Report};
+use crate::report::{late_reason, rejected_reason, rejects_line, Report, REJECTS_HEADER};
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
 use crate::server::{AdminAccess, Publisher, ServerHandle, ServerState};
@@ -42,7 +42,6 @@ use crate::sources::pacing::Pacer;
 use crate::sources::plan::{ReplayOrder, ReplayPlan};
 use crate::sources::socket::{listen, SocketOptions, SourceNames};
 use crate::sources::TripFeed;
-use crate::time::format_naive;
 
 /// Builds the live dataflow: [`build_streams`] with every output gathered on worker 0 and
 /// handed to `on_epoch` one finished epoch at a time.
@@ -195,38 +194,23 @@ impl RejectsLog {
             source,
         };
         let mut out = BufWriter::new(File::create(path).map_err(error)?);
-        writeln!(out, "source,line,kind,reason").map_err(error)?;
+        writeln!(out, "{REJECTS_HEADER}").map_err(error)?;
         Ok(RejectsLog { out, names })
     }
 
     fn write(&mut self, reports: &[Report]) {
         let names = self.names.lock().expect("names").clone();
-        let name = |source: u32| names.get(source as usize).cloned().unwrap_or_default();
         for report in reports {
-            let line = match report {
-                Report::Rejected(r) => format!(
-                    "{},{},rejected,{}",
-                    csv_quote(&name(r.pos.source)),
-                    r.pos.line,
-                    csv_quote(&format!("{}: {}", r.reason.code(), r.reason))
-                ),
+            let (pos, kind, reason) = match report {
+                Report::Rejected(r) => (r.pos, "rejected", rejected_reason(r)),
                 Report::Late {
                     pos,
                     pickup,
                     watermark,
-                } => format!(
-                    "{},{},late,{}",
-                    csv_quote(&name(pos.source)),
-                    pos.line,
-                    csv_quote(&format!(
-                        "late: pickup {} is older than the watermark {} minus the allowed lateness",
-                        format_naive(*pickup),
-                        format_naive(*watermark)
-                    ))
-                ),
+                } => (*pos, "late", late_reason(*pickup, *watermark)),
                 _ => continue,
             };
-            let _ = writeln!(self.out, "{line}");
+            let _ = writeln!(self.out, "{}", rejects_line(&names, pos, kind, &reason));
         }
         let _ = self.out.flush();
     }

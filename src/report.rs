@@ -106,34 +106,18 @@ impl RunReport {
         let mut rows: Vec<(RowPos, &'static str, String)> = self
             .rejects
             .iter()
-            .map(|r| {
-                (
-                    r.pos,
-                    "rejected",
-                    format!("{}: {}", r.reason.code(), r.reason),
-                )
-            })
-            .chain(self.late_rows.iter().map(|l| {
-                let reason = format!(
-                    "late: pickup {} is older than the watermark {} minus the allowed lateness",
-                    format_naive(l.pickup),
-                    format_naive(l.watermark)
-                );
-                (l.pos, "late", reason)
-            }))
+            .map(|r| (r.pos, "rejected", rejected_reason(r)))
+            .chain(
+                self.late_rows
+                    .iter()
+                    .map(|l| (l.pos, "late", late_reason(l.pickup, l.watermark))),
+            )
             .collect();
         rows.sort();
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-        writeln!(out, "source,line,kind,reason")?;
+        writeln!(out, "{REJECTS_HEADER}")?;
         for (pos, kind, reason) in rows {
-            let name = names.get(pos.source as usize).map_or("?", String::as_str);
-            writeln!(
-                out,
-                "{},{},{kind},{}",
-                csv_quote(name),
-                pos.line,
-                csv_quote(&reason)
-            )?;
+            writeln!(out, "{}", rejects_line(names, pos, kind, &reason))?;
         }
         out.flush()
     }
@@ -151,6 +135,34 @@ impl RunReport {
         lines.push(format!("late           {}", self.late));
         lines
     }
+}
+
+/// The header of a rejects file.
+pub const REJECTS_HEADER: &str = "source,line,kind,reason";
+
+/// The reason column of a rejected row.
+pub fn rejected_reason(reject: &Reject) -> String {
+    format!("{}: {}", reject.reason.code(), reject.reason)
+}
+
+/// The reason column of a late row.
+pub fn late_reason(pickup: i64, watermark: i64) -> String {
+    format!(
+        "late: pickup {} is older than the watermark {} minus the allowed lateness",
+        format_naive(pickup),
+        format_naive(watermark)
+    )
+}
+
+/// One line of a rejects file (`names` maps source indexes to names).
+pub fn rejects_line(names: &[String], pos: RowPos, kind: &str, reason: &str) -> String {
+    let name = names.get(pos.source as usize).map_or("?", String::as_str);
+    format!(
+        "{},{},{kind},{}",
+        csv_quote(name),
+        pos.line,
+        csv_quote(reason)
+    )
 }
 
 /// Quotes a CSV field when it needs it.
