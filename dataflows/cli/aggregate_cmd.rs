@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+
+use crate::shared::{EventTimeArgs, ProcessArgs};
 use zonecast::dataflows::aggregate::{
     AggregateJob, AggregateOutputs, TripInput, DEFAULT_BATCH_ROWS,
 };
-use zonecast::operators::watermark::WatermarkPolicy;
-use zonecast::runtime::Cluster;
 use zonecast::schema::{ColumnMap, ColumnOverride};
 use zonecast::sources::plan::ReplayOrder;
 use zonecast::sources::socket::SocketOptions;
@@ -44,24 +44,10 @@ pub struct AggregateArgs {
     /// Worker threads per process.
     #[arg(long, default_value_t = 1)]
     workers: usize,
-    /// Number of processes (each runs this command with its own --process).
-    #[arg(long, default_value_t = 1)]
-    processes: usize,
-    /// This process's index (0-based).
-    #[arg(long, default_value_t = 0)]
-    process: usize,
-    /// File with one `host:port` per process, process 0 first.
-    #[arg(long)]
-    hostfile: Option<PathBuf>,
-    /// Trips older than the watermark minus this are late (`90s`, `2h`, `30d`).
-    #[arg(long, default_value = "1d")]
-    allowed_lateness: Span,
-    /// Trips newer than the watermark plus this are rejected as far ahead.
-    #[arg(long, default_value = "1d")]
-    max_ahead: Span,
-    /// Rows an hour needs before it may advance the watermark.
-    #[arg(long, default_value_t = 3)]
-    watermark_support: u64,
+    #[command(flatten)]
+    processes: ProcessArgs,
+    #[command(flatten)]
+    event_time: EventTimeArgs,
     /// Rows per epoch (the unit of event-time progress and of output updates).
     #[arg(long, default_value_t = DEFAULT_BATCH_ROWS)]
     batch_rows: u64,
@@ -123,18 +109,9 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
     let job = AggregateJob {
         input,
         columns,
-        policy: WatermarkPolicy {
-            allowed_lateness: args.allowed_lateness,
-            max_ahead: args.max_ahead,
-            min_support: args.watermark_support,
-        },
+        policy: args.event_time.policy(),
         batch_rows: args.batch_rows,
-        cluster: Cluster {
-            workers: args.workers,
-            processes: args.processes,
-            process: args.process,
-            hostfile: args.hostfile.clone(),
-        },
+        cluster: args.processes.cluster(args.workers),
         outputs: AggregateOutputs {
             table: args.out.clone(),
             changes: args.changes.clone(),
@@ -148,7 +125,7 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
     let Some(outcome) = job.run()? else {
         eprintln!(
             "process {} finished (results are written by process 0)",
-            args.process
+            args.processes.process
         );
         return Ok(());
     };

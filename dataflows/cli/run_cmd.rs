@@ -8,17 +8,17 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
+
+use crate::shared::{EventTimeArgs, ProcessArgs};
 use zonecast::dataflows::aggregate::DEFAULT_BATCH_ROWS;
 use zonecast::dataflows::forecast::ForecastPolicy;
 use zonecast::dataflows::live::{LiveAddresses, LiveInputs, LiveJob};
 use zonecast::live::ZoneDirectory;
 use zonecast::model::ModelFile;
-use zonecast::operators::watermark::WatermarkPolicy;
-use zonecast::runtime::Cluster;
 use zonecast::schema::{ColumnMap, ColumnOverride};
 use zonecast::sources::plan::ReplayOrder;
 use zonecast::sources::socket::SocketOptions;
-use zonecast::time::{format_elapsed, Span};
+use zonecast::time::format_elapsed;
 
 use crate::demo_cmd;
 
@@ -74,24 +74,10 @@ pub struct RunArgs {
     /// Worker threads per process.
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Number of processes (see README: only process 0 serves HTTP).
-    #[arg(long, default_value_t = 1)]
-    processes: usize,
-    /// This process's index.
-    #[arg(long, default_value_t = 0)]
-    process: usize,
-    /// host:port per process, one per line.
-    #[arg(long)]
-    hostfile: Option<PathBuf>,
-    /// Trips older than the watermark minus this are set aside as late.
-    #[arg(long, default_value = "1d")]
-    allowed_lateness: Span,
-    /// Pickups further than this ahead of the watermark are rejected.
-    #[arg(long, default_value = "1d")]
-    max_ahead: Span,
-    /// Rows an hour needs before the watermark may enter it.
-    #[arg(long, default_value_t = 3)]
-    watermark_support: u64,
+    #[command(flatten)]
+    processes: ProcessArgs,
+    #[command(flatten)]
+    event_time: EventTimeArgs,
     /// Target hours kept and corrected behind the hour in progress.
     #[arg(long, default_value_t = 48)]
     retention_hours: i64,
@@ -164,11 +150,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             },
         ));
     }
-    let watermark = WatermarkPolicy {
-        allowed_lateness: args.allowed_lateness,
-        max_ahead: args.max_ahead,
-        min_support: args.watermark_support,
-    };
+    let watermark = args.event_time.policy();
     let zones = ZoneDirectory::discover(args.zones.as_deref())?;
     let mut job = LiveJob::new(model, &args.http);
     job.policy = ForecastPolicy {
@@ -180,12 +162,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     job.columns = columns;
     job.watch_model = args.model.clone();
     job.batch_rows = args.batch_rows;
-    job.cluster = Cluster {
-        workers: args.workers,
-        processes: args.processes,
-        process: args.process,
-        hostfile: args.hostfile.clone(),
-    };
+    job.cluster = args.processes.cluster(args.workers);
     job.http_threads = args.http_threads;
     job.admin_token = args.admin_token.clone();
     job.zones = Arc::new(zones);
