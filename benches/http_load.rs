@@ -12,7 +12,6 @@ use support::{percentile, wait_for, Job};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zonecast::dataflows::live::{GeneratedInput, LiveJob};
 use zonecast::features::FeatureSpec;
-use zonecast::generator::GeneratorConfig;
 use zonecast::model::{Baseline, ModelFile};
 use zonecast::time::days_from_civil;
 
@@ -88,25 +87,15 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(32);
-    let days = 3 + 365;
-    let config = GeneratorConfig {
-        trips: 17_000 * days as u64,
-        days,
-        seed: 42,
-        start: days_from_civil(2024, 1, 1) * 86_400,
-        ..GeneratorConfig::default()
-    };
-    let live_from = config.start + 3 * 86_400;
     let model = ModelFile::baseline(
         Baseline::FourWeekMean,
         FeatureSpec::new(FeatureSpec::parse_lags("1-24").unwrap(), 1),
     );
     let mut job = LiveJob::new(model, "127.0.0.1:0");
-    job.inputs.generated = Some(GeneratedInput {
-        config,
-        live_from,
-        speed: 3600.0,
-    });
+    let start = days_from_civil(2024, 1, 1) * 86_400;
+    job.inputs.generated = Some(GeneratedInput::backfill_then_live(
+        42, start, 3, 17_000, 3600.0,
+    ));
     job.cluster = zonecast::runtime::Cluster::threads(2);
     let job = Job::start(job);
     wait_for(job.http, |s| s["ready"] == true);

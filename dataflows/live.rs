@@ -76,6 +76,35 @@ pub struct GeneratedInput {
     pub speed: f64,
 }
 
+impl GeneratedInput {
+    /// Days a generated stream covers (ten years: never-ending for demos and benchmarks).
+    pub const STREAM_DAYS: u32 = 3_650;
+
+    /// `trips_per_day` generated trips with `seed` from `start` (naive seconds): the first
+    /// `history_days` backfilled at once, the rest paced at `speed`.
+    pub fn backfill_then_live(
+        seed: u64,
+        start: i64,
+        history_days: u32,
+        trips_per_day: u64,
+        speed: f64,
+    ) -> Self {
+        let days = history_days + Self::STREAM_DAYS;
+        let config = GeneratorConfig {
+            trips: trips_per_day * days as u64,
+            days,
+            seed,
+            start,
+            ..GeneratorConfig::default()
+        };
+        GeneratedInput {
+            config,
+            live_from: start + history_days as i64 * 86_400,
+            speed,
+        }
+    }
+}
+
 /// Where the live job's trips come from: files first, then at most one tail.
 #[derive(Clone, Debug, Default)]
 pub struct LiveInputs {

@@ -10,7 +10,7 @@ use std::path::Path;
 use zonecast::dataflows::live::GeneratedInput;
 use zonecast::features::history::PickupHistory;
 use zonecast::features::FeatureSpec;
-use zonecast::generator::{GeneratorConfig, TripGenerator};
+use zonecast::generator::TripGenerator;
 use zonecast::model::train::{train, TrainConfig};
 use zonecast::model::{ModelFile, ModelKind};
 use zonecast::time::{days_from_civil, hour_of};
@@ -19,25 +19,10 @@ use zonecast::time::{days_from_civil, hour_of};
 const HISTORY_DAYS: u32 = 35;
 /// Trips per generated day.
 const TRIPS_PER_DAY: u64 = 17_000;
-/// Days the generated stream covers (ten years: never-ending for a demo).
-const STREAM_DAYS: u32 = 3_650;
-
 /// The demo's generated input at `speed`.
 pub fn generated_input(speed: f64) -> GeneratedInput {
-    let days = HISTORY_DAYS + STREAM_DAYS;
-    let config = GeneratorConfig {
-        trips: TRIPS_PER_DAY * days as u64,
-        days,
-        seed: 42,
-        start: days_from_civil(2024, 1, 1) * 86_400,
-        ..GeneratorConfig::default()
-    };
-    let live_from = config.start + HISTORY_DAYS as i64 * 86_400;
-    GeneratedInput {
-        config,
-        live_from,
-        speed,
-    }
+    let start = days_from_civil(2024, 1, 1) * 86_400;
+    GeneratedInput::backfill_then_live(42, start, HISTORY_DAYS, TRIPS_PER_DAY, speed)
 }
 
 fn demo_spec() -> FeatureSpec {

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use zonecast::dataflows::live::{GeneratedInput, LiveAddresses, LiveJob, LiveOutcome};
 use zonecast::features::FeatureSpec;
-use zonecast::generator::GeneratorConfig;
 use zonecast::model::{Baseline, ModelFile};
 use zonecast::time::days_from_civil;
 
@@ -89,20 +88,8 @@ pub fn small_spec() -> FeatureSpec {
 
 /// A generated stream: `history_days` backfilled, then live at `speed`.
 pub fn generated(history_days: u32, speed: f64) -> GeneratedInput {
-    let days = history_days + 365;
-    let config = GeneratorConfig {
-        trips: 3_000 * days as u64,
-        days,
-        seed: 7,
-        start: days_from_civil(2024, 3, 4) * 86_400,
-        ..GeneratorConfig::default()
-    };
-    let live_from = config.start + history_days as i64 * 86_400;
-    GeneratedInput {
-        config,
-        live_from,
-        speed,
-    }
+    let start = days_from_civil(2024, 3, 4) * 86_400;
+    GeneratedInput::backfill_then_live(7, start, history_days, 3_000, speed)
 }
 
 /// A live job over a generated stream with a previous-hour model, HTTP on port 0.
