@@ -88,14 +88,6 @@ fn terminate(child: &mut Child) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn two_processes_serve_the_forecasts_one_process_serves() {
     let Some(dir) = common::data_dir() else {
@@ -129,7 +121,11 @@ fn two_processes_serve_the_forecasts_one_process_serves() {
     let hosts = scratch.path().join("hosts.txt");
     std::fs::write(
         &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+        format!(
+            "127.0.0.1:{}\n127.0.0.1:{}\n",
+            common::free_port(),
+            common::free_port()
+        ),
     )
     .unwrap();
     let cluster = |index: &str| {

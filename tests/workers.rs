@@ -29,19 +29,15 @@ fn outputs(dir: &Scratch, inputs: &[&Path], tag: &str, extra: &[&str]) -> [Strin
     names.map(|p| std::fs::read_to_string(p).unwrap())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Runs the same job as two processes of two workers each; returns process 0's outputs.
 fn two_processes(dir: &Scratch, inputs: &[&Path], tag: &str) -> [String; 3] {
     let hosts = dir.write(
         &format!("{tag}.hosts"),
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+        format!(
+            "127.0.0.1:{}\n127.0.0.1:{}\n",
+            common::free_port(),
+            common::free_port()
+        ),
     );
     let mut args: Vec<String> = vec!["aggregate".into(), "--input".into()];
     args.extend(inputs.iter().map(|p| p.display().to_string()));

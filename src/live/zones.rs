@@ -37,6 +37,11 @@ pub struct ZoneDirectory {
 /// The highest TLC zone id.
 pub const MAX_ZONE: u16 = 265;
 
+/// Whether `zone` is a TLC zone id (1..=265).
+pub fn is_tlc_zone(zone: u16) -> bool {
+    (1..=MAX_ZONE).contains(&zone)
+}
+
 impl Default for ZoneDirectory {
     fn default() -> Self {
         ZoneDirectory {
@@ -94,7 +99,7 @@ impl ZoneDirectory {
             let Some(n) = row.get(id).and_then(|v| v.trim().parse::<u16>().ok()) else {
                 continue;
             };
-            if (1..=MAX_ZONE).contains(&n) {
+            if is_tlc_zone(n) {
                 let get = |i: usize| row.get(i).map(|v| v.trim().to_string()).unwrap_or_default();
                 directory.entries[n as usize] = Some((get(zone), get(borough)));
             }
@@ -120,11 +125,6 @@ impl ZoneDirectory {
         }
         tracing::info!("no zone lookup found; zones are served as `Zone N`");
         Ok(ZoneDirectory::default())
-    }
-
-    /// Whether `zone` is a TLC zone id.
-    pub fn is_zone(&self, zone: u16) -> bool {
-        (1..=MAX_ZONE).contains(&zone)
     }
 
     /// The zone's name (`Zone N` when unknown).

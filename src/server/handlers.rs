@@ -66,7 +66,7 @@ fn parse_zone(text: &str) -> Result<u16, Box<Response<Bytes>>> {
             format!("zone must be a TLC zone id (an integer 1..=265), not {text:?}"),
         ))
     })?;
-    if !(1..=crate::live::zones::MAX_ZONE).contains(&zone) {
+    if !crate::live::zones::is_tlc_zone(zone) {
         return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "not_found",

@@ -39,6 +39,15 @@ pub fn data_file(name: &str) -> Option<PathBuf> {
     data_dir().map(|d| d.join(name))
 }
 
+/// A loopback port that was free a moment ago (for hostfiles).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Runs the `zonecast` binary with `args`; panics with its output when it fails.
 pub fn zonecast(args: &[&str]) -> std::process::Output {
     let output = Command::new(env!("CARGO_BIN_EXE_zonecast"))
