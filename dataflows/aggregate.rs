@@ -22,7 +22,6 @@ use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Concat, ConnectLoop, Exchange, Feedback, Probe};
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
-use crate::operators::watermark::{WatermarkPolicy, WatermarkState};
 use crate::operators::{AggregateHourly, ClassifyLateness, StateGauge};
 use crate::progress::Progress;
 use crate::report::{Report, RunReport};
@@ -38,6 +37,7 @@ use crate::sources::plan::{ReplayOrder, ReplayPlan};
 use crate::sources::socket::{listen, SocketOptions, SourceNames};
 use crate::sources::{source_trips, EmptyFeed, SourceError, TripFeed};
 use crate::trip::{HourlyStats, ZoneHour};
+use crate::watermark::{WatermarkPolicy, WatermarkState};
 
 /// A callback for every finished epoch of hourly updates.
 pub type HourlySink = Box<dyn FnMut(u64, EpochUpdates<(ZoneHour, HourlyStats)>)>;
@@ -221,6 +221,9 @@ pub enum JobError {
     /// An input could not be opened or read.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// An hourly count table could not be read.
+    #[error(transparent)]
+    Hourly(#[from] crate::features::hourly_input::HourlyInputError),
     /// Workers could not start.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use crate::dataflows::aggregate::{JobError, DEFAULT_BATCH_ROWS};
 use crate::dataflows::forecast::{build_streams, ForecastPolicy};
+use crate::forecast::ZoneForecast;
 use crate::model::ModelFile;
-use crate::operators::ZoneForecast;
 use crate::progress::Progress;
 use crate::report::RunReport;
 use crate::runtime::{run_to_completion, Cluster};
@@ -31,7 +31,9 @@ use crate::sinks::hourly_table::{HourlyTable, SortedTable};
 use crate::sinks::{SinkEpochs, SinkReports};
 use crate::sources::file_feed::FileFeed;
 use crate::sources::plan::{ReplayOrder, ReplayPlan};
-use crate::store::{HourRange, RunResult, RunStart, Store, StoreError, Written};
+use crate::store::{
+    HourRange, RunResult, RunStart, Store, StoreError, Written, DEFAULT_LOCK_TIMEOUT,
+};
 
 /// Errors of a batch job.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +58,10 @@ pub struct BatchJob {
     pub model: ModelFile,
     /// Lateness, features, retention (as for the live job).
     pub policy: ForecastPolicy,
-    /// Threads (one process).
-    pub workers: usize,
+    /// Where the workers run (default two threads in this process). With several processes,
+    /// every process runs its share of the dataflow but only process 0 opens the database and
+    /// writes the run; the others return an empty outcome.
+    pub cluster: Cluster,
     /// Rows per epoch.
     pub batch_rows: u64,
     /// The database.
@@ -96,11 +100,11 @@ impl BatchJob {
                 retention_hours: 48,
             },
             model,
-            workers: 2,
+            cluster: Cluster::threads(2),
             batch_rows: DEFAULT_BATCH_ROWS,
             db,
             range: HourRange::default(),
-            lock_timeout: Duration::from_secs(30),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
             show_progress: false,
         }
     }
@@ -108,6 +112,16 @@ impl BatchJob {
     /// Runs the dataflow, then writes the run. A failure after the run was recorded marks it
     /// `failed`; nothing of it is committed.
     pub fn run(self) -> Result<BatchOutcome, BatchError> {
+        if !self.cluster.is_leader() {
+            let started = Instant::now();
+            self.compute()?;
+            return Ok(BatchOutcome {
+                written: Written::default(),
+                report: RunReport::default(),
+                dataflow: started.elapsed(),
+                write: Duration::ZERO,
+            });
+        }
         let mut store = Store::open(&self.db, self.lock_timeout)?;
         let run_id = store.begin_run(&RunStart {
             inputs: self
@@ -122,7 +136,12 @@ impl BatchJob {
         let computed = self.compute();
         let dataflow = started.elapsed();
         let (mut result, report) = match computed {
-            Ok(ok) => ok,
+            Ok(Some(ok)) => ok,
+            Ok(None) => {
+                let error = JobError::Failed("worker 0 produced no results".into());
+                let _ = store.fail_run(run_id, &error.to_string());
+                return Err(error.into());
+            }
             Err(error) => {
                 let _ = store.fail_run(run_id, &error.to_string());
                 return Err(error.into());
@@ -144,8 +163,9 @@ impl BatchJob {
         }
     }
 
-    /// The forecast dataflow over the inputs: final forecasts, the hourly table, the report.
-    fn compute(&self) -> Result<(RunResult, RunReport), JobError> {
+    /// The forecast dataflow over the inputs: final forecasts, the hourly table, the report
+    /// (`None` on a process other than 0, which gathers nothing).
+    fn compute(&self) -> Result<Option<(RunResult, RunReport)>, JobError> {
         let plan = Arc::new(ReplayPlan::new(
             &self.inputs,
             &self.columns,
@@ -153,7 +173,12 @@ impl BatchJob {
             self.order,
         )?);
         let rows = Arc::new(AtomicU64::new(0));
-        let _progress = Progress::start(rows.clone(), Some(plan.positions), self.show_progress);
+        let leader = self.cluster.is_leader();
+        let _progress = Progress::start(
+            rows.clone(),
+            Some(plan.positions),
+            self.show_progress && leader,
+        );
         let model = Arc::new(self.model.clone());
         let policy = self.policy.clone();
         type Gathered = (
@@ -164,7 +189,7 @@ impl BatchJob {
         );
         let gathered: Arc<Mutex<Option<Gathered>>> = Arc::default();
         let out = gathered.clone();
-        let errors = Cluster::threads(self.workers).execute(move |worker| {
+        let errors = self.cluster.execute(move |worker| {
             let feed = Box::new(FileFeed::new(
                 plan.clone(),
                 worker.index(),
@@ -219,11 +244,10 @@ impl BatchJob {
         if let Some(message) = errors.into_iter().flatten().next() {
             return Err(JobError::Failed(message));
         }
-        let (forecasts, hourly, report, watermark) = gathered
-            .lock()
-            .expect("results")
-            .take()
-            .ok_or_else(|| JobError::Failed("worker 0 produced no results".into()))?;
+        let Some((forecasts, hourly, report, watermark)) = gathered.lock().expect("results").take()
+        else {
+            return Ok(None);
+        };
         let forecasts: Vec<ZoneForecast> = forecasts
             .into_iter()
             .filter(|(_, n)| *n > 0)
@@ -243,6 +267,6 @@ impl BatchJob {
             watermark,
             dataflow_seconds: 0.0,
         };
-        Ok((result, report))
+        Ok(Some((result, report)))
     }
 }

@@ -17,15 +17,16 @@ use timely::dataflow::{Scope, StreamVec};
 
 use crate::dataflows::aggregate::{build_hourly, AggregateHandles};
 use crate::features::{FeatureRow, FeatureSpec};
+use crate::forecast::ZoneForecast;
 use crate::model::watch::ModelHandle;
 use crate::model::ModelFile;
-use crate::operators::watermark::{WatermarkPolicy, WatermarkState};
-use crate::operators::{BuildFeatures, ScoreForecasts, WatchModel, ZoneForecast};
+use crate::operators::{BuildFeatures, ScoreForecasts, WatchModel};
 use crate::report::{Report, RunReport};
 use crate::sinks::epochs::EpochUpdates;
 use crate::sinks::{SinkEpochs, SinkReports};
 use crate::sources::TripFeed;
 use crate::trip::{HourlyStats, ZoneHour};
+use crate::watermark::{WatermarkPolicy, WatermarkState};
 
 /// A callback for every finished epoch of a collection's updates (on worker 0, sorted).
 pub type EpochSink<D> = Box<dyn FnMut(u64, EpochUpdates<D>)>;

@@ -53,7 +53,7 @@ pub fn load_history(input: HistoryInput) -> Result<(PickupHistory, String), JobE
                 r.late,
                 outcome.table.rows().len()
             );
-            Ok((history_from_table(&outcome.table), line))
+            Ok((history_from_table(outcome.table.rows()), line))
         }
         HistoryInput::Hourly { paths, columns } => {
             let mut history = PickupHistory::new();

@@ -1,8 +1,11 @@
 //! zonecast: real-time per-zone taxi demand on timely and differential dataflow.
 //!
-//! **Records** ([`trip`], [`time`]): a TLC row becomes a [`trip::Trip`] (naive pickup time,
-//! zone, exact decimal amounts); trips are counted per [`trip::ZoneHour`] into
-//! [`trip::HourlyStats`].
+//! **Records** ([`trip`], [`time`], [`forecast`], [`watermark`], [`format`]): a TLC row
+//! becomes a [`trip::Trip`] (naive pickup time, zone, exact decimal amounts); trips are counted
+//! per [`trip::ZoneHour`] into [`trip::HourlyStats`]; the model emits
+//! [`forecast::ZoneForecast`]s; [`watermark`] is the pure event-time state machine
+//! ([`watermark::WatermarkPolicy`], [`watermark::WatermarkState`]); [`format::Format`] names
+//! an input or output file format.
 //!
 //! **Sources** ([`sources`], [`schema`]): CSV and Parquet files replayed in epochs, and a TCP
 //! socket for live rows. Bad rows never stop a source: each becomes a [`reject::Reject`] with
@@ -33,6 +36,8 @@
 #![warn(missing_docs)]
 
 pub mod features;
+pub mod forecast;
+pub mod format;
 pub mod generator;
 pub mod live;
 pub mod model;
@@ -48,6 +53,7 @@ pub mod sources;
 pub mod store;
 pub mod time;
 pub mod trip;
+pub mod watermark;
 
 #[path = "../dataflows/mod.rs"]
 pub mod dataflows;

@@ -28,7 +28,7 @@ pub enum RuntimeError {
         source: std::io::Error,
     },
     /// The hostfile lists fewer addresses than processes.
-    #[error("hostfile {path} lists {found} addresses but --processes is {wanted}: write one host:port per line")]
+    #[error("hostfile {path} lists {found} addresses but {wanted} processes were asked for: write one host:port per line, one line per process")]
     TooFewHosts {
         /// The file.
         path: PathBuf,
@@ -38,10 +38,10 @@ pub enum RuntimeError {
         wanted: usize,
     },
     /// Several processes but no hostfile.
-    #[error("--processes {0} needs --hostfile with one host:port per process")]
+    #[error("{0} processes need a hostfile with one host:port per process")]
     NoHostfile(usize),
     /// `process` is not below `processes`.
-    #[error("--process {process} is out of range for --processes {processes}")]
+    #[error("process index {process} is out of range for {processes} processes: number processes from 0 to {processes} - 1")]
     BadProcessIndex {
         /// This process.
         process: usize,

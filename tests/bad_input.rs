@@ -152,7 +152,10 @@ fn missing_columns_and_files_give_clear_errors() {
         .run()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("--column pickup_zone=NAME"), "{err}");
+    assert!(
+        err.contains("map the column explicitly (pickup_zone=NAME)"),
+        "{err}"
+    );
     let err = AggregateJob::files(vec![dir.path("absent.csv")])
         .run()
         .unwrap_err()

@@ -247,7 +247,7 @@ fn a_corrupt_or_foreign_file_is_refused_and_left_alone() {
     );
     assert!(error
         .to_string()
-        .contains("move it away or pass another --db"));
+        .contains("move it away or use another database path"));
     assert_eq!(
         std::fs::read(&corrupt).unwrap(),
         garbage,
@@ -273,7 +273,9 @@ fn a_corrupt_or_foreign_file_is_refused_and_left_alone() {
     let missing = Store::open_read(&dir.path().join("none.sqlite"))
         .err()
         .unwrap();
-    assert!(missing.to_string().contains("zonecast batch"));
+    assert!(missing
+        .to_string()
+        .contains("write it first with a batch run"));
 }
 
 #[test]

@@ -13,16 +13,16 @@ use std::sync::{Arc, Mutex};
 use zonecast::dataflows::forecast::{build, ForecastPolicy, ForecastSinks};
 use zonecast::features::history::PickupHistory;
 use zonecast::features::{FeatureRow, FeatureSpec};
+use zonecast::forecast::ZoneForecast;
 use zonecast::generator::{GeneratorConfig, TripGenerator};
 use zonecast::model::linear::Ridge;
 use zonecast::model::{Fitted, ModelFile, ModelKind};
-use zonecast::operators::watermark::WatermarkPolicy;
-use zonecast::operators::ZoneForecast;
 use zonecast::runtime::{run_to_completion, Cluster};
 use zonecast::sources::memory::MemoryFeed;
 use zonecast::sources::Batch;
 use zonecast::time::{hour_of, Span};
 use zonecast::trip::{RowPos, Trip};
+use zonecast::watermark::WatermarkPolicy;
 
 type Updates<D> = Arc<Mutex<BTreeMap<u64, Vec<(D, isize)>>>>;
 

@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 
 use zonecast::dataflows::forecast::{build, ForecastPolicy, ForecastSinks};
 use zonecast::features::FeatureSpec;
+use zonecast::forecast::ZoneForecast;
 use zonecast::model::watch::{ModelHandle, ModelWatcher};
 use zonecast::model::{Baseline, ModelFile};
-use zonecast::operators::watermark::WatermarkPolicy;
-use zonecast::operators::ZoneForecast;
 use zonecast::runtime::{run_to_completion, Cluster};
 use zonecast::sources::memory::MemoryFeed;
 use zonecast::sources::{Batch, FeedPoll, TripFeed};
 use zonecast::time::Span;
 use zonecast::trip::{RowPos, Trip};
+use zonecast::watermark::WatermarkPolicy;
 
 type Updates = Arc<Mutex<BTreeMap<u64, Vec<(ZoneForecast, isize)>>>>;
 
@@ -239,7 +239,7 @@ fn watcher_rejects_bad_files_and_offers_good_ones() {
     std::thread::sleep(Duration::from_millis(60));
     std::fs::write(&path, b"garbage that is not a model").unwrap();
     wait_for(&|| handle.rejected() == 1);
-    assert!(handle.last_error().unwrap().contains("zonecast train"));
+    assert!(handle.last_error().unwrap().contains("train a model"));
     assert_eq!(handle.generation(), 0);
     ModelFile::baseline(Baseline::FourWeekMean, FeatureSpec::new(vec![1, 3], 0))
         .save(&path)

@@ -73,7 +73,7 @@ fn mismatched_spec_corrupt_and_foreign_files_are_rejected_clearly() {
     for path in [truncated, flipped, foreign] {
         let err = ModelFile::load(&path).unwrap_err();
         assert!(matches!(err, ModelError::Corrupt { .. }), "{path:?}: {err}");
-        assert!(err.to_string().contains("zonecast train"), "{err}");
+        assert!(err.to_string().contains("train a model"), "{err}");
     }
     let err = ModelFile::load(&dir.path("missing.bin")).unwrap_err();
     assert!(err.to_string().contains("missing.bin"), "{err}");

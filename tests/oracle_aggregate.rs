@@ -19,7 +19,6 @@ use common::{assert_table_matches, data_file, oracle_add, OracleTable};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use zonecast::dataflows::aggregate::{build, AggregateJob, AggregateSinks};
 use zonecast::generator::rng::SplitMix64;
-use zonecast::operators::watermark::WatermarkPolicy;
 use zonecast::report::RunReport;
 use zonecast::runtime::{run_to_completion, Cluster};
 use zonecast::sinks::hourly_table::HourlyTable;
@@ -27,6 +26,7 @@ use zonecast::sources::memory::MemoryFeed;
 use zonecast::sources::Batch;
 use zonecast::time::Span;
 use zonecast::trip::{RowPos, Trip};
+use zonecast::watermark::WatermarkPolicy;
 
 fn keep_everything() -> WatermarkPolicy {
     WatermarkPolicy {

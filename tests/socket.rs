@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use common::{zonecast, Scratch};
 use zonecast::dataflows::aggregate::{AggregateJob, TripInput};
-use zonecast::operators::watermark::WatermarkPolicy;
 use zonecast::runtime::Cluster;
 use zonecast::sources::socket::SocketOptions;
 use zonecast::time::Span;
+use zonecast::watermark::WatermarkPolicy;
 
 fn keep_everything() -> WatermarkPolicy {
     WatermarkPolicy {

@@ -12,6 +12,7 @@ use zonecast::store::HourRange;
 use zonecast::time::{format_elapsed, format_hour};
 
 use crate::model_args::parse_hour;
+use crate::shared::ProcessArgs;
 
 /// Flags of `zonecast batch`.
 #[derive(Args, Debug)]
@@ -35,11 +36,13 @@ pub struct BatchArgs {
     #[arg(long)]
     since_last_run: bool,
     /// How long to wait for another run holding the database's write lock.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = zonecast::store::DEFAULT_LOCK_TIMEOUT.as_secs())]
     lock_timeout_secs: u64,
-    /// Worker threads.
+    /// Worker threads (per process).
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    #[command(flatten)]
+    processes: ProcessArgs,
     /// Map a trip field to a column: `FIELD=NAME` (repeatable).
     #[arg(long = "column", value_name = "FIELD=NAME")]
     columns: Vec<ColumnOverride>,
@@ -52,7 +55,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<()> {
     let model = ModelFile::load(&args.model)?;
     let mut job = BatchJob::new(args.input.clone(), model, args.db.clone());
     job.columns = ColumnMap::new(args.columns.clone());
-    job.workers = args.workers;
+    job.cluster = args.processes.cluster(args.workers);
     job.range = HourRange {
         from: args.from,
         to: args.to,
@@ -60,7 +63,11 @@ pub fn run(args: BatchArgs) -> anyhow::Result<()> {
     };
     job.lock_timeout = Duration::from_secs(args.lock_timeout_secs);
     job.show_progress = !args.quiet;
+    let leader = job.cluster.is_leader();
     let outcome = job.run()?;
+    if !leader {
+        return Ok(());
+    }
     for line in outcome.report.summary_lines() {
         eprintln!("{line}");
     }

@@ -5,12 +5,16 @@
 //! `replay` (send a file to a running socket source), `train` and `evaluate` (models),
 //! `batch` (score files into SQLite) and `serve` (serve that database).
 //! With no subcommand: `run` with no flags.
+//!
+//! A failure prints `error: ...` (the whole chain) and, when the error has one, a
+//! `hint: ...` line naming the flag to change ([`hints::flag_hint`]), then exits with code 1.
 
 mod aggregate_cmd;
 mod batch_cmd;
 mod demo_cmd;
 mod evaluate_cmd;
 mod generate_cmd;
+mod hints;
 mod model_args;
 mod replay_cmd;
 mod run_cmd;
@@ -51,7 +55,17 @@ enum Command {
     Evaluate(evaluate_cmd::EvaluateArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("error: {err:#}");
+        if let Some(hint) = hints::flag_hint(&err) {
+            eprintln!("hint: {hint}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ZONECAST_LOG")

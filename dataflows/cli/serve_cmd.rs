@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use zonecast::live::ZoneDirectory;
-use zonecast::operators::watermark::WatermarkPolicy;
 use zonecast::server::{Publisher, ServerHandle, ServerState};
 use zonecast::store::Store;
+use zonecast::watermark::WatermarkPolicy;
 
 /// Flags of `zonecast serve`.
 #[derive(Args, Debug)]

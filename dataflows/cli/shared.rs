@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use zonecast::operators::watermark::WatermarkPolicy;
 use zonecast::runtime::Cluster;
 use zonecast::time::Span;
+use zonecast::watermark::WatermarkPolicy;
 
 /// `--processes`, `--process`, `--hostfile`.
 #[derive(Args, Debug)]

@@ -1,7 +1,7 @@
 //! Hourly count tables: a CSV or Parquet file of (zone, hour, count) rows in, a
 //! [`PickupHistory`] out. Sparse or dense; zeros may be present or absent.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMicrosecondType};
@@ -10,10 +10,45 @@ use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::features::history::PickupHistory;
+use crate::format::Format;
+use crate::schema::csv_line::{split_header, strip_line_end};
 use crate::schema::values::parse_zone;
-use crate::sources::csv_rows::split_header;
-use crate::sources::{Format, SourceError};
 use crate::time::{hour_of, parse_naive};
+use crate::trip::{HourlyStats, ZoneHour};
+
+/// Errors reading an hourly count table. Each says which file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum HourlyInputError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A column the table needs is not there.
+    #[error("{path} has no column {column:?} (it has {found}); name the table's zone, hour and count columns")]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column looked for.
+        column: String,
+        /// The columns found.
+        found: String,
+    },
+    /// The Parquet reader failed, or a column cannot be read as a zone, hour or count.
+    #[error("cannot read hourly table {path}: {message}; check that it is a complete file with integer zone and count columns and a timestamp or text hour column")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What the reader said.
+        message: String,
+    },
+    /// The name says neither CSV nor Parquet.
+    #[error(transparent)]
+    UnknownFormat(#[from] crate::format::UnknownFormat),
+}
 
 /// Column names of an hourly table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,10 +72,25 @@ impl Default for HourlyColumns {
     }
 }
 
-fn bad(path: &Path, message: String) -> SourceError {
-    SourceError::Parquet {
+fn bad(path: &Path, message: String) -> HourlyInputError {
+    HourlyInputError::Unreadable {
         path: path.to_path_buf(),
         message,
+    }
+}
+
+fn missing(path: &Path, column: &str, found: String) -> HourlyInputError {
+    HourlyInputError::MissingColumn {
+        path: path.to_path_buf(),
+        column: column.to_string(),
+        found,
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> HourlyInputError + '_ {
+    move |source| HourlyInputError::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
@@ -49,7 +99,7 @@ fn bad(path: &Path, message: String) -> SourceError {
 pub fn read_hourly(
     path: &Path,
     columns: &HourlyColumns,
-) -> Result<(PickupHistory, u64), SourceError> {
+) -> Result<(PickupHistory, u64), HourlyInputError> {
     let mut history = PickupHistory::new();
     let skipped = read_hourly_into(path, columns, &mut history)?;
     Ok((history, skipped))
@@ -61,23 +111,18 @@ pub fn read_hourly_into(
     path: &Path,
     columns: &HourlyColumns,
     history: &mut PickupHistory,
-) -> Result<u64, SourceError> {
+) -> Result<u64, HourlyInputError> {
     let mut skipped = 0u64;
     match Format::of(path)? {
         Format::Csv => {
-            let text = std::fs::read(path).map_err(|e| SourceError::io(path, e))?;
+            let text = std::fs::read(path).map_err(io(path))?;
             let mut lines = text.split(|&b| b == b'\n');
             let header = split_header(lines.next().unwrap_or_default());
             let find = |name: &str| {
                 header
                     .iter()
                     .position(|h| h.eq_ignore_ascii_case(name))
-                    .ok_or_else(|| {
-                        bad(
-                            path,
-                            format!("no column {name:?} (has {})", header.join(", ")),
-                        )
-                    })
+                    .ok_or_else(|| missing(path, name, header.join(", ")))
             };
             let (z, h, c) = (
                 find(&columns.zone)?,
@@ -87,8 +132,7 @@ pub fn read_hourly_into(
             for line in lines {
                 let fields = split_header(line);
                 if fields.len() <= z.max(h).max(c) {
-                    skipped +=
-                        u64::from(!crate::sources::csv_rows::strip_line_end(line).is_empty());
+                    skipped += u64::from(!strip_line_end(line).is_empty());
                     continue;
                 }
                 let zone = parse_zone(fields[z].as_bytes()).ok();
@@ -105,7 +149,7 @@ pub fn read_hourly_into(
             }
         }
         Format::Parquet => {
-            let file = std::fs::File::open(path).map_err(|e| SourceError::io(path, e))?;
+            let file = std::fs::File::open(path).map_err(io(path))?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| bad(path, e.to_string()))?
                 .build()
@@ -119,7 +163,15 @@ pub fn read_hourly_into(
                         .iter()
                         .position(|f| f.name().eq_ignore_ascii_case(name))
                         .map(|i| batch.column(i).clone())
-                        .ok_or_else(|| bad(path, format!("no column {name:?}")))
+                        .ok_or_else(|| {
+                            let found: Vec<String> = batch
+                                .schema()
+                                .fields()
+                                .iter()
+                                .map(|f| f.name().clone())
+                                .collect();
+                            missing(path, name, found.join(", "))
+                        })
                 };
                 let cast = |a: &arrow_array::ArrayRef, t: &DataType| {
                     arrow_cast::cast(a, t).map_err(|e| bad(path, e.to_string()))
@@ -161,12 +213,11 @@ pub fn read_hourly_into(
     Ok(skipped)
 }
 
-/// A history from a finished hourly table (trip files aggregated by the same dataflow).
-pub fn history_from_table(table: &crate::sinks::hourly_table::SortedTable) -> PickupHistory {
+/// A history from the rows of a finished hourly table (trip files aggregated by the same
+/// dataflow; pass the sorted table's `rows()`).
+pub fn history_from_table(rows: &[(ZoneHour, HourlyStats)]) -> PickupHistory {
     PickupHistory::from_counts(
-        table
-            .rows()
-            .iter()
+        rows.iter()
             .map(|(k, s)| (k.zone, k.hour, s.pickups.max(0) as u32)),
     )
 }

@@ -10,11 +10,36 @@ pub mod rng;
 pub mod writers;
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 
 use rng::SplitMix64;
 
 use crate::time::days_from_civil;
 use crate::trip::Micros;
+
+/// Errors writing generated trips. Each says which file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum GeneratorError {
+    /// The output file could not be created or written.
+    #[error("cannot write {path}: {source}; check that its folder exists and is writable and that the disk has room")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The Parquet writer failed.
+    #[error("cannot write Parquet file {path}: {message}; check that the disk has room, or write CSV (name the file *.csv)")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What the writer said.
+        message: String,
+    },
+    /// The output name says neither CSV nor Parquet.
+    #[error(transparent)]
+    UnknownFormat(#[from] crate::format::UnknownFormat),
+}
 
 /// What to generate.
 #[derive(Clone, Debug, PartialEq)]

@@ -14,8 +14,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::generator::GeneratedTrip;
-use crate::sources::{Format, SourceError};
+use crate::format::Format;
+use crate::generator::{GeneratedTrip, GeneratorError};
 use crate::time::format_naive;
 use crate::trip::format_micros;
 
@@ -60,15 +60,21 @@ pub fn yellow_csv_line(t: &GeneratedTrip) -> String {
 pub fn write_trips(
     path: &Path,
     trips: impl Iterator<Item = GeneratedTrip>,
-) -> Result<u64, SourceError> {
+) -> Result<u64, GeneratorError> {
     match Format::of(path)? {
         Format::Csv => write_csv(path, trips),
         Format::Parquet => write_parquet(path, trips),
     }
 }
 
-fn write_csv(path: &Path, trips: impl Iterator<Item = GeneratedTrip>) -> Result<u64, SourceError> {
-    let io = |e| SourceError::io(path, e);
+fn write_csv(
+    path: &Path,
+    trips: impl Iterator<Item = GeneratedTrip>,
+) -> Result<u64, GeneratorError> {
+    let io = |e| GeneratorError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut out = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
     writeln!(out, "{YELLOW_HEADER}").map_err(io)?;
     let mut n = 0;
@@ -113,13 +119,16 @@ fn yellow_schema() -> Arc<Schema> {
 fn write_parquet(
     path: &Path,
     trips: impl Iterator<Item = GeneratedTrip>,
-) -> Result<u64, SourceError> {
-    let fail = |e: &dyn std::fmt::Display| SourceError::Parquet {
+) -> Result<u64, GeneratorError> {
+    let fail = |e: &dyn std::fmt::Display| GeneratorError::Parquet {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
     let schema = yellow_schema();
-    let file = File::create(path).map_err(|e| SourceError::io(path, e))?;
+    let file = File::create(path).map_err(|e| GeneratorError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(128 * 1024))

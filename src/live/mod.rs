@@ -17,10 +17,10 @@ pub use evaluation::{Evaluation, ZoneErrors};
 pub use state::{Applied, Counters, HistoryHour, LiveState, ServedForecast};
 pub use zones::ZoneDirectory;
 
-use crate::operators::watermark::WatermarkState;
-use crate::operators::ZoneForecast;
+use crate::forecast::ZoneForecast;
 use crate::report::Report;
 use crate::trip::{HourlyStats, ZoneHour};
+use crate::watermark::WatermarkState;
 
 /// One finished epoch of the forecast dataflow, gathered on worker 0.
 #[derive(Clone, Debug, Default)]

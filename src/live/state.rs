@@ -9,10 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use crate::operators::watermark::WatermarkPolicy;
 use crate::reject::Reject;
 use crate::report::Report;
 use crate::time::hour_of;
+use crate::watermark::WatermarkPolicy;
 
 use super::zones::ZoneDirectory;
 use super::LiveEpoch;
@@ -198,11 +198,11 @@ impl LiveState {
 
     fn apply_forecasts(
         &mut self,
-        updates: Vec<(crate::operators::ZoneForecast, isize)>,
+        updates: Vec<(crate::forecast::ZoneForecast, isize)>,
         now_ms: i64,
     ) -> Vec<(u16, i64)> {
         let mut retracted: BTreeSet<(u16, i64)> = BTreeSet::new();
-        let mut inserted: BTreeMap<(u16, i64), crate::operators::ZoneForecast> = BTreeMap::new();
+        let mut inserted: BTreeMap<(u16, i64), crate::forecast::ZoneForecast> = BTreeMap::new();
         for (forecast, diff) in updates {
             let key = (forecast.zone, forecast.target_hour);
             if diff < 0 {

@@ -84,7 +84,9 @@ pub enum ModelError {
         source: std::io::Error,
     },
     /// The file is not a (complete) zonecast model.
-    #[error("{path} is not a usable zonecast model ({reason}); train one with `zonecast train`")]
+    #[error(
+        "{path} is not a usable zonecast model ({reason}); train a model and point to its file"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -92,12 +94,20 @@ pub enum ModelError {
         reason: String,
     },
     /// The model was trained on other features than the pipeline computes.
-    #[error("the model was trained on {model} but the pipeline computes {pipeline}; retrain with the pipeline's --lags or run the pipeline with the model's")]
+    #[error("the model was trained on {model} but the pipeline computes {pipeline}; retrain with the pipeline's lags or run the pipeline with the model's")]
     SpecMismatch {
         /// The model's spec.
         model: String,
         /// The pipeline's spec.
         pipeline: String,
+    },
+    /// Too few target hours have the history the features need before the training cut-off.
+    #[error("only {span} target hours have the {horizon} hours of history the features need before the training cut-off; give more data, a later cut-off or shorter lags")]
+    TooLittleHistory {
+        /// Target hours with complete history.
+        span: i64,
+        /// Hours of history one row needs.
+        horizon: u32,
     },
     /// Training failed (too little data, a numerical problem).
     #[error("training failed: {0}")]

@@ -96,10 +96,10 @@ pub fn train(
     let start = first + config.spec.horizon() as i64;
     let span = config.until - start;
     if span < 48 {
-        return Err(ModelError::Training(format!(
-            "only {span} target hours have the {} hours of history the features need before --until; give more data, a later --until or shorter --lags",
-            config.spec.horizon()
-        )));
+        return Err(ModelError::TooLittleHistory {
+            span,
+            horizon: config.spec.horizon(),
+        });
     }
     let hold = config
         .validation_hours

@@ -19,8 +19,8 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
-use crate::operators::watermark::{StateLog, WatermarkPolicy, WatermarkState};
 use crate::trip::{HourlyStats, Trip, ZoneHour, ZoneHourMap};
+use crate::watermark::{StateLog, WatermarkPolicy, WatermarkState};
 
 type Update = ((ZoneHour, HourlyStats), u64, isize);
 
@@ -37,7 +37,7 @@ pub trait AggregateHourly<'scope>: Sized {
     /// use timely::dataflow::operators::ToStream;
     /// use zonecast::operators::AggregateHourly;
     /// use timely::dataflow::operators::generic::operator::empty;
-    /// use zonecast::operators::watermark::WatermarkPolicy;
+    /// use zonecast::watermark::WatermarkPolicy;
     /// use zonecast::trip::Trip;
     ///
     /// timely::example(|scope| {

@@ -19,9 +19,9 @@ use timely::dataflow::StreamVec;
 
 use crate::features::history::PickupHistory;
 use crate::features::{FeatureRow, FeatureSpec};
-use crate::operators::watermark::{StateLog, WatermarkState};
 use crate::time::hour_of;
 use crate::trip::{HourlyStats, ZoneHour};
+use crate::watermark::{StateLog, WatermarkState};
 
 type Update = (FeatureRow, u64, isize);
 

@@ -15,12 +15,10 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
-use crate::operators::watermark::{
-    StateLog, Verdict, WatermarkPolicy, WatermarkState, WatermarkTracker,
-};
 use crate::reject::{Reject, RejectReason};
 use crate::report::Report;
 use crate::trip::{RowPos, Trip};
+use crate::watermark::{StateLog, Verdict, WatermarkPolicy, WatermarkState, WatermarkTracker};
 
 type Builder<D> = timely::container::CapacityContainerBuilder<Vec<D>>;
 
@@ -46,7 +44,7 @@ pub trait ClassifyLateness<'scope> {
     /// use timely::dataflow::operators::{ToStream, Inspect};
     /// use timely::dataflow::operators::generic::operator::empty;
     /// use zonecast::operators::ClassifyLateness;
-    /// use zonecast::operators::watermark::WatermarkPolicy;
+    /// use zonecast::watermark::WatermarkPolicy;
     /// use zonecast::trip::{RowPos, Trip};
     ///
     /// timely::example(|scope| {

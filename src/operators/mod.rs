@@ -9,19 +9,19 @@
 //! | [`AggregateHourly`] | on-time `Trip`s by key + watermark states | collection of `(ZoneHour, HourlyStats)` |
 //! | [`BuildFeatures`] | hourly collection + watermark states | collection of `FeatureRow`s (per zone and target hour) |
 //! | [`WatchModel`] | the source's progress + a model handle | `ModelSwap`s stamped with the epoch they apply at |
-//! | [`ScoreForecasts`] | feature-row collection + model swaps | collection of `ZoneForecast`s |
+//! | [`ScoreForecasts`] | feature-row collection + model swaps | collection of [`ZoneForecast`](crate::forecast::ZoneForecast)s |
 //!
-//! [`watermark`] holds the event-time logic both share.
+//! The event-time state machine they share is [`crate::watermark`]; the forecast record is
+//! [`crate::forecast::ZoneForecast`].
 
 pub mod aggregate_hourly;
 pub mod build_features;
 pub mod classify_lateness;
 pub mod score_forecasts;
 pub mod watch_model;
-pub mod watermark;
 
 pub use aggregate_hourly::{AggregateHourly, StateGauge};
 pub use build_features::BuildFeatures;
 pub use classify_lateness::ClassifyLateness;
-pub use score_forecasts::{ScoreForecasts, ZoneForecast};
+pub use score_forecasts::ScoreForecasts;
 pub use watch_model::{ModelSwap, WatchModel};

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 
 use differential_dataflow::{AsCollection, VecCollection};
-use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
@@ -18,30 +17,9 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 use crate::features::FeatureRow;
+use crate::forecast::ZoneForecast;
 use crate::model::ModelFile;
 use crate::operators::watch_model::ModelSwap;
-
-/// One forecast, as it flows in the dataflow.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ZoneForecast {
-    /// The zone.
-    pub zone: u16,
-    /// The hour forecast (hour bucket).
-    pub target_hour: i64,
-    /// Predicted pickups in thousandths (exact, so forecasts compare and consolidate).
-    pub milli_pickups: i64,
-    /// The model file's version.
-    pub model_version: String,
-    /// True when a baseline stood in for the model (not enough history yet).
-    pub fallback: bool,
-}
-
-impl ZoneForecast {
-    /// Predicted pickups.
-    pub fn pickups(&self) -> f64 {
-        self.milli_pickups as f64 / 1000.0
-    }
-}
 
 /// Extension trait: score feature rows with a model, swapping models at epochs.
 pub trait ScoreForecasts<'scope> {

@@ -187,7 +187,7 @@ pub fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The address could not be bound.
-    #[error("cannot serve HTTP on {addr}: {source}; pick a free port with --http 127.0.0.1:PORT (0 picks one)")]
+    #[error("cannot serve HTTP on {addr}: {source}; pick a free port for the HTTP address (port 0 picks one)")]
     Bind {
         /// The address.
         addr: String,

@@ -48,7 +48,7 @@ async fn authorize(
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
             message:
-                "model swaps over HTTP are disabled: start zonecast run with --admin-token TOKEN",
+                "model swaps over HTTP are disabled: the server was started without an admin token",
         }));
     };
     let token = authorization

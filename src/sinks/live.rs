@@ -12,11 +12,11 @@ use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::StreamVec;
 
+use crate::forecast::ZoneForecast;
 use crate::live::LiveEpoch;
-use crate::operators::watermark::WatermarkState;
-use crate::operators::ZoneForecast;
 use crate::report::Report;
 use crate::trip::{HourlyStats, ZoneHour};
+use crate::watermark::WatermarkState;
 
 /// Extension trait: sink a forecast dataflow's outputs into per-epoch [`LiveEpoch`]s.
 pub trait SinkLive<'scope> {
@@ -28,7 +28,7 @@ pub trait SinkLive<'scope> {
     /// ```
     /// use differential_dataflow::input::Input;
     /// use timely::dataflow::operators::generic::operator::empty;
-    /// use zonecast::operators::ZoneForecast;
+    /// use zonecast::forecast::ZoneForecast;
     /// use zonecast::sinks::live::SinkLive;
     ///
     /// timely::example(|scope| {

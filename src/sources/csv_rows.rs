@@ -5,6 +5,8 @@
 //! exactly one line, and a quote must close on the line it opens.
 
 use crate::reject::RejectReason;
+use crate::schema::csv_line::split_fields;
+pub use crate::schema::csv_line::{split_header, strip_line_end};
 use crate::schema::values::{parse_micros, parse_pickup, parse_zone};
 use crate::schema::{ColumnMap, Resolved, SchemaError};
 use crate::trip::Trip;
@@ -25,26 +27,6 @@ pub struct CsvRowParser {
 const NOT_READ: u8 = u8::MAX;
 const PICKUP: usize = 0;
 const ZONE: usize = 1;
-
-/// Splits a header line into column names (quotes removed).
-pub fn split_header(line: &[u8]) -> Vec<String> {
-    let line = strip_line_end(line);
-    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-    let mut bounds = Vec::new();
-    if split_fields(line, &mut bounds).is_err() {
-        return vec![String::from_utf8_lossy(line).into_owned()];
-    }
-    bounds
-        .iter()
-        .map(|&(s, e)| String::from_utf8_lossy(&line[s..e]).trim().to_string())
-        .collect()
-}
-
-/// Removes a trailing `\n` and `\r`.
-pub fn strip_line_end(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
 
 /// Bytes of `word` equal to `byte`, as the high bit of each byte lane (exact, no false hits).
 #[inline]
@@ -132,46 +114,6 @@ fn split_unquoted(line: &[u8], bounds: &mut Vec<(usize, usize)>) -> bool {
     }
     bounds.push((start, line.len()));
     true
-}
-
-/// Finds the content bounds of each field of a line (quoted fields without their quotes).
-fn split_fields(line: &[u8], bounds: &mut Vec<(usize, usize)>) -> Result<(), RejectReason> {
-    bounds.clear();
-    let mut i = 0;
-    loop {
-        if line.get(i) == Some(&b'"') {
-            let open = i + 1;
-            let mut j = open;
-            loop {
-                match line[j..].iter().position(|&b| b == b'"') {
-                    None => return Err(RejectReason::BadQuoting),
-                    Some(k) if line.get(j + k + 1) == Some(&b'"') => j += k + 2,
-                    Some(k) => {
-                        j += k;
-                        break;
-                    }
-                }
-            }
-            bounds.push((open, j));
-            i = j + 1;
-            match line.get(i) {
-                None => return Ok(()),
-                Some(b',') => i += 1,
-                Some(_) => return Err(RejectReason::BadQuoting),
-            }
-        } else {
-            match line[i..].iter().position(|&b| b == b',') {
-                Some(k) => {
-                    bounds.push((i, i + k));
-                    i += k + 1;
-                }
-                None => {
-                    bounds.push((i, line.len()));
-                    return Ok(());
-                }
-            }
-        }
-    }
 }
 
 impl CsvRowParser {

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::format::Format;
 pub use source_trips::{source_trips, SourceStreams};
 
 use crate::reject::Reject;
@@ -56,7 +57,7 @@ pub enum SourceError {
         message: String,
     },
     /// A column zonecast needs has a type it cannot read.
-    #[error("{path}: column {column} has type {data_type}, which zonecast cannot read as this field; map another column with --column")]
+    #[error("{path}: column {column} has type {data_type}, which zonecast cannot read as this field; map another column to the field (FIELD=NAME)")]
     UnsupportedColumn {
         /// The file.
         path: PathBuf,
@@ -82,6 +83,12 @@ pub enum SourceError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+impl From<crate::format::UnknownFormat> for SourceError {
+    fn from(e: crate::format::UnknownFormat) -> Self {
+        SourceError::UnknownFormat(e.0)
+    }
 }
 
 impl SourceError {
@@ -144,29 +151,5 @@ pub struct EmptyFeed;
 impl TripFeed for EmptyFeed {
     fn poll(&mut self) -> FeedPoll {
         FeedPoll::Done
-    }
-}
-
-/// Input file formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Comma-separated text with a header line.
-    Csv,
-    /// Apache Parquet (TLC's format since 2022).
-    Parquet,
-}
-
-impl Format {
-    /// The format told from the file name (`.csv`, `.parquet`/`.parq`), case-insensitively.
-    pub fn of(path: &Path) -> Result<Format, SourceError> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        match ext.as_deref() {
-            Some("csv") | Some("txt") => Ok(Format::Csv),
-            Some("parquet") | Some("parq") | Some("pq") => Ok(Format::Parquet),
-            _ => Err(SourceError::UnknownFormat(path.to_path_buf())),
-        }
     }
 }

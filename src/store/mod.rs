@@ -13,9 +13,13 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
-use crate::operators::ZoneForecast;
+use crate::forecast::ZoneForecast;
 use crate::sinks::hourly_table::SortedTable;
 use crate::time::{format_iso, format_utc_ms, now_ms, parse_naive, SECS_PER_HOUR};
+
+/// How long a writer waits for another run's write lock by default (the batch job and the
+/// command line both start from this).
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
@@ -28,7 +32,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 pub enum StoreError {
     /// The file is not a SQLite database (or is damaged).
     #[error(
-        "{path} is not a usable SQLite database ({message}): move it away or pass another --db"
+        "{path} is not a usable SQLite database ({message}): move it away or use another database path"
     )]
     Corrupt {
         /// The file.
@@ -37,7 +41,7 @@ pub enum StoreError {
         message: String,
     },
     /// Another run holds the write lock.
-    #[error("{path} is locked by another zonecast run (waited {waited:?}): retry when it finishes, or raise --lock-timeout")]
+    #[error("{path} is locked by another zonecast run (waited {waited:?}): retry when it finishes, or raise the lock timeout")]
     Locked {
         /// The file.
         path: PathBuf,
@@ -45,7 +49,7 @@ pub enum StoreError {
         waited: Duration,
     },
     /// A SQLite database that is not zonecast's (or from a newer version).
-    #[error("{path} is a SQLite database but not a zonecast one of schema version {SCHEMA_VERSION} (found version {found}): pass another --db")]
+    #[error("{path} is a SQLite database but not a zonecast one of schema version {SCHEMA_VERSION} (found version {found}): use another database path")]
     Foreign {
         /// The file.
         path: PathBuf,
@@ -53,10 +57,10 @@ pub enum StoreError {
         found: i64,
     },
     /// The database file does not exist (for reading).
-    #[error("{0} does not exist: write it first with `zonecast batch --db {0}`")]
+    #[error("{0} does not exist: write it first with a batch run into this database")]
     Missing(PathBuf),
     /// The database holds no complete run yet.
-    #[error("{0} holds no complete run yet: run `zonecast batch` first")]
+    #[error("{0} holds no complete run yet: finish a batch run into it first")]
     Empty(PathBuf),
     /// Any other SQLite error.
     #[error("database {path}: {source}")]
@@ -114,8 +118,8 @@ pub struct HourRange {
     pub since_last_run: bool,
 }
 
-/// What a committed run wrote.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a committed run wrote (all zero for a process that wrote nothing).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Written {
     /// The run's id.
     pub run_id: i64,

@@ -7,8 +7,8 @@ use rusqlite::OptionalExtension;
 
 use super::{parse_hour, parse_utc_ms, ForecastRow, Store, StoreError};
 use crate::live::{LiveState, ServedForecast, ZoneDirectory};
-use crate::operators::watermark::WatermarkPolicy;
 use crate::time::parse_naive;
+use crate::watermark::WatermarkPolicy;
 
 /// The latest complete run's record, as read back for serving.
 struct LatestRun {
