@@ -20,15 +20,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{follow_forecasts, percentile, wait_for, Job};
+use support::{follow_forecasts, percentile, wait_for};
 use zonecast::dataflows::live::LiveJob;
 use zonecast::features::history::PickupHistory;
 use zonecast::features::FeatureSpec;
 use zonecast::generator::writers::write_trips;
 use zonecast::generator::{GeneratorConfig, TripGenerator};
+use zonecast::jobs::{SocketSource, Source};
 use zonecast::model::train::{train, TrainConfig};
 use zonecast::model::ModelKind;
-use zonecast::sources::socket::SocketOptions;
 use zonecast::time::{format_naive, hour_of, parse_naive};
 
 const HEADER: &str = "tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount";
@@ -74,22 +74,18 @@ fn main() {
     config.spec = FeatureSpec::new(FeatureSpec::parse_lags("1-6,24").unwrap(), 0);
     config.validation_hours = Some(12);
     let model = train(&history, &config, &mut |_| {}).unwrap().model;
-    let mut job = LiveJob::new(model, "127.0.0.1:0");
-    job.inputs.files = vec![path];
-    job.inputs.socket = Some((
-        "127.0.0.1:0".into(),
-        SocketOptions {
-            batch_interval: Duration::from_millis(1),
-            ..SocketOptions::default()
-        },
-    ));
+    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
+    job.source = Source::files([path]).then(Source::Socket(SocketSource {
+        batch_interval: Duration::from_millis(1),
+        ..SocketSource::new("127.0.0.1:0")
+    }));
     job.cluster = zonecast::runtime::Cluster::threads(2);
-    let job = Job::start(job);
-    wait_for(job.http, |s| {
-        s["rows_read"] == 150_000 && s["ready"] == true
-    });
+    let handle = job.start().unwrap();
+    let ready = handle.wait_ready(Duration::from_secs(120)).unwrap();
+    let http = ready.http.unwrap();
+    wait_for(http, |s| s["rows_read"] == 150_000 && s["ready"] == true);
     std::thread::sleep(Duration::from_millis(500));
-    let status = support::status(job.http);
+    let status = support::status(http);
     let as_of = status["as_of"].as_str().unwrap().replace('T', " ");
     let hour = hour_of(parse_naive(as_of.as_bytes()).unwrap());
     let target = format_naive(hour * 3600).replace(' ', "T");
@@ -100,7 +96,7 @@ fn main() {
     {
         let (outstanding, latencies, target) =
             (outstanding.clone(), latencies.clone(), target.clone());
-        follow_forecasts(job.http, move |data| {
+        follow_forecasts(http, move |data| {
             let now = Instant::now();
             let v: serde_json::Value = serde_json::from_str(data).unwrap();
             if v["target_hour"].as_str() != Some(target.as_str()) {
@@ -121,7 +117,7 @@ fn main() {
         });
     }
     std::thread::sleep(Duration::from_millis(200));
-    let socket = job.socket.unwrap();
+    let socket = ready.socket.unwrap();
     println!("freshness: send a trip over the socket -> its changed forecast on /v1/stream ({secs} s per rate, 2 workers)");
     println!(
         "{:>10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}",
@@ -202,10 +198,11 @@ fn main() {
             l.last().copied().unwrap_or(f64::NAN)
         );
     }
-    let status = support::status(job.http);
+    let status = support::status(http);
     println!(
         "rows read {} (rejected {}, late {})",
         status["rows_read"], status["rejected"], status["late"]
     );
-    job.stop();
+    handle.stop();
+    handle.join().unwrap();
 }

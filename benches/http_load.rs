@@ -8,11 +8,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{percentile, wait_for, Job};
+use support::{percentile, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use zonecast::dataflows::live::{GeneratedInput, LiveJob};
+use zonecast::dataflows::live::LiveJob;
 use zonecast::features::FeatureSpec;
+use zonecast::jobs::Source;
 use zonecast::model::{Baseline, ModelFile};
+use zonecast::sources::generated::GeneratedInput;
 use zonecast::time::days_from_civil;
 
 /// One connection's results: latencies (µs) and errors.
@@ -91,23 +93,28 @@ fn main() {
         Baseline::FourWeekMean,
         FeatureSpec::new(FeatureSpec::parse_lags("1-24").unwrap(), 1),
     );
-    let mut job = LiveJob::new(model, "127.0.0.1:0");
+    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
     let start = days_from_civil(2024, 1, 1) * 86_400;
-    job.inputs.generated = Some(GeneratedInput::backfill_then_live(
+    job.source = Source::Generated(GeneratedInput::backfill_then_live(
         42, start, 3, 17_000, 3600.0,
     ));
     job.cluster = zonecast::runtime::Cluster::threads(2);
-    let job = Job::start(job);
-    wait_for(job.http, |s| s["ready"] == true);
+    let handle = job.start().unwrap();
+    let http = handle
+        .wait_ready(Duration::from_secs(120))
+        .unwrap()
+        .http
+        .unwrap();
+    wait_for(http, |s| s["ready"] == true);
     let list: serde_json::Value =
-        serde_json::from_str(&support::get(job.http, "/v1/predictions")).unwrap();
+        serde_json::from_str(&support::get(http, "/v1/predictions")).unwrap();
     let zones: Vec<u16> = list["predictions"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["zone"].as_u64().unwrap() as u16)
         .collect();
-    let before = support::status(job.http);
+    let before = support::status(http);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,7 +123,7 @@ fn main() {
     let until = started + Duration::from_secs(secs);
     let results = runtime.block_on(async {
         let tasks: Vec<_> = (0..connections)
-            .map(|c| tokio::spawn(client(job.http, zones.clone(), until, c * 7)))
+            .map(|c| tokio::spawn(client(http, zones.clone(), until, c * 7)))
             .collect();
         let mut all = Vec::new();
         for t in tasks {
@@ -125,7 +132,7 @@ fn main() {
         all
     });
     let elapsed = started.elapsed().as_secs_f64();
-    let after = support::status(job.http);
+    let after = support::status(http);
     let errors: u64 = results.iter().map(|r| r.1).sum();
     let mut latencies: Vec<f64> = results
         .into_iter()
@@ -149,5 +156,6 @@ fn main() {
         "meanwhile      {ingested} trips ingested ({:.0}/s), {epochs} epochs published",
         ingested as f64 / elapsed
     );
-    job.stop();
+    handle.stop();
+    handle.join().unwrap();
 }

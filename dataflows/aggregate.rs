@@ -10,32 +10,36 @@
 //! ```
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::channel;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use differential_dataflow::VecCollection;
+use differential_dataflow::{AsCollection, VecCollection};
+use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Concat, ConnectLoop, Exchange, Feedback, Probe};
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
+use crate::forecast::ZoneForecast;
+use crate::jobs::hub::{spawn_hub, HubShared};
+use crate::jobs::workers::{run_workers, step_until_done};
+use crate::jobs::{
+    JobAddresses, JobControl, JobError, JobHandle, PreparedSource, Source, SourceSettings,
+};
+use crate::live::{LiveEpoch, LiveState};
 use crate::operators::{AggregateHourly, ClassifyLateness, StateGauge};
 use crate::progress::Progress;
 use crate::report::{Report, RunReport};
-use crate::runtime::{run_to_completion, Cluster, RuntimeError};
+use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
 use crate::sinks::changes_log::ChangesLog;
 use crate::sinks::epochs::EpochUpdates;
 use crate::sinks::hourly_table::{HourlyTable, SortedTable};
+use crate::sinks::live::SinkLive;
 use crate::sinks::{SinkEpochs, SinkReports};
-use crate::sources::file_feed::FileFeed;
-use crate::sources::pacing::Pacer;
-use crate::sources::plan::{ReplayOrder, ReplayPlan};
-use crate::sources::socket::{listen, SocketOptions, SourceNames};
-use crate::sources::{source_trips, EmptyFeed, SourceError, TripFeed};
+use crate::sources::{source_trips, SourceError, TripFeed};
 use crate::trip::{HourlyStats, ZoneHour};
 use crate::watermark::{WatermarkPolicy, WatermarkState};
 
@@ -49,9 +53,16 @@ pub struct AggregateSinks {
     pub hourly_local: Option<HourlySink>,
     /// Called on worker 0 with each finished epoch of all hourly updates, in epoch order.
     pub hourly_gathered: Option<HourlySink>,
+    /// Called on worker 0 with each finished epoch as a [`LiveEpoch`] (hourly updates,
+    /// watermark, row outcomes; no forecasts), for the job's hub. Build it on every worker or
+    /// on none.
+    pub live: Option<LiveSink>,
     /// Receives the row outcome counts.
     pub report: Rc<RefCell<RunReport>>,
 }
+
+/// A callback for every finished epoch gathered as a [`LiveEpoch`].
+pub type LiveSink = Box<dyn FnMut(u64, LiveEpoch)>;
 
 /// What a built aggregate dataflow hands back to the code that runs it.
 pub struct AggregateHandles {
@@ -131,6 +142,16 @@ pub fn build<'scope>(
             .clone()
             .sink_local_epochs_named("SinkHourlyLocal", sink);
     }
+    if let Some(sink) = sinks.live {
+        let no_forecasts = empty::<_, Vec<(ZoneForecast, u64, isize)>>(scope).as_collection();
+        no_forecasts.sink_live_named(
+            "SinkLive",
+            hourly.clone(),
+            streams.states.clone(),
+            streams.reports.clone(),
+            sink,
+        );
+    }
     if let Some(sink) = sinks.hourly_gathered {
         hourly.sink_epochs_named("SinkHourlyGathered", sink);
     }
@@ -138,27 +159,6 @@ pub fn build<'scope>(
         .reports
         .sink_reports_named("SinkReports", sinks.report);
     streams.handles
-}
-
-/// Where trips come from.
-#[derive(Clone, Debug)]
-pub enum TripInput {
-    /// Replay files (CSV and Parquet, mixed) in the given order.
-    Files {
-        /// The files.
-        paths: Vec<PathBuf>,
-        /// File order or sorted by pickup time.
-        order: ReplayOrder,
-        /// Pace at this many x event time (`None`: as fast as possible).
-        speed: Option<f64>,
-    },
-    /// Listen on a TCP address (only process 0 listens).
-    Socket {
-        /// `host:port`; port 0 picks a free port.
-        addr: String,
-        /// Batching, idle exit and shutdown.
-        options: SocketOptions,
-    },
 }
 
 /// Output files (all optional; the outcome is returned either way).
@@ -173,14 +173,15 @@ pub struct AggregateOutputs {
 }
 
 /// A complete aggregate job: what `zonecast aggregate` runs, without the CLI.
+#[derive(Clone, Debug)]
 pub struct AggregateJob {
-    /// The input.
-    pub input: TripInput,
+    /// Where trips come from.
+    pub source: Source,
     /// Column mapping for inputs with non-TLC names.
     pub columns: ColumnMap,
     /// Lateness, far-ahead limit and watermark support.
     pub policy: WatermarkPolicy,
-    /// Rows per epoch (files) or at most per epoch (socket).
+    /// Rows per epoch (files) or at most per epoch (socket, channel).
     pub batch_rows: u64,
     /// Threads and processes.
     pub cluster: Cluster,
@@ -188,60 +189,34 @@ pub struct AggregateJob {
     pub outputs: AggregateOutputs,
     /// Show a progress bar on a terminal.
     pub show_progress: bool,
-    /// Called with the bound address once the socket listens.
-    pub on_listen: Option<Box<dyn Fn(SocketAddr) + Send + Sync>>,
+    /// Gather every epoch's updates on worker 0 for the handle's subscriptions and snapshot
+    /// (costs an exchange of the updates; off for one-shot runs such as the CLI's).
+    pub publish_updates: bool,
 }
 
 impl AggregateJob {
-    /// A job over files with default settings.
-    pub fn files(paths: Vec<PathBuf>) -> Self {
+    /// A job over `source` with default settings.
+    pub fn new(source: Source) -> Self {
         AggregateJob {
-            input: TripInput::Files {
-                paths,
-                order: ReplayOrder::File,
-                speed: None,
-            },
+            source,
             columns: ColumnMap::default(),
             policy: WatermarkPolicy::default(),
             batch_rows: DEFAULT_BATCH_ROWS,
             cluster: Cluster::default(),
             outputs: AggregateOutputs::default(),
             show_progress: false,
-            on_listen: None,
+            publish_updates: true,
         }
+    }
+
+    /// A job over files with default settings.
+    pub fn files(paths: Vec<PathBuf>) -> Self {
+        AggregateJob::new(Source::files(paths))
     }
 }
 
 /// Default rows per epoch.
 pub const DEFAULT_BATCH_ROWS: u64 = 4_096;
-
-/// Errors of an aggregate job.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// An input could not be opened or read.
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    /// An hourly count table could not be read.
-    #[error(transparent)]
-    Hourly(#[from] crate::features::hourly_input::HourlyInputError),
-    /// Workers could not start.
-    #[error(transparent)]
-    Runtime(#[from] RuntimeError),
-    /// The HTTP server could not start.
-    #[error(transparent)]
-    Server(#[from] crate::server::ServerError),
-    /// The job stopped part-way (an input became unreadable, an output failed).
-    #[error("the job stopped: {0}")]
-    Failed(String),
-    /// An output file could not be written.
-    #[error("cannot write {path}: {source}")]
-    Output {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-}
 
 /// What an aggregate job produced (returned on process 0 only).
 #[derive(Debug)]
@@ -269,75 +244,63 @@ struct WorkerResult {
 impl AggregateJob {
     /// Runs the job to completion. Returns `Some` on process 0, `None` on the others.
     pub fn run(self) -> Result<Option<AggregateOutcome>, JobError> {
+        self.start()?.join()
+    }
+
+    /// Starts the job and returns at once.
+    pub fn start(self) -> Result<JobHandle<Option<AggregateOutcome>>, JobError> {
+        let control = JobControl::new();
+        let hub = self.publish_updates.then(|| {
+            let live = LiveState::new(Default::default(), self.policy);
+            HubShared::new(Arc::new(RwLock::new(live)), None)
+        });
+        let job_hub = hub.clone();
+        JobHandle::spawn("zonecast-aggregate", control, hub, move |control| {
+            self.execute(control, job_hub)
+        })
+    }
+
+    fn execute(
+        self,
+        control: Arc<JobControl>,
+        hub: Option<Arc<HubShared>>,
+    ) -> Result<Option<AggregateOutcome>, JobError> {
         let started = Instant::now();
-        let config_check = self.cluster.timely_config()?;
-        drop(config_check);
-        let progress_rows = Arc::new(AtomicU64::new(0));
-        let names: SourceNames = Arc::new(Mutex::new(Vec::new()));
-        let peers = self.cluster.peers();
+        drop(self.cluster.timely_config()?);
         let leader = self.cluster.is_leader();
-        type FeedMaker = Box<dyn Fn(usize) -> Box<dyn TripFeed> + Send + Sync>;
-        let (make_feed, total): (FeedMaker, Option<u64>) = match self.input {
-            TripInput::Files {
-                paths,
-                order,
-                speed,
-            } => {
-                let plan = Arc::new(ReplayPlan::new(
-                    &paths,
-                    &self.columns,
-                    self.batch_rows,
-                    order,
-                )?);
-                names.lock().expect("names").extend(plan.source_names());
-                let pacer = speed.map(Pacer::new);
-                let rows = progress_rows.clone();
-                let total = plan.positions;
-                let make = move |index: usize| -> Box<dyn TripFeed> {
-                    Box::new(FileFeed::new(
-                        plan.clone(),
-                        index,
-                        peers,
-                        pacer.clone(),
-                        rows.clone(),
-                    ))
-                };
-                (Box::new(make), Some(total))
-            }
-            TripInput::Socket { addr, mut options } => {
-                options.batch_rows = self.batch_rows;
-                let socket = if leader {
-                    let (feed, local) =
-                        listen(&addr, options, names.clone(), progress_rows.clone())?;
-                    if let Some(callback) = &self.on_listen {
-                        callback(local);
-                    }
-                    Some(feed)
-                } else {
-                    None
-                };
-                let socket = Mutex::new(socket);
-                let make = move |index: usize| -> Box<dyn TripFeed> {
-                    // Only global worker 0 reads the socket; the others have no input.
-                    let feed = if index == 0 {
-                        socket.lock().expect("socket").take()
-                    } else {
-                        None
-                    };
-                    match feed {
-                        Some(feed) => Box::new(feed),
-                        None => Box::new(EmptyFeed),
-                    }
-                };
-                (Box::new(make), None)
-            }
+        let settings = SourceSettings {
+            columns: self.columns.clone(),
+            batch_rows: self.batch_rows,
+            cluster: self.cluster.clone(),
+            heartbeat: None,
         };
-        let _progress = Progress::start(progress_rows, total, self.show_progress && leader);
+        let source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
+        let (sender, receiver) = channel::<(u64, LiveEpoch)>();
+        let hub_thread = match (hub, leader) {
+            (Some(mut hub), true) => {
+                hub.set_done_epoch(source.done_epoch.clone());
+                Some(spawn_hub(hub, None, receiver))
+            }
+            _ => None,
+        };
+        let publish = hub_thread.is_some().then(|| Mutex::new(Some(sender)));
+        control.ready(JobAddresses {
+            http: None,
+            socket: source.socket,
+        });
+        let _progress = Progress::start(
+            source.rows_read.clone(),
+            source.total_rows,
+            self.show_progress && leader,
+        );
         let policy = self.policy;
         let changes_path = self.outputs.changes.clone();
         let single_process = self.cluster.processes <= 1;
+        let source = Arc::new(source);
+        let feeds = source.clone();
+        let worker_control = control.clone();
         tracing::info!(elapsed = ?started.elapsed(), "inputs planned");
-        let mut results = self.cluster.execute(move |worker| {
+        let mut results = run_workers(&self.cluster, &control, move |worker| {
             let index = worker.index();
             let table = Rc::new(RefCell::new(HourlyTable::default()));
             let report = Rc::new(RefCell::new(RunReport::default()));
@@ -393,20 +356,32 @@ impl AggregateJob {
                         (None, Some(Box::new(both)))
                     }
                 };
-            let feed = make_feed(index);
+            // Every worker builds the publishing sink when any does (only worker 0 sends).
+            let live = publish.as_ref().map(|slot| {
+                let sender = match index {
+                    0 => slot.lock().expect("publisher").take(),
+                    _ => None,
+                };
+                Box::new(move |epoch: u64, update: LiveEpoch| {
+                    if let Some(sender) = &sender {
+                        let _ = sender.send((epoch, update));
+                    }
+                }) as LiveSink
+            });
+            let feed = feeds.feed(index);
             let sinks = AggregateSinks {
                 hourly_local,
                 hourly_gathered,
+                live,
                 report: report.clone(),
             };
             let handles = worker.dataflow::<u64, _, _>(|scope| build(scope, feed, policy, sinks));
-            run_to_completion(worker);
-            let error = handles
-                .source_error
-                .borrow_mut()
-                .take()
-                .map(|e| e.to_string())
-                .or_else(|| write_error.borrow_mut().take());
+            step_until_done(worker, &worker_control, || {
+                if let Some(error) = handles.source_error.borrow().as_ref() {
+                    worker_control.fail(error.to_string());
+                }
+            });
+            let error = write_error.borrow_mut().take();
             let is_zero = index == 0;
             WorkerResult {
                 table: (is_zero || single_process).then(|| table.take().into_sorted()),
@@ -415,9 +390,15 @@ impl AggregateJob {
                 error,
             }
         })?;
+        if let Some(thread) = hub_thread {
+            let _ = thread.join();
+        }
         let elapsed = started.elapsed();
         tracing::info!(?elapsed, "dataflow finished");
         if let Some(message) = results.iter().find_map(|r| r.error.clone()) {
+            control.fail(message);
+        }
+        if let Some(message) = control.failure() {
             return Err(JobError::Failed(message));
         }
         let Some(report) = results.iter_mut().find_map(|r| r.report.take()) else {
@@ -426,7 +407,7 @@ impl AggregateJob {
         let peak_state_keys = results.iter().map(|r| r.peak_state_keys).sum();
         let table = SortedTable::merge(results.into_iter().filter_map(|r| r.table));
         tracing::info!(elapsed = ?started.elapsed(), "tables joined");
-        let source_names = names.lock().expect("names").clone();
+        let source_names = source.source_names();
         if let Some(path) = &self.outputs.table {
             table.write_csv(path).map_err(|source| JobError::Output {
                 path: path.clone(),

@@ -1,9 +1,9 @@
-//! The batch job (`zonecast batch`): bounded trip files in, the forecast dataflow run to
+//! The batch job (`zonecast batch`): a bounded [`Source`] in, the forecast dataflow run to
 //! completion, and its final forecasts, hourly aggregates and a run record out, written into the
 //! SQLite prediction database in one transaction.
 //!
 //! ```text
-//! FileFeed ─► forecast::build_streams ─(ZoneForecast, epoch, ±1)─► sink_epochs (worker 0) ─► final forecast per (zone, target hour) ─┐
+//! Source ─► forecast::build_streams ─(ZoneForecast, epoch, ±1)─► sink_epochs (worker 0) ─► final forecast per (zone, target hour) ─┐
 //!                  ├─((ZoneHour, HourlyStats), epoch, ±1)─► sink_epochs (worker 0) ─► HourlyTable ──────────────────────────────────┼─► Store::complete_run
 //!                  └─Report─► sink_reports (worker 0) ─► RunReport ─────────────────────────────────────────────────────────────────┘
 //! ```
@@ -15,52 +15,37 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::dataflows::aggregate::{JobError, DEFAULT_BATCH_ROWS};
+use crate::dataflows::aggregate::DEFAULT_BATCH_ROWS;
 use crate::dataflows::forecast::{build_streams, ForecastPolicy};
 use crate::forecast::ZoneForecast;
+use crate::jobs::workers::{run_workers, step_until_done};
+use crate::jobs::{
+    JobAddresses, JobControl, JobError, JobHandle, PreparedSource, Source, SourceSettings,
+};
 use crate::model::ModelFile;
 use crate::progress::Progress;
 use crate::report::RunReport;
-use crate::runtime::{run_to_completion, Cluster};
+use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
 use crate::sinks::hourly_table::{HourlyTable, SortedTable};
 use crate::sinks::{SinkEpochs, SinkReports};
-use crate::sources::file_feed::FileFeed;
-use crate::sources::plan::{ReplayOrder, ReplayPlan};
-use crate::store::{
-    HourRange, RunResult, RunStart, Store, StoreError, Written, DEFAULT_LOCK_TIMEOUT,
-};
-
-/// Errors of a batch job.
-#[derive(Debug, thiserror::Error)]
-pub enum BatchError {
-    /// Reading inputs or running the dataflow failed.
-    #[error(transparent)]
-    Job(#[from] JobError),
-    /// The database could not be opened or written.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+use crate::store::{HourRange, RunResult, RunStart, Store, Written, DEFAULT_LOCK_TIMEOUT};
 
 /// A batch scoring job: what `zonecast batch` runs, without the CLI.
+#[derive(Clone, Debug)]
 pub struct BatchJob {
-    /// Trip files (CSV and Parquet, mixed).
-    pub inputs: Vec<PathBuf>,
+    /// Trips (bounded: files or memory rows).
+    pub source: Source,
     /// Column mapping.
     pub columns: ColumnMap,
-    /// Replay order.
-    pub order: ReplayOrder,
     /// The model.
     pub model: ModelFile,
     /// Lateness, features, retention (as for the live job).
     pub policy: ForecastPolicy,
-    /// Where the workers run (default two threads in this process). With several processes,
-    /// every process runs its share of the dataflow but only process 0 opens the database and
-    /// writes the run; the others return an empty outcome.
+    /// Threads and processes (process 0 writes the database).
     pub cluster: Cluster,
     /// Rows per epoch.
     pub batch_rows: u64,
@@ -88,17 +73,12 @@ pub struct BatchOutcome {
 }
 
 impl BatchJob {
-    /// A job scoring `inputs` with `model` into `db`, with the live job's defaults.
-    pub fn new(inputs: Vec<PathBuf>, model: ModelFile, db: PathBuf) -> Self {
+    /// A job scoring `source` with `model` into `db`, with the live job's defaults.
+    pub fn new(source: Source, model: ModelFile, db: PathBuf) -> Self {
         BatchJob {
-            inputs,
+            source,
             columns: ColumnMap::default(),
-            order: ReplayOrder::File,
-            policy: ForecastPolicy {
-                watermark: Default::default(),
-                spec: model.spec.clone(),
-                retention_hours: 48,
-            },
+            policy: ForecastPolicy::for_spec(model.spec.clone()),
             model,
             cluster: Cluster::threads(2),
             batch_rows: DEFAULT_BATCH_ROWS,
@@ -109,12 +89,28 @@ impl BatchJob {
         }
     }
 
-    /// Runs the dataflow, then writes the run. A failure after the run was recorded marks it
-    /// `failed`; nothing of it is committed.
-    pub fn run(self) -> Result<BatchOutcome, BatchError> {
+    /// Runs the dataflow, then writes the run.
+    pub fn run(self) -> Result<BatchOutcome, JobError> {
+        self.start()?.join()
+    }
+
+    /// Starts the job and returns at once. A failure after the run was recorded marks it
+    /// `failed`; nothing of it is committed. A stopped job writes nothing either.
+    pub fn start(self) -> Result<JobHandle<BatchOutcome>, JobError> {
+        JobHandle::spawn("zonecast-batch", JobControl::new(), None, move |control| {
+            self.execute(control)
+        })
+    }
+
+    fn execute(self, control: Arc<JobControl>) -> Result<BatchOutcome, JobError> {
+        if !self.source.is_bounded() {
+            return Err(JobError::Unbounded);
+        }
         if !self.cluster.is_leader() {
+            // Other processes run their share of the dataflow; process 0 writes the run.
+            control.ready(JobAddresses::default());
             let started = Instant::now();
-            self.compute()?;
+            self.compute(&control)?;
             return Ok(BatchOutcome {
                 written: Written::default(),
                 report: RunReport::default(),
@@ -124,27 +120,25 @@ impl BatchJob {
         }
         let mut store = Store::open(&self.db, self.lock_timeout)?;
         let run_id = store.begin_run(&RunStart {
-            inputs: self
-                .inputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect(),
+            inputs: self.source.describe(),
             model_version: self.model.version.clone(),
             model_kind: self.model.kind.name().to_string(),
         })?;
+        control.ready(JobAddresses::default());
         let started = Instant::now();
-        let computed = self.compute();
+        let computed = self.compute(&control);
         let dataflow = started.elapsed();
-        let (mut result, report) = match computed {
-            Ok(Some(ok)) => ok,
-            Ok(None) => {
-                let error = JobError::Failed("worker 0 produced no results".into());
-                let _ = store.fail_run(run_id, &error.to_string());
-                return Err(error.into());
-            }
+        let computed = match computed {
+            Ok(_) if control.is_stopping() && control.failure().is_none() => Err(JobError::Stopped),
+            other => other,
+        };
+        let (mut result, report) = match computed.and_then(|gathered| {
+            gathered.ok_or_else(|| JobError::Failed("worker 0 produced no results".into()))
+        }) {
+            Ok(ok) => ok,
             Err(error) => {
                 let _ = store.fail_run(run_id, &error.to_string());
-                return Err(error.into());
+                return Err(error);
             }
         };
         result.dataflow_seconds = dataflow.as_secs_f64();
@@ -165,19 +159,25 @@ impl BatchJob {
 
     /// The forecast dataflow over the inputs: final forecasts, the hourly table, the report
     /// (`None` on a process other than 0, which gathers nothing).
-    fn compute(&self) -> Result<Option<(RunResult, RunReport)>, JobError> {
-        let plan = Arc::new(ReplayPlan::new(
-            &self.inputs,
-            &self.columns,
-            self.batch_rows,
-            self.order,
+    fn compute(
+        &self,
+        control: &Arc<JobControl>,
+    ) -> Result<Option<(RunResult, RunReport)>, JobError> {
+        let settings = SourceSettings {
+            columns: self.columns.clone(),
+            batch_rows: self.batch_rows,
+            cluster: self.cluster.clone(),
+            heartbeat: None,
+        };
+        let source = Arc::new(PreparedSource::open(
+            &self.source,
+            &settings,
+            control.stop_flag(),
         )?);
-        let rows = Arc::new(AtomicU64::new(0));
-        let leader = self.cluster.is_leader();
         let _progress = Progress::start(
-            rows.clone(),
-            Some(plan.positions),
-            self.show_progress && leader,
+            source.rows_read.clone(),
+            source.total_rows,
+            self.show_progress,
         );
         let model = Arc::new(self.model.clone());
         let policy = self.policy.clone();
@@ -189,14 +189,9 @@ impl BatchJob {
         );
         let gathered: Arc<Mutex<Option<Gathered>>> = Arc::default();
         let out = gathered.clone();
-        let errors = self.cluster.execute(move |worker| {
-            let feed = Box::new(FileFeed::new(
-                plan.clone(),
-                worker.index(),
-                worker.peers(),
-                None,
-                rows.clone(),
-            ));
+        let worker_control = control.clone();
+        run_workers(&self.cluster, control, move |worker| {
+            let feed = source.feed(worker.index());
             let forecasts: Rc<RefCell<BTreeMap<ZoneForecast, isize>>> = Rc::default();
             let table = Rc::new(RefCell::new(HourlyTable::default()));
             let report = Rc::new(RefCell::new(RunReport::default()));
@@ -229,7 +224,11 @@ impl BatchJob {
                     .sink_reports_named("SinkReports", report.clone());
                 streams.handles
             });
-            run_to_completion(worker);
+            step_until_done(worker, &worker_control, || {
+                if let Some(error) = handles.source_error.borrow().as_ref() {
+                    worker_control.fail(error.to_string());
+                }
+            });
             if worker.index() == 0 {
                 *out.lock().expect("results") = Some((
                     forecasts.take(),
@@ -238,10 +237,8 @@ impl BatchJob {
                     *watermark.borrow(),
                 ));
             }
-            let error = handles.source_error.borrow_mut().take();
-            error.map(|e| e.to_string())
         })?;
-        if let Some(message) = errors.into_iter().flatten().next() {
+        if let Some(message) = control.failure() {
             return Err(JobError::Failed(message));
         }
         let Some((forecasts, hourly, report, watermark)) = gathered.lock().expect("results").take()

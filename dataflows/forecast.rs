@@ -48,8 +48,30 @@ pub struct ForecastPolicy {
     pub watermark: WatermarkPolicy,
     /// Features (must match the model's).
     pub spec: FeatureSpec,
-    /// Target hours kept and corrected behind the watermark's hour.
+    /// Target hours kept and corrected behind the watermark's hour (at least
+    /// [`ForecastPolicy::MIN_RETENTION_HOURS`]; see [`ForecastPolicy::retention_hours`]).
     pub retention_hours: i64,
+}
+
+impl ForecastPolicy {
+    /// Default target hours kept and corrected.
+    pub const DEFAULT_RETENTION_HOURS: i64 = 48;
+    /// The fewest target hours kept (the hour in progress and the one before).
+    pub const MIN_RETENTION_HOURS: i64 = 2;
+
+    /// Default event-time rules and retention for a model computing `spec`.
+    pub fn for_spec(spec: FeatureSpec) -> Self {
+        ForecastPolicy {
+            watermark: WatermarkPolicy::default(),
+            spec,
+            retention_hours: Self::DEFAULT_RETENTION_HOURS,
+        }
+    }
+
+    /// The retention in effect: the setting, at least [`ForecastPolicy::MIN_RETENTION_HOURS`].
+    pub fn retention_hours(&self) -> i64 {
+        self.retention_hours.max(Self::MIN_RETENTION_HOURS)
+    }
 }
 
 /// The streams of the trips-to-forecasts part, for the dataflows built on it.
@@ -84,7 +106,7 @@ pub fn build_streams<'scope>(
         "BuildFeatures",
         streams.states.clone(),
         policy.spec.clone(),
-        policy.retention_hours,
+        policy.retention_hours(),
     );
     // ModelSwap at the epoch it applies, on every worker
     let swaps = match &handle {
@@ -100,7 +122,7 @@ pub fn build_streams<'scope>(
         "ScoreForecasts",
         model,
         swaps,
-        policy.retention_hours,
+        policy.retention_hours(),
     );
     forecasts.clone().inner.probe_with(&streams.handles.probe);
     ForecastStreams {

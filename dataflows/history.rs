@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::dataflows::aggregate::{AggregateJob, JobError};
+use crate::dataflows::aggregate::AggregateJob;
 use crate::features::history::PickupHistory;
 use crate::features::hourly_input::{history_from_table, read_hourly_into, HourlyColumns};
+use crate::jobs::JobError;
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
 
@@ -42,6 +43,7 @@ pub fn load_history(input: HistoryInput) -> Result<(PickupHistory, String), JobE
             job.columns = columns;
             job.cluster = cluster;
             job.show_progress = true;
+            job.publish_updates = false;
             let outcome = job
                 .run()?
                 .ok_or_else(|| JobError::Failed("aggregation ran on another process".into()))?;

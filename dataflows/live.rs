@@ -1,31 +1,35 @@
-//! The live dataflow and job (`zonecast run`): trips from files, a socket or a generated
-//! stream in; forecasts per zone served over HTTP (with events, metrics and a dashboard) out.
+//! The live dataflow and job (`zonecast run`): trips from any [`Source`] in; forecasts per
+//! zone out — in the live state the handle reads, in subscriptions, and (optionally) over
+//! HTTP with events, metrics and a dashboard.
 //!
 //! ```text
-//! LiveFeed (files, then socket/generated tail, then heartbeats)
+//! Source (files, then socket / generated / channel tail, then heartbeats)
 //!   └─► forecast::build_streams ─(ZoneForecast, epoch, ±1)─────────┐
 //!            ├─((ZoneHour, HourlyStats), epoch, ±1)───────────────┤
-//!            ├─WatermarkState (epoch + 1, every worker)────────────┼─► sink_live (worker 0) ─LiveEpoch─► channel ─► Publisher thread ─Snapshot─► HTTP server (tokio)
+//!            ├─WatermarkState (epoch + 1, every worker)────────────┼─► sink_live (worker 0) ─LiveEpoch─► channel ─► hub thread ─► LiveState, Snapshot (HTTP), subscriptions
 //!            └─Report────────────────────────────────────────────┘
 //! ```
 //!
 //! The worker hands each finished epoch to an unbounded channel and moves on: the dataflow
-//! never waits on the publisher or the server.
+//! never waits on the hub, the server or a subscriber.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use timely::dataflow::Scope;
 
-use crate::dataflows::aggregate::{AggregateHandles, JobError, DEFAULT_BATCH_ROWS};
+use crate::dataflows::aggregate::{AggregateHandles, DEFAULT_BATCH_ROWS};
 use crate::dataflows::forecast::{build_streams, ForecastPolicy};
-use crate::generator::{GeneratorConfig, TripGenerator};
+use crate::jobs::hub::{spawn_hub, HubShared};
+use crate::jobs::workers::{run_workers, step_until_done};
+use crate::jobs::{
+    JobAddresses, JobControl, JobError, JobHandle, PreparedSource, Source, SourceSettings,
+};
 use crate::live::{LiveEpoch, LiveState, ZoneDirectory};
 use crate::model::watch::{ModelHandle, ModelWatcher};
 use crate::model::ModelFile;
@@ -33,14 +37,9 @@ use crate::progress::Progress;
 use crate::report::{late_reason, rejected_reason, rejects_line, Report, REJECTS_HEADER};
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
-use crate::server::{AdminAccess, Publisher, ServerHandle, ServerState};
+use crate::server::{AdminAccess, Publisher, ServerHandle, ServerState, DEFAULT_HTTP_ADDR};
 use crate::sinks::live::SinkLive;
-use crate::sources::file_feed::FileFeed;
-use crate::sources::generated::GeneratedFeed;
-use crate::sources::live_feed::LiveFeed;
-use crate::sources::pacing::Pacer;
-use crate::sources::plan::{ReplayOrder, ReplayPlan};
-use crate::sources::socket::{listen, SocketOptions, SourceNames};
+use crate::sources::socket::SourceNames;
 use crate::sources::TripFeed;
 
 /// Builds the live dataflow: [`build_streams`] with every output gathered on worker 0 and
@@ -65,80 +64,11 @@ pub fn build<'scope>(
     streams.handles
 }
 
-/// A generated, never-ending input (the demo).
-#[derive(Clone, Debug)]
-pub struct GeneratedInput {
-    /// What to generate (start, rate through `trips`/`days`, seed).
-    pub config: GeneratorConfig,
-    /// Trips before this event time are backfilled at once; later ones are paced.
-    pub live_from: i64,
-    /// Pace (x event time).
-    pub speed: f64,
-}
-
-impl GeneratedInput {
-    /// Days a generated stream covers (ten years: never-ending for demos and benchmarks).
-    pub const STREAM_DAYS: u32 = 3_650;
-
-    /// `trips_per_day` generated trips with `seed` from `start` (naive seconds): the first
-    /// `history_days` backfilled at once, the rest paced at `speed`.
-    pub fn backfill_then_live(
-        seed: u64,
-        start: i64,
-        history_days: u32,
-        trips_per_day: u64,
-        speed: f64,
-    ) -> Self {
-        let days = history_days + Self::STREAM_DAYS;
-        let config = GeneratorConfig {
-            trips: trips_per_day * days as u64,
-            days,
-            seed,
-            start,
-            ..GeneratorConfig::default()
-        };
-        GeneratedInput {
-            config,
-            live_from: start + history_days as i64 * 86_400,
-            speed,
-        }
-    }
-}
-
-/// Where the live job's trips come from: files first, then at most one tail.
-#[derive(Clone, Debug, Default)]
-pub struct LiveInputs {
-    /// Files replayed first.
-    pub files: Vec<PathBuf>,
-    /// File order.
-    pub order: ReplayOrder,
-    /// Pace for the files (`None`: as fast as possible).
-    pub speed: Option<f64>,
-    /// Then a socket listener (`host:port`, options).
-    pub socket: Option<(String, SocketOptions)>,
-    /// Or a generated stream.
-    pub generated: Option<GeneratedInput>,
-}
-
-/// Where the job can be reached, once it runs.
-#[derive(Clone, Debug)]
-pub struct LiveAddresses {
-    /// The HTTP server (process 0 only).
-    pub http: Option<SocketAddr>,
-    /// The socket source.
-    pub socket: Option<SocketAddr>,
-}
-
-/// Called with the job's addresses once it listens.
-pub type OnReady = Box<dyn Fn(&LiveAddresses) + Send + Sync>;
-
-/// Where worker 0 hands finished epochs (and rejected rows).
-type EpochOutput = (Sender<(u64, LiveEpoch)>, Option<RejectsLog>);
-
 /// The live job: what `zonecast run` runs, without the CLI.
+#[derive(Clone, Debug)]
 pub struct LiveJob {
-    /// Inputs.
-    pub inputs: LiveInputs,
+    /// Where trips come from (files, then a tail; see [`Source`]).
+    pub source: Source,
     /// Column mapping for inputs with non-TLC names.
     pub columns: ColumnMap,
     /// Lateness, features, retention.
@@ -147,68 +77,248 @@ pub struct LiveJob {
     pub model: ModelFile,
     /// Watch this file and swap in new versions.
     pub watch_model: Option<PathBuf>,
-    /// Rows per epoch (files) or at most per epoch (socket).
+    /// Rows per epoch (files) or at most per epoch (socket, channel).
     pub batch_rows: u64,
     /// Threads and processes.
     pub cluster: Cluster,
-    /// HTTP address (process 0).
-    pub http: String,
+    /// HTTP address (process 0); `None`: no server (read the state through the handle).
+    pub http: Option<String>,
     /// Tokio threads for the server.
     pub http_threads: usize,
     /// Enables `POST /v1/admin/model` with this bearer token.
     pub admin_token: Option<String>,
     /// Zone names and boroughs.
     pub zones: Arc<ZoneDirectory>,
-    /// Stop when the inputs end (else keep serving until `shutdown`).
+    /// Stop when the inputs end (else keep serving until stopped).
     pub exit_at_end: bool,
     /// Append rejected and late rows here (`source,line,kind,reason`).
     pub rejects: Option<PathBuf>,
-    /// Hours of forecasts and actuals the server keeps behind the hour in progress.
+    /// Hours of forecasts and actuals the live state keeps behind the hour in progress.
     pub serving_retention_hours: i64,
-    /// Set to stop (signal handlers set it).
-    pub shutdown: Arc<AtomicBool>,
     /// Show a progress bar on a terminal while files replay.
     pub show_progress: bool,
-    /// Called once the server and sources listen.
-    pub on_ready: Option<OnReady>,
 }
 
 /// What a finished live job leaves (process 0).
 pub struct LiveOutcome {
-    /// The server state at the end (the final forecasts, counters and evaluation).
+    /// The server state at the end (the final forecasts, counters and evaluation), when the
+    /// job served HTTP.
     pub state: Option<Arc<ServerState>>,
+    /// The live state at the end (process 0).
+    pub live: Option<Arc<RwLock<LiveState>>>,
     /// Wall time.
     pub elapsed: Duration,
 }
 
 impl LiveJob {
-    /// A job serving `model` on `http` with default settings and no inputs.
-    pub fn new(model: ModelFile, http: &str) -> Self {
+    /// Default HTTP threads.
+    pub const DEFAULT_HTTP_THREADS: usize = 2;
+    /// Default workers.
+    pub const DEFAULT_WORKERS: usize = 2;
+
+    /// A job serving `model` with default settings, no inputs and no HTTP server.
+    pub fn new(model: ModelFile) -> Self {
         LiveJob {
-            inputs: LiveInputs::default(),
+            source: Source::default(),
             columns: ColumnMap::default(),
-            policy: ForecastPolicy {
-                watermark: Default::default(),
-                spec: model.spec.clone(),
-                retention_hours: 48,
-            },
+            policy: ForecastPolicy::for_spec(model.spec.clone()),
             model,
             watch_model: None,
             batch_rows: DEFAULT_BATCH_ROWS,
-            cluster: Cluster::default(),
-            http: http.to_string(),
-            http_threads: 2,
+            cluster: Cluster::threads(Self::DEFAULT_WORKERS),
+            http: None,
+            http_threads: Self::DEFAULT_HTTP_THREADS,
             admin_token: None,
             zones: Arc::new(ZoneDirectory::default()),
             exit_at_end: false,
             rejects: None,
             serving_retention_hours: crate::live::state::DEFAULT_RETENTION_HOURS,
-            shutdown: Arc::new(AtomicBool::new(false)),
             show_progress: false,
-            on_ready: None,
         }
     }
+
+    /// The same job serving HTTP on `addr` (`127.0.0.1:0` picks a free port).
+    pub fn serving(mut self, addr: &str) -> Self {
+        self.http = Some(addr.to_string());
+        self
+    }
+
+    /// The same job serving HTTP on the default address (`127.0.0.1:8080`).
+    pub fn serving_default(self) -> Self {
+        self.serving(DEFAULT_HTTP_ADDR)
+    }
+
+    /// Runs until the inputs end (with `exit_at_end`) or the job is stopped.
+    pub fn run(self) -> Result<LiveOutcome, JobError> {
+        self.start()?.join()
+    }
+
+    /// Starts the job and returns at once.
+    pub fn start(self) -> Result<JobHandle<LiveOutcome>, JobError> {
+        self.start_with(Ok)
+    }
+
+    /// Starts the job, running `prepare` on the job's thread first (e.g. to train its model).
+    pub fn start_with(
+        self,
+        prepare: impl FnOnce(LiveJob) -> Result<LiveJob, JobError> + Send + 'static,
+    ) -> Result<JobHandle<LiveOutcome>, JobError> {
+        let mut live = LiveState::new(self.zones.clone(), self.policy.watermark);
+        live.set_retention_hours(self.serving_retention_hours);
+        let live = Arc::new(RwLock::new(live));
+        let hub = HubShared::new(live.clone(), Some(self.policy.retention_hours()));
+        let control = JobControl::new();
+        let models = ModelHandle::new();
+        let job_hub = hub.clone();
+        let (job_models, spec) = (models.clone(), self.policy.spec.clone());
+        let handle = JobHandle::spawn("zonecast-live", control, Some(hub), move |control| {
+            prepare(self)?.execute(control, job_hub, job_models)
+        })?;
+        Ok(handle.with_model_swaps(models, spec))
+    }
+
+    fn execute(
+        self,
+        control: Arc<JobControl>,
+        hub: Arc<HubShared>,
+        models: Arc<ModelHandle>,
+    ) -> Result<LiveOutcome, JobError> {
+        let started = Instant::now();
+        drop(self.cluster.timely_config()?);
+        let leader = self.cluster.is_leader();
+        let _watcher = self.watch_model.clone().map(|path| {
+            ModelWatcher::start(
+                path,
+                self.policy.spec.clone(),
+                models.clone(),
+                Duration::from_millis(500),
+            )
+        });
+        let settings = SourceSettings {
+            columns: self.columns.clone(),
+            batch_rows: self.batch_rows,
+            cluster: self.cluster.clone(),
+            heartbeat: (!self.exit_at_end).then_some(Duration::from_secs(1)),
+        };
+        let source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
+        let mut hub = hub;
+        hub.set_done_epoch(source.done_epoch.clone());
+        // The hub and the server (process 0).
+        let (sender, receiver) = channel::<(u64, LiveEpoch)>();
+        let mut server = None;
+        let mut hub_thread = None;
+        let mut state = None;
+        if leader {
+            let admin = self.admin_token.clone().map(|token| AdminAccess {
+                token,
+                handle: models.clone(),
+                spec: self.policy.spec.clone(),
+            });
+            let shared = ServerState::sharing(
+                hub.live().clone(),
+                self.model.kind.name(),
+                &self.model.version,
+            )
+            .with_model_handle(Some(models.clone()), admin)
+            .with_input_done(source.done_epoch.clone());
+            let publisher = match &self.http {
+                Some(addr) => {
+                    server = Some(ServerHandle::start(
+                        addr,
+                        shared.clone(),
+                        self.http_threads,
+                    )?);
+                    Some(Publisher::new(shared.clone()))
+                }
+                None => None,
+            };
+            hub_thread = Some(spawn_hub(hub.clone(), publisher, receiver));
+            state = server.as_ref().map(|_| shared);
+        } else {
+            drop(receiver);
+        }
+        control.ready(JobAddresses {
+            http: server.as_ref().map(|s| s.addr),
+            socket: source.socket,
+        });
+        let aggregate_keys = state
+            .as_ref()
+            .map_or_else(|| Arc::new(AtomicU64::new(0)), |s| s.aggregate_keys.clone());
+        let rejects = match (&self.rejects, leader) {
+            (Some(path), true) => Some(RejectsLog::create(path, source.names.clone())?),
+            _ => None,
+        };
+        let sink = Mutex::new(Some((sender, rejects)));
+        let _progress = Progress::start(
+            source.rows_read.clone(),
+            source.total_rows,
+            self.show_progress && leader,
+        );
+        let policy = self.policy.clone();
+        let model = Arc::new(self.model);
+        let source = Arc::new(source);
+        let worker_control = control.clone();
+        let results = run_workers(&self.cluster, &control, move |worker| {
+            let index = worker.index();
+            let feed = source.feed(index);
+            let mut output: Option<EpochOutput> = match index {
+                0 => sink.lock().expect("sink").take(),
+                _ => None,
+            };
+            let on_epoch = move |epoch: u64, update: LiveEpoch| {
+                if let Some((sender, rejects)) = output.as_mut() {
+                    if let Some(log) = rejects.as_mut() {
+                        log.write(&update.reports);
+                    }
+                    let _ = sender.send((epoch, update));
+                }
+            };
+            let handles = worker.dataflow::<u64, _, _>(|scope| {
+                build(
+                    scope,
+                    feed,
+                    &policy,
+                    model.clone(),
+                    Some(models.clone()),
+                    on_epoch,
+                )
+            });
+            let mut last = 0usize;
+            step_until_done(worker, &worker_control, || {
+                let keys = handles.state.get().0;
+                if keys != last {
+                    if keys > last {
+                        aggregate_keys.fetch_add((keys - last) as u64, Ordering::Relaxed);
+                    } else {
+                        aggregate_keys.fetch_sub((last - keys) as u64, Ordering::Relaxed);
+                    }
+                    last = keys;
+                }
+                if let Some(error) = handles.source_error.borrow().as_ref() {
+                    worker_control.fail(error.to_string());
+                }
+            });
+        })?;
+        drop(results);
+        if let Some(thread) = hub_thread {
+            let _ = thread.join();
+        }
+        if let Some(server) = server {
+            server.stop();
+        }
+        if let Some(message) = control.failure() {
+            return Err(JobError::Failed(message));
+        }
+        Ok(LiveOutcome {
+            state,
+            live: leader.then(|| hub.live().clone()),
+            elapsed: started.elapsed(),
+        })
+    }
 }
+
+/// Where worker 0 hands finished epochs (and rejected rows).
+type EpochOutput = (Sender<(u64, LiveEpoch)>, Option<RejectsLog>);
 
 /// Appends rejected and late rows as they come.
 struct RejectsLog {
@@ -242,211 +352,5 @@ impl RejectsLog {
             let _ = writeln!(self.out, "{}", rejects_line(&names, pos, kind, &reason));
         }
         let _ = self.out.flush();
-    }
-}
-
-type FeedMaker = Box<dyn Fn(usize) -> Box<dyn TripFeed> + Send + Sync>;
-
-impl LiveJob {
-    /// Runs until the inputs end (with `exit_at_end`) or `shutdown` is set.
-    pub fn run(self) -> Result<LiveOutcome, JobError> {
-        let started = Instant::now();
-        drop(self.cluster.timely_config()?);
-        let leader = self.cluster.is_leader();
-        let peers = self.cluster.peers();
-        let names: SourceNames = Arc::new(Mutex::new(Vec::new()));
-        let progress_rows = Arc::new(AtomicU64::new(0));
-        let handle = ModelHandle::new();
-        let _watcher = self.watch_model.clone().map(|path| {
-            ModelWatcher::start(
-                path,
-                self.policy.spec.clone(),
-                handle.clone(),
-                Duration::from_millis(500),
-            )
-        });
-        // Files: every worker replays its share.
-        let plan = match self.inputs.files.is_empty() {
-            true => None,
-            false => {
-                let plan = ReplayPlan::new(
-                    &self.inputs.files,
-                    &self.columns,
-                    self.batch_rows,
-                    self.inputs.order,
-                )?;
-                names.lock().expect("names").extend(plan.source_names());
-                Some(Arc::new(plan))
-            }
-        };
-        let file_epochs = plan.as_ref().map_or(0, |p| p.epoch_count());
-        let total_rows = plan.as_ref().map(|p| p.positions);
-        // The tail: on global worker 0 only.
-        let mut socket_addr = None;
-        let tail: Option<Box<dyn TripFeed + Send>> =
-            match (&self.inputs.socket, &self.inputs.generated) {
-                (Some((addr, options)), _) if leader => {
-                    let mut options = options.clone();
-                    options.batch_rows = self.batch_rows;
-                    options.shutdown = self.shutdown.clone();
-                    let (feed, local) =
-                        listen(addr, options, names.clone(), progress_rows.clone())?;
-                    socket_addr = Some(local);
-                    Some(Box::new(feed))
-                }
-                (None, Some(generated)) if leader => {
-                    let source = {
-                        let mut names = names.lock().expect("names");
-                        names.push("generated".to_string());
-                        names.len() as u32 - 1
-                    };
-                    Some(Box::new(GeneratedFeed::new(
-                        TripGenerator::new(generated.config.clone()),
-                        generated.live_from,
-                        generated.speed,
-                        source,
-                        self.batch_rows,
-                        progress_rows.clone(),
-                    )))
-                }
-                _ => None,
-            };
-        let tail = Mutex::new(tail);
-        // The server (process 0).
-        let (sender, receiver) = channel::<(u64, LiveEpoch)>();
-        let mut server = None;
-        let mut publisher = None;
-        let mut state = None;
-        if leader {
-            let mut live = LiveState::new(self.zones.clone(), self.policy.watermark);
-            live.set_retention_hours(self.serving_retention_hours);
-            let admin = self.admin_token.clone().map(|token| AdminAccess {
-                token,
-                handle: handle.clone(),
-                spec: self.policy.spec.clone(),
-            });
-            let shared = ServerState::new(live, self.model.kind.name(), &self.model.version)
-                .with_model_handle(Some(handle.clone()), admin);
-            publisher = Some(Publisher::new(shared.clone()).spawn(receiver));
-            let running = ServerHandle::start(&self.http, shared.clone(), self.http_threads)?;
-            let addresses = LiveAddresses {
-                http: Some(running.addr),
-                socket: socket_addr,
-            };
-            if let Some(callback) = &self.on_ready {
-                callback(&addresses);
-            }
-            server = Some(running);
-            state = Some(shared);
-        } else {
-            drop(receiver);
-        }
-        let done_epoch = state.as_ref().map_or_else(
-            || Arc::new(AtomicU64::new(u64::MAX)),
-            |s| s.input_done_epoch.clone(),
-        );
-        let aggregate_keys = state
-            .as_ref()
-            .map_or_else(|| Arc::new(AtomicU64::new(0)), |s| s.aggregate_keys.clone());
-        let heartbeat = (!self.exit_at_end).then_some(Duration::from_secs(1));
-        let pacer = self.inputs.speed.map(Pacer::new);
-        let shutdown = self.shutdown.clone();
-        let rows = progress_rows.clone();
-        let make_feed: FeedMaker = Box::new(move |index: usize| -> Box<dyn TripFeed> {
-            let files = plan.as_ref().map(|plan| {
-                Box::new(FileFeed::new(
-                    plan.clone(),
-                    index,
-                    peers,
-                    pacer.clone(),
-                    rows.clone(),
-                )) as Box<dyn TripFeed>
-            });
-            let (tail, heartbeat, finished) = match index {
-                0 => (
-                    tail.lock()
-                        .expect("tail")
-                        .take()
-                        .map(|t| t as Box<dyn TripFeed>),
-                    heartbeat,
-                    done_epoch.clone(),
-                ),
-                _ => (None, None, Arc::new(AtomicU64::new(u64::MAX))),
-            };
-            Box::new(LiveFeed::new(
-                files,
-                file_epochs,
-                tail,
-                heartbeat,
-                shutdown.clone(),
-                finished,
-            ))
-        });
-        let rejects = match (&self.rejects, leader) {
-            (Some(path), true) => Some(RejectsLog::create(path, names.clone())?),
-            _ => None,
-        };
-        let sink = Mutex::new(Some((sender, rejects)));
-        let _progress = Progress::start(progress_rows, total_rows, self.show_progress && leader);
-        let policy = self.policy.clone();
-        let model = Arc::new(self.model);
-        let results = self.cluster.execute(move |worker| {
-            let index = worker.index();
-            let feed = make_feed(index);
-            let mut output: Option<EpochOutput> = if index == 0 {
-                sink.lock().expect("sink").take()
-            } else {
-                None
-            };
-            let on_epoch = move |epoch: u64, update: LiveEpoch| {
-                if let Some((sender, rejects)) = output.as_mut() {
-                    if let Some(log) = rejects.as_mut() {
-                        log.write(&update.reports);
-                    }
-                    let _ = sender.send((epoch, update));
-                }
-            };
-            let handles = worker.dataflow::<u64, _, _>(|scope| {
-                build(
-                    scope,
-                    feed,
-                    &policy,
-                    model.clone(),
-                    Some(handle.clone()),
-                    on_epoch,
-                )
-            });
-            let mut last = 0usize;
-            while worker.step_or_park(Some(Duration::from_millis(2))) {
-                let keys = handles.state.get().0;
-                if keys != last {
-                    if keys > last {
-                        aggregate_keys.fetch_add((keys - last) as u64, Ordering::Relaxed);
-                    } else {
-                        aggregate_keys.fetch_sub((last - keys) as u64, Ordering::Relaxed);
-                    }
-                    last = keys;
-                }
-            }
-            let error = handles
-                .source_error
-                .borrow_mut()
-                .take()
-                .map(|e| e.to_string());
-            error
-        })?;
-        if let Some(publisher) = publisher {
-            let _ = publisher.join();
-        }
-        if let Some(server) = server {
-            server.stop();
-        }
-        if let Some(message) = results.into_iter().flatten().next() {
-            return Err(JobError::Failed(message));
-        }
-        Ok(LiveOutcome {
-            state,
-            elapsed: started.elapsed(),
-        })
     }
 }

@@ -39,6 +39,7 @@ pub mod features;
 pub mod forecast;
 pub mod format;
 pub mod generator;
+pub mod jobs;
 pub mod live;
 pub mod model;
 pub mod operators;

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::http::get;
-use common::live::{small_spec, Running};
-use zonecast::dataflows::batch::{BatchError, BatchJob};
+use common::live::{small_spec, Served};
+use zonecast::dataflows::batch::BatchJob;
 use zonecast::dataflows::live::LiveJob;
 use zonecast::features::FeatureSpec;
 use zonecast::generator::writers::write_trips;
 use zonecast::generator::{GeneratorConfig, TripGenerator};
+use zonecast::jobs::{JobError, Source};
 use zonecast::live::ZoneDirectory;
 use zonecast::model::{Baseline, ModelFile};
 use zonecast::server::{Publisher, ServerHandle, ServerState};
@@ -46,7 +47,7 @@ fn rows(db: &Path) -> Rows {
 }
 
 fn batch(inputs: Vec<PathBuf>, model: ModelFile, db: &Path) -> BatchJob {
-    BatchJob::new(inputs, model, db.to_path_buf())
+    BatchJob::new(Source::files(inputs), model, db.to_path_buf())
 }
 
 #[test]
@@ -179,7 +180,7 @@ fn overlapping_runs_serialise_and_a_held_lock_fails_clearly() {
     job.lock_timeout = Duration::from_millis(300);
     let error = job.run().unwrap_err();
     assert!(
-        matches!(error, BatchError::Store(StoreError::Locked { .. })),
+        matches!(error, JobError::Store(StoreError::Locked { .. })),
         "{error}"
     );
     assert!(
@@ -242,7 +243,7 @@ fn a_corrupt_or_foreign_file_is_refused_and_left_alone() {
         .run()
         .unwrap_err();
     assert!(
-        matches!(error, BatchError::Store(StoreError::Corrupt { .. })),
+        matches!(error, JobError::Store(StoreError::Corrupt { .. })),
         "{error}"
     );
     assert!(error
@@ -267,7 +268,7 @@ fn a_corrupt_or_foreign_file_is_refused_and_left_alone() {
         .run()
         .unwrap_err();
     assert!(
-        matches!(error, BatchError::Store(StoreError::Foreign { .. })),
+        matches!(error, JobError::Store(StoreError::Foreign { .. })),
         "{error}"
     );
     let missing = Store::open_read(&dir.path().join("none.sqlite"))
@@ -356,13 +357,14 @@ fn batch_table_equals_the_streaming_jobs_final_forecasts_on_the_green_month() {
     assert_eq!(outcome.report.rows_read, 56_551);
     let table = rows(&db);
     // The streaming job (2 workers) on the same file, keeping every hour it served.
-    let mut job = LiveJob::new(model, "127.0.0.1:0");
-    job.inputs.files = vec![path];
+    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
+    job.source = Source::files([path]);
     job.cluster = zonecast::runtime::Cluster::threads(2);
     job.serving_retention_hours = 24 * 400;
-    let running = Running::start(job);
+    let running = job.start().unwrap();
     running.wait_for(Duration::from_secs(120), |s| s["input_finished"] == true);
-    let state = running.stop().state.unwrap();
+    running.stop();
+    let state = running.join().unwrap().state.unwrap();
     let live = state.live.read().unwrap();
     let streamed: Rows = live
         .forecasts()

@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::live::{generated_job, Running};
+use common::live::{generated_job, Served};
 
 fn chromium() -> Option<String> {
     for name in ["chromium", "chromium-browser", "google-chrome"] {
@@ -67,11 +67,11 @@ fn text_of(dom: &str, id: &str) -> String {
 #[test]
 fn dashboard_shows_forecasts_and_then_their_changes() {
     let Some(browser) = chromium() else { return };
-    let running = Running::start(generated_job(3, 3600.0));
+    let running = generated_job(3, 3600.0).start().unwrap();
     running.wait_for(Duration::from_secs(60), |s| s["ready"] == true);
     let dom = dump_dom(
         &browser,
-        &format!("http://{}/?max_forecasts=60", running.http),
+        &format!("http://{}/?max_forecasts=60", running.http()),
     );
     assert!(
         dom.contains("data-state=\"ready\""),

@@ -9,12 +9,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use common::http::{get, request, HttpResponse, SseClient};
-use common::live::{generated_job, small_spec, Running};
+use common::live::{generated_job, small_spec, Served};
 use common::openapi::{response_schema, template_for, validate};
 use serde_json::Value;
 use zonecast::dataflows::live::LiveJob;
+use zonecast::jobs::{JobHandle, Source};
 use zonecast::model::{Baseline, ModelFile};
-use zonecast::sources::socket::SocketOptions;
 
 fn document() -> Value {
     serde_json::from_str(zonecast::server::OPENAPI_JSON).expect("the OpenAPI document is JSON")
@@ -36,16 +36,16 @@ fn conforms(doc: &Value, method: &str, path: &str, response: &HttpResponse) -> V
     body
 }
 
-fn ready(running: &Running) -> Value {
+fn ready<O: Send + 'static>(running: &JobHandle<O>) -> Value {
     running.wait_for(Duration::from_secs(60), |s| s["ready"] == true)
 }
 
 #[test]
 fn every_endpoint_answers_and_matches_the_openapi_document() {
-    let running = Running::start(generated_job(3, 3600.0));
+    let running = generated_job(3, 3600.0).start().unwrap();
     ready(&running);
     let doc = document();
-    let addr = running.http;
+    let addr = running.http();
     let list = get(addr, "/v1/predictions");
     assert_eq!(list.status, 200);
     let body = conforms(&doc, "get", "/v1/predictions", &list);
@@ -149,10 +149,10 @@ fn every_endpoint_answers_and_matches_the_openapi_document() {
 
 #[test]
 fn bad_requests_get_json_errors() {
-    let running = Running::start(generated_job(2, 3600.0));
+    let running = generated_job(2, 3600.0).start().unwrap();
     ready(&running);
     let doc = document();
-    let addr = running.http;
+    let addr = running.http();
     for (method, path, status) in [
         ("GET", "/v1/predictions/abc", 400),
         ("GET", "/v1/predictions/-3", 400),
@@ -189,9 +189,9 @@ fn bad_requests_get_json_errors() {
 fn online_evaluation_of_a_previous_hour_model_equals_the_previous_hour_baseline() {
     // The served model *is* the previous-hour baseline, so once an hour is final its served
     // forecast (corrected by every late trip) must score exactly like the baseline.
-    let running = Running::start(generated_job(4, 3600.0));
+    let running = generated_job(4, 3600.0).start().unwrap();
     ready(&running);
-    let evaluation = get(running.http, "/v1/evaluation").json();
+    let evaluation = get(running.http(), "/v1/evaluation").json();
     assert!(evaluation["forecasts_evaluated"].as_u64().unwrap() > 1000);
     let mae = evaluation["mae"].as_f64().unwrap();
     let baseline = evaluation["baselines"]["previous_hour"].as_f64().unwrap();
@@ -210,14 +210,14 @@ fn online_evaluation_of_a_previous_hour_model_equals_the_previous_hour_baseline(
 
 #[test]
 fn stream_delivers_every_forecast_change_in_order() {
-    let running = Running::start(generated_job(2, 7200.0));
+    let running = generated_job(2, 7200.0).start().unwrap();
     // Past the backfill burst, so a slow test machine cannot lag the client into a `resync`.
     running.wait_for(Duration::from_secs(60), |s| {
         s["rows_read"].as_u64() > Some(6_300)
     });
     let doc = document();
     let schema = &doc["components"]["schemas"]["Prediction"];
-    let mut client = SseClient::connect(running.http);
+    let mut client = SseClient::connect(running.http());
     let mut last_id = None;
     let mut revisions: BTreeMap<(u64, String), u64> = BTreeMap::new();
     let mut forecasts = 0;
@@ -250,7 +250,11 @@ fn stream_delivers_every_forecast_change_in_order() {
     assert!(statuses > 0, "status events are interleaved");
     // What the stream said last is what the API serves (or the API is already further on).
     let ((zone, target), revision) = revisions.iter().next_back().unwrap();
-    let served = get(running.http, &format!("/v1/zones/{zone}/history?hours=72")).json();
+    let served = get(
+        running.http(),
+        &format!("/v1/zones/{zone}/history?hours=72"),
+    )
+    .json();
     let hour = served["hours"]
         .as_array()
         .unwrap()
@@ -262,7 +266,7 @@ fn stream_delivers_every_forecast_change_in_order() {
 
 #[test]
 fn a_reconnecting_client_gets_the_events_it_missed() {
-    let running = Running::start(generated_job(2, 7200.0));
+    let running = generated_job(2, 7200.0).start().unwrap();
     // Past the backfill (6,000 trips, whose burst of events may outrun the replay buffer and
     // rightly end in a `resync`), into the paced live part.
     running.wait_for(Duration::from_secs(60), |s| {
@@ -274,13 +278,13 @@ fn a_reconnecting_client_gets_the_events_it_missed() {
             return event;
         }
     };
-    let mut first = SseClient::connect(running.http);
+    let mut first = SseClient::connect(running.http());
     let seen = next_forecast(&mut first).id.unwrap();
     let later = (0..50).map(|_| next_forecast(&mut first)).last().unwrap();
     drop(first);
     // Reconnecting with the last id seen: the next event is the one right after it, and the
     // events up to what the first connection saw later are identical.
-    let mut again = SseClient::resume(running.http, Some(seen));
+    let mut again = SseClient::resume(running.http(), Some(seen));
     let mut expected = seen + 1;
     loop {
         let event = next_forecast(&mut again);
@@ -300,20 +304,20 @@ fn model_bytes(baseline: Baseline) -> Vec<u8> {
 #[test]
 fn admin_model_swap_needs_the_token() {
     // Without a token the endpoint is disabled.
-    let running = Running::start(generated_job(2, 3600.0));
+    let running = generated_job(2, 3600.0).start().unwrap();
     let body = model_bytes(Baseline::FourWeekMean);
-    let response = request(running.http, "POST", "/v1/admin/model", &[], &body);
+    let response = request(running.http(), "POST", "/v1/admin/model", &[], &body);
     assert_eq!(response.status, 403);
     assert_eq!(response.json()["error"], "forbidden");
     drop(running);
 
     let mut job = generated_job(2, 3600.0);
     job.admin_token = Some("s3cret-token".into());
-    let running = Running::start(job);
+    let running = job.start().unwrap();
     let before = ready(&running);
     let doc = document();
     let post = |headers: &[(&str, &str)], body: &[u8]| {
-        let r = request(running.http, "POST", "/v1/admin/model", headers, body);
+        let r = request(running.http(), "POST", "/v1/admin/model", headers, body);
         conforms(&doc, "post", "/v1/admin/model", &r);
         r
     };
@@ -346,7 +350,7 @@ fn admin_model_swap_needs_the_token() {
         s["model_version"] == version.as_str()
     });
     assert_eq!(after["model_swaps_rejected"], 2);
-    let list = get(running.http, "/v1/predictions").json();
+    let list = get(running.http(), "/v1/predictions").json();
     assert!(list["predictions"]
         .as_array()
         .unwrap()
@@ -357,19 +361,19 @@ fn admin_model_swap_needs_the_token() {
 #[test]
 fn readiness_waits_for_the_first_forecasts() {
     let model = ModelFile::baseline(Baseline::PreviousHour, small_spec());
-    let mut job = LiveJob::new(model, "127.0.0.1:0");
-    job.inputs.socket = Some(("127.0.0.1:0".into(), SocketOptions::default()));
-    let running = Running::start(job);
+    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
+    job.source = Source::socket("127.0.0.1:0");
+    let running = job.start().unwrap();
     let doc = document();
-    let starting = get(running.http, "/readyz");
+    let starting = get(running.http(), "/readyz");
     assert_eq!(starting.status, 503);
     assert_eq!(
         conforms(&doc, "get", "/readyz", &starting)["status"],
         "starting"
     );
-    assert_eq!(get(running.http, "/healthz").status, 200);
-    assert_eq!(get(running.http, "/v1/predictions/4").status, 404);
-    let mut client = std::net::TcpStream::connect(running.socket.unwrap()).unwrap();
+    assert_eq!(get(running.http(), "/healthz").status, 200);
+    assert_eq!(get(running.http(), "/v1/predictions/4").status, 404);
+    let mut client = std::net::TcpStream::connect(running.socket_addr().unwrap()).unwrap();
     writeln!(
         client,
         "tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount"
@@ -386,8 +390,8 @@ fn readiness_waits_for_the_first_forecasts() {
     }
     client.flush().unwrap();
     running.wait_for(Duration::from_secs(30), |s| s["ready"] == true);
-    assert_eq!(get(running.http, "/readyz").status, 200);
-    let one = get(running.http, "/v1/predictions/4").json();
+    assert_eq!(get(running.http(), "/readyz").status, 200);
+    let one = get(running.http(), "/v1/predictions/4").json();
     assert_eq!(one["zone"], 4);
     assert_eq!(one["zone_name"], "Zone 4");
 }

@@ -11,13 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::http::get;
-use common::live::Running;
+use common::live::Served;
 use zonecast::dataflows::aggregate::AggregateJob;
 use zonecast::dataflows::forecast::{build, ForecastPolicy, ForecastSinks};
 use zonecast::dataflows::live::LiveJob;
 use zonecast::features::hourly_input::history_from_table;
 use zonecast::features::FeatureSpec;
 use zonecast::forecast::ZoneForecast;
+use zonecast::jobs::Source;
 use zonecast::live::ZoneDirectory;
 use zonecast::model::train::{train, TrainConfig};
 use zonecast::model::{ModelFile, ModelKind};
@@ -95,17 +96,17 @@ fn served_forecasts_for_the_green_month_equal_the_model_operators_output() {
     config.kind = ModelKind::Ridge;
     config.spec = FeatureSpec::new(FeatureSpec::parse_lags("1-6,24,168").unwrap(), 1);
     let model = train(&history, &config, &mut |_| {}).unwrap().model;
-    let mut job = LiveJob::new(model.clone(), "127.0.0.1:0");
-    job.inputs.files = vec![path.clone()];
+    let mut job = LiveJob::new(model.clone()).serving("127.0.0.1:0");
+    job.source = Source::files([path.clone()]);
     job.cluster = Cluster::threads(2);
     job.zones = Arc::new(ZoneDirectory::load(&dir.join("taxi_zone_lookup.csv")).unwrap());
     let expected = reference(&path, &job.policy, &model);
     assert!(expected.len() > 1000);
-    let running = Running::start(job);
+    let running = job.start().unwrap();
     let status = running.wait_for(Duration::from_secs(120), |s| s["input_finished"] == true);
     assert_eq!(status["rows_read"], 56_551);
     // The current forecast of every zone.
-    let list = get(running.http, "/v1/predictions").json();
+    let list = get(running.http(), "/v1/predictions").json();
     let predictions = list["predictions"].as_array().unwrap();
     let mut latest: BTreeMap<u16, i64> = BTreeMap::new();
     for &(zone, target) in expected.keys() {
@@ -142,7 +143,11 @@ fn served_forecasts_for_the_green_month_equal_the_model_operators_output() {
         .collect();
     let mut compared = 0;
     for &zone in latest.keys() {
-        let history = get(running.http, &format!("/v1/zones/{zone}/history?hours=48")).json();
+        let history = get(
+            running.http(),
+            &format!("/v1/zones/{zone}/history?hours=48"),
+        )
+        .json();
         for hour in history["hours"].as_array().unwrap() {
             let text = hour["hour"].as_str().unwrap();
             let h = zonecast::time::parse_naive(text.replace('T', " ").as_bytes()).unwrap()

@@ -220,6 +220,7 @@ fn run_random(seed: u64, n: usize, batch: usize, workers: usize, policy: Waterma
             let sinks = AggregateSinks {
                 hourly_local: None,
                 hourly_gathered: Some(hourly),
+                live: None,
                 report: report.clone(),
             };
             worker.dataflow::<u64, _, _>(|scope| {

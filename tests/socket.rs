@@ -5,13 +5,12 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{zonecast, Scratch};
-use zonecast::dataflows::aggregate::{AggregateJob, TripInput};
+use zonecast::dataflows::aggregate::AggregateJob;
+use zonecast::jobs::{SocketSource, Source};
 use zonecast::runtime::Cluster;
-use zonecast::sources::socket::SocketOptions;
 use zonecast::time::Span;
 use zonecast::watermark::WatermarkPolicy;
 
@@ -33,21 +32,17 @@ fn concurrent_clients_with_garbage_and_a_dropped_line_match_the_file_result() {
     let header = lines.next().unwrap().to_string();
     let rows: Vec<String> = lines.map(String::from).collect();
 
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let mut job = AggregateJob::files(Vec::new());
-    job.input = TripInput::Socket {
-        addr: "127.0.0.1:0".into(),
-        options: SocketOptions {
-            exit_when_idle: Some(Duration::from_millis(400)),
-            ..SocketOptions::default()
-        },
-    };
+    let mut job = AggregateJob::new(Source::Socket(SocketSource {
+        exit_when_idle: Some(Duration::from_millis(400)),
+        ..SocketSource::new("127.0.0.1:0")
+    }));
     job.policy = keep_everything();
     job.cluster = Cluster::threads(2);
-    job.on_listen = Some(Box::new(move |addr| addr_tx.send(addr).unwrap()));
-    let running = std::thread::spawn(move || job.run());
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(10))
+    let running = job.start().unwrap();
+    let addr = running
+        .wait_ready(Duration::from_secs(10))
+        .unwrap()
+        .socket
         .expect("socket bound");
 
     let mut clients = Vec::new();
@@ -83,7 +78,7 @@ fn concurrent_clients_with_garbage_and_a_dropped_line_match_the_file_result() {
     for c in clients {
         c.join().unwrap();
     }
-    let outcome = running.join().unwrap().unwrap().unwrap();
+    let outcome = running.join().unwrap().unwrap();
     let report = &outcome.report;
     assert!(report.balanced(), "{report:?}");
     assert_eq!(report.accepted, rows.len() as u64);

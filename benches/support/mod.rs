@@ -1,53 +1,10 @@
-//! Shared by the serving benchmarks: a live job started in-process on loopback, a tiny
-//! blocking HTTP GET, and a Server-Sent Events line reader.
+//! Shared by the serving benchmarks: a tiny blocking HTTP GET, status polling, and a
+//! Server-Sent Events line reader (jobs start and stop through their own handles).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::channel;
-use std::sync::Arc;
 use std::time::Duration;
-
-use zonecast::dataflows::live::{LiveAddresses, LiveJob};
-
-/// A running job: its addresses and its stop flag.
-pub struct Job {
-    pub http: SocketAddr,
-    pub socket: Option<SocketAddr>,
-    pub shutdown: Arc<std::sync::atomic::AtomicBool>,
-    pub thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Job {
-    pub fn start(mut job: LiveJob) -> Job {
-        let (tx, rx) = channel::<LiveAddresses>();
-        let tx = std::sync::Mutex::new(tx);
-        job.on_ready = Some(Box::new(move |a| {
-            let _ = tx.lock().unwrap().send(a.clone());
-        }));
-        let shutdown = job.shutdown.clone();
-        let thread = std::thread::spawn(move || {
-            job.run().expect("live job");
-        });
-        let a = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("job starts");
-        Job {
-            http: a.http.unwrap(),
-            socket: a.socket,
-            shutdown,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn stop(mut self) {
-        self.shutdown.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// `GET path` with `Connection: close`; returns the body.
 pub fn get(addr: SocketAddr, path: &str) -> String {

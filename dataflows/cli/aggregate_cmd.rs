@@ -5,13 +5,11 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::shared::{EventTimeArgs, ProcessArgs};
-use zonecast::dataflows::aggregate::{
-    AggregateJob, AggregateOutputs, TripInput, DEFAULT_BATCH_ROWS,
-};
+use crate::shared::{run_until_signal, wait_ready_or_signal, EventTimeArgs, ProcessArgs};
+use zonecast::dataflows::aggregate::{AggregateJob, AggregateOutputs, DEFAULT_BATCH_ROWS};
+use zonecast::jobs::{SocketSource, Source};
 use zonecast::schema::{ColumnMap, ColumnOverride};
 use zonecast::sources::plan::ReplayOrder;
-use zonecast::sources::socket::SocketOptions;
 use zonecast::time::{format_elapsed, Span};
 
 /// Replay order for file inputs.
@@ -79,36 +77,26 @@ fn parse_idle(text: &str) -> Result<Span, String> {
 }
 
 pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
-    let columns = ColumnMap::new(args.columns.clone());
-    let input = match &args.listen {
-        Some(addr) => {
-            let shutdown = crate::shared::shutdown_on_signals()?;
-            let options = SocketOptions {
-                columns: columns.clone(),
-                header: crate::shared::header_columns(args.header.as_ref()),
-                exit_when_idle: args
-                    .exit_when_idle
-                    .map(|s| Duration::from_secs(s.secs() as u64)),
-                shutdown,
-                ..SocketOptions::default()
-            };
-            TripInput::Socket {
-                addr: addr.clone(),
-                options,
-            }
-        }
-        None => TripInput::Files {
-            paths: args.input.clone(),
-            order: match args.order {
+    let shutdown = crate::shared::shutdown_on_signals()?;
+    let source = match &args.listen {
+        Some(addr) => Source::Socket(SocketSource {
+            addr: addr.clone(),
+            header: crate::shared::header_columns(args.header.as_ref()),
+            batch_interval: SocketSource::DEFAULT_BATCH_INTERVAL,
+            exit_when_idle: args
+                .exit_when_idle
+                .map(|s| Duration::from_secs(s.secs() as u64)),
+        }),
+        None => Source::files(args.input.clone())
+            .with_order(match args.order {
                 Order::File => ReplayOrder::File,
                 Order::Sorted => ReplayOrder::Sorted,
-            },
-            speed: args.speed,
-        },
+            })
+            .with_speed(args.speed),
     };
     let job = AggregateJob {
-        input,
-        columns,
+        source,
+        columns: ColumnMap::new(args.columns.clone()),
         policy: args.event_time.policy(),
         batch_rows: args.batch_rows,
         cluster: args.processes.cluster(args.workers),
@@ -118,11 +106,13 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
             rejects: args.rejects.clone(),
         },
         show_progress: !args.quiet,
-        on_listen: Some(Box::new(|addr| {
-            eprintln!("listening for CSV trip lines on {addr} (send a header line, then rows; e.g. zonecast replay FILE --to {addr})");
-        })),
+        publish_updates: false,
     };
-    let Some(outcome) = job.run()? else {
+    let handle = job.start()?;
+    if let Some(addr) = wait_ready_or_signal(&handle, &shutdown).and_then(|a| a.socket) {
+        eprintln!("listening for CSV trip lines on {addr} (send a header line, then rows; e.g. zonecast replay FILE --to {addr})");
+    }
+    let Some(outcome) = run_until_signal(handle, &shutdown)? else {
         eprintln!(
             "process {} finished (results are written by process 0)",
             args.processes.process

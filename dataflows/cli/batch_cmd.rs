@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use zonecast::dataflows::batch::BatchJob;
+use zonecast::jobs::Source;
 use zonecast::model::ModelFile;
 use zonecast::schema::{ColumnMap, ColumnOverride};
 use zonecast::store::HourRange;
@@ -53,7 +54,7 @@ pub struct BatchArgs {
 
 pub fn run(args: BatchArgs) -> anyhow::Result<()> {
     let model = ModelFile::load(&args.model)?;
-    let mut job = BatchJob::new(args.input.clone(), model, args.db.clone());
+    let mut job = BatchJob::new(Source::files(args.input.clone()), model, args.db.clone());
     job.columns = ColumnMap::new(args.columns.clone());
     job.cluster = args.processes.cluster(args.workers);
     job.range = HourRange {
@@ -64,7 +65,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<()> {
     job.lock_timeout = Duration::from_secs(args.lock_timeout_secs);
     job.show_progress = !args.quiet;
     let leader = job.cluster.is_leader();
-    let outcome = job.run()?;
+    let shutdown = crate::shared::shutdown_on_signals()?;
+    let outcome = crate::shared::run_until_signal(job.start()?, &shutdown)?;
     if !leader {
         return Ok(());
     }

@@ -2,15 +2,14 @@
 //!
 //! The library's errors say what to do in plain words ("raise the lock timeout"); only the
 //! command line knows which flag that is. [`flag_hint`] walks the error chain, looks inside the
-//! job wrappers (`JobError`, `BatchError`, `SourceError::Schema`), and names the flag.
+//! job wrapper (`JobError`, `SourceError::Schema`), and names the flag.
 
 use std::error::Error;
 
-use zonecast::dataflows::aggregate::JobError;
-use zonecast::dataflows::batch::BatchError;
 use zonecast::features::hourly_input::HourlyInputError;
 use zonecast::format::UnknownFormat;
 use zonecast::generator::GeneratorError;
+use zonecast::jobs::JobError;
 use zonecast::live::zones::ZoneLookupError;
 use zonecast::model::ModelError;
 use zonecast::runtime::RuntimeError;
@@ -27,12 +26,6 @@ pub fn flag_hint(err: &anyhow::Error) -> Option<String> {
 /// The hint for one error of the chain (looking inside transparent wrappers, whose `source`
 /// skips the wrapped error itself).
 fn hint_for(err: &(dyn Error + 'static)) -> Option<String> {
-    if let Some(e) = err.downcast_ref::<BatchError>() {
-        return match e {
-            BatchError::Job(e) => job(e),
-            BatchError::Store(e) => store(e),
-        };
-    }
     if let Some(e) = err.downcast_ref::<JobError>() {
         return job(e);
     }
@@ -63,10 +56,19 @@ fn hint_for(err: &(dyn Error + 'static)) -> Option<String> {
     if err.downcast_ref::<UnknownFormat>().is_some() {
         return Some(format_hint());
     }
-    if let Some(ZoneLookupError::MissingColumn { .. }) = err.downcast_ref::<ZoneLookupError>() {
-        return Some("pass TLC's taxi_zone_lookup.csv with --zones".into());
+    if let Some(e) = err.downcast_ref::<ZoneLookupError>() {
+        return zones(e);
     }
     None
+}
+
+fn zones(e: &ZoneLookupError) -> Option<String> {
+    match e {
+        ZoneLookupError::MissingColumn { .. } => {
+            Some("pass TLC's taxi_zone_lookup.csv with --zones".into())
+        }
+        _ => None,
+    }
 }
 
 fn job(e: &JobError) -> Option<String> {
@@ -75,7 +77,16 @@ fn job(e: &JobError) -> Option<String> {
         JobError::Hourly(e) => hourly(e),
         JobError::Runtime(e) => runtime(e),
         JobError::Server(e) => server(e),
-        JobError::Failed(_) | JobError::Output { .. } => None,
+        JobError::Store(e) => store(e),
+        JobError::Model(e) => model(e),
+        JobError::Zones(e) => zones(e),
+        JobError::Failed(_)
+        | JobError::Panicked(_)
+        | JobError::Output { .. }
+        | JobError::Stopped
+        | JobError::Unbounded
+        | JobError::NotReady(_)
+        | JobError::EndedBeforeReady => None,
     }
 }
 
@@ -89,7 +100,12 @@ fn source(e: &SourceError) -> Option<String> {
         SourceError::Bind { .. } => {
             Some("pick a free port with --listen 127.0.0.1:PORT (0 picks one)".into())
         }
-        SourceError::Io { .. } | SourceError::Parquet { .. } | SourceError::Empty(_) => None,
+        SourceError::Io { .. }
+        | SourceError::Parquet { .. }
+        | SourceError::Empty(_)
+        | SourceError::Producer(_)
+        | SourceError::Chain
+        | SourceError::ChannelTaken => None,
     }
 }
 
@@ -186,7 +202,7 @@ mod tests {
             path: PathBuf::from("p.sqlite"),
             waited: Duration::from_secs(1),
         };
-        let err = anyhow::Error::from(BatchError::Store(locked)).context("batch failed");
+        let err = anyhow::Error::from(JobError::Store(locked)).context("batch failed");
         assert_eq!(
             flag_hint(&err).as_deref(),
             Some("raise --lock-timeout-secs")
@@ -195,10 +211,10 @@ mod tests {
         let err = anyhow::Error::from(JobError::Runtime(RuntimeError::NoHostfile(2)));
         assert!(flag_hint(&err).unwrap().contains("--hostfile"));
 
-        let err = anyhow::Error::from(BatchError::Job(JobError::Server(ServerError::Bind {
+        let err = anyhow::Error::from(JobError::Server(ServerError::Bind {
             addr: "127.0.0.1:1".into(),
             source: std::io::Error::other("in use"),
-        })));
+        }));
         assert!(flag_hint(&err).unwrap().contains("--http 127.0.0.1:PORT"));
 
         let err = anyhow::Error::from(JobError::Failed("x".into()));

@@ -11,7 +11,6 @@
 
 mod aggregate_cmd;
 mod batch_cmd;
-mod demo_cmd;
 mod evaluate_cmd;
 mod generate_cmd;
 mod hints;

@@ -1,6 +1,6 @@
 //! `zonecast run`: flags in, the live job out — sources, dataflow and HTTP server in one
-//! process. With no inputs and no model it runs the built-in demo (generated history, a
-//! never-ending paced generated stream, a model trained at first start).
+//! process. With no inputs and no model it runs the built-in demo (`DemoJob`: generated
+//! history, a never-ending paced generated stream, a model trained at first start).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,18 +9,18 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 
-use crate::shared::{EventTimeArgs, ProcessArgs};
+use crate::shared::{run_until_signal, wait_ready_or_signal, EventTimeArgs, ProcessArgs};
 use zonecast::dataflows::aggregate::DEFAULT_BATCH_ROWS;
+use zonecast::dataflows::demo::DemoJob;
 use zonecast::dataflows::forecast::ForecastPolicy;
-use zonecast::dataflows::live::{LiveAddresses, LiveInputs, LiveJob};
+use zonecast::dataflows::live::LiveJob;
+use zonecast::jobs::{JobAddresses, SocketSource, Source};
 use zonecast::live::ZoneDirectory;
 use zonecast::model::ModelFile;
 use zonecast::schema::{ColumnMap, ColumnOverride};
+use zonecast::server::DEFAULT_HTTP_ADDR;
 use zonecast::sources::plan::ReplayOrder;
-use zonecast::sources::socket::SocketOptions;
 use zonecast::time::format_elapsed;
-
-use crate::demo_cmd;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Order {
@@ -48,16 +48,16 @@ pub struct RunArgs {
     #[arg(long)]
     header: Option<String>,
     /// Close a socket epoch at least this often, in milliseconds.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = SocketSource::DEFAULT_BATCH_INTERVAL.as_millis() as u64)]
     batch_interval_ms: u64,
     /// The model file (from `zonecast train`); watched, and swapped in when it changes.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Serve HTTP here.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = DEFAULT_HTTP_ADDR)]
     http: String,
     /// Threads for the HTTP server.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = LiveJob::DEFAULT_HTTP_THREADS)]
     http_threads: usize,
     /// Enable `POST /v1/admin/model` with this bearer token (or ZONECAST_ADMIN_TOKEN).
     #[arg(long, env = "ZONECAST_ADMIN_TOKEN", hide_env_values = true)]
@@ -72,14 +72,14 @@ pub struct RunArgs {
     #[arg(long)]
     rejects: Option<PathBuf>,
     /// Worker threads per process.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = LiveJob::DEFAULT_WORKERS)]
     workers: usize,
     #[command(flatten)]
     processes: ProcessArgs,
     #[command(flatten)]
     event_time: EventTimeArgs,
     /// Target hours kept and corrected behind the hour in progress.
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = ForecastPolicy::DEFAULT_RETENTION_HOURS)]
     retention_hours: i64,
     /// Rows per epoch (files) or at most per epoch (socket).
     #[arg(long, default_value_t = DEFAULT_BATCH_ROWS)]
@@ -92,7 +92,7 @@ pub struct RunArgs {
     quiet: bool,
 }
 
-fn print_addresses(addresses: &LiveAddresses) {
+fn print_addresses(addresses: &JobAddresses) {
     if let Some(http) = addresses.http {
         eprintln!();
         eprintln!("zonecast is serving forecasts:");
@@ -109,26 +109,55 @@ fn print_addresses(addresses: &LiveAddresses) {
     eprintln!("press Ctrl-C to stop");
 }
 
+impl RunArgs {
+    /// Everything but the source and the model.
+    fn configure(&self, job: &mut LiveJob, zones: ZoneDirectory) {
+        job.policy = ForecastPolicy {
+            watermark: self.event_time.policy(),
+            spec: job.model.spec.clone(),
+            retention_hours: self.retention_hours,
+        };
+        job.columns = ColumnMap::new(self.columns.clone());
+        job.batch_rows = self.batch_rows;
+        job.cluster = self.processes.cluster(self.workers);
+        job.http = Some(self.http.clone());
+        job.http_threads = self.http_threads;
+        job.admin_token = self.admin_token.clone();
+        job.zones = Arc::new(zones);
+        job.exit_at_end = self.exit_at_end;
+        job.rejects = self.rejects.clone();
+    }
+
+    fn source(&self) -> Source {
+        let mut source = Source::files(self.input.clone())
+            .with_order(match self.order {
+                Some(Order::Sorted) => ReplayOrder::Sorted,
+                _ => ReplayOrder::File,
+            })
+            .with_speed(self.speed);
+        if let Some(addr) = &self.listen {
+            source = source.then(Source::Socket(SocketSource {
+                addr: addr.clone(),
+                header: crate::shared::header_columns(self.header.as_ref()),
+                batch_interval: Duration::from_millis(self.batch_interval_ms),
+                exit_when_idle: None,
+            }));
+        }
+        source
+    }
+}
+
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let shutdown = crate::shared::shutdown_on_signals()?;
     let demo = args.input.is_empty() && args.listen.is_none() && args.model.is_none();
-    let columns = ColumnMap::new(args.columns.clone());
-    let mut inputs = LiveInputs {
-        files: args.input.clone(),
-        order: match args.order {
-            Some(Order::Sorted) => ReplayOrder::Sorted,
-            _ => ReplayOrder::File,
-        },
-        speed: args.speed,
-        ..LiveInputs::default()
-    };
-    let model = if demo {
+    let zones = ZoneDirectory::discover(args.zones.as_deref())?;
+    let handle = if demo {
         eprintln!("zonecast demo: no inputs given, so serving forecasts for a generated stream");
-        let generated = demo_cmd::generated_input(args.speed.unwrap_or(300.0));
-        let model = demo_cmd::model(&PathBuf::from("zonecast-demo"), &generated)?;
-        inputs.speed = None;
-        inputs.generated = Some(generated);
-        model
+        eprintln!("(the first start trains the demo model, a second or two)");
+        let mut demo = DemoJob::new();
+        demo.speed = args.speed.unwrap_or(DemoJob::DEFAULT_SPEED);
+        args.configure(&mut demo.live, zones);
+        demo.start()?
     } else {
         let Some(path) = &args.model else {
             bail!("--model is required with --input or --listen: train one with `zonecast train --input TRIPS --out model.bin`");
@@ -136,42 +165,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         if args.input.is_empty() && args.listen.is_none() {
             bail!("give trips to serve with --input FILE... and/or --listen HOST:PORT");
         }
-        ModelFile::load(path)?
+        let mut job = LiveJob::new(ModelFile::load(path)?);
+        args.configure(&mut job, zones);
+        job.source = args.source();
+        job.watch_model = Some(path.clone());
+        job.show_progress = !args.quiet;
+        job.start()?
     };
-    if let Some(addr) = &args.listen {
-        inputs.socket = Some((
-            addr.clone(),
-            SocketOptions {
-                columns: columns.clone(),
-                header: crate::shared::header_columns(args.header.as_ref()),
-                batch_interval: Duration::from_millis(args.batch_interval_ms.max(1)),
-                shutdown: shutdown.clone(),
-                ..SocketOptions::default()
-            },
-        ));
+    if let Some(addresses) = wait_ready_or_signal(&handle, &shutdown) {
+        print_addresses(&addresses);
     }
-    let watermark = args.event_time.policy();
-    let zones = ZoneDirectory::discover(args.zones.as_deref())?;
-    let mut job = LiveJob::new(model, &args.http);
-    job.policy = ForecastPolicy {
-        watermark,
-        spec: job.model.spec.clone(),
-        retention_hours: args.retention_hours.max(2),
-    };
-    job.inputs = inputs;
-    job.columns = columns;
-    job.watch_model = args.model.clone();
-    job.batch_rows = args.batch_rows;
-    job.cluster = args.processes.cluster(args.workers);
-    job.http_threads = args.http_threads;
-    job.admin_token = args.admin_token.clone();
-    job.zones = Arc::new(zones);
-    job.exit_at_end = args.exit_at_end;
-    job.rejects = args.rejects.clone();
-    job.shutdown = shutdown;
-    job.show_progress = !args.quiet && !demo;
-    job.on_ready = Some(Box::new(print_addresses));
-    let outcome = job.run()?;
+    let outcome = run_until_signal(handle, &shutdown)?;
     if let Some(state) = outcome.state {
         let snapshot = state.snapshot.load();
         let c = &snapshot.counters;

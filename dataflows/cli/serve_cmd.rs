@@ -1,16 +1,16 @@
-//! `zonecast serve`: a prediction database in, the same HTTP API as `zonecast run` out (the
-//! latest complete run's forecasts, reloaded when a new run completes).
+//! `zonecast serve`: flags in, the serve job (`ServeJob`) out — a prediction database served
+//! over the same HTTP API as `zonecast run`, reloaded when a new run completes.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
+use zonecast::dataflows::serve::ServeJob;
 use zonecast::live::ZoneDirectory;
-use zonecast::server::{Publisher, ServerHandle, ServerState};
-use zonecast::store::Store;
-use zonecast::watermark::WatermarkPolicy;
+use zonecast::server::DEFAULT_HTTP_ADDR;
+
+use crate::shared::{run_until_signal, wait_ready_or_signal};
 
 /// Flags of `zonecast serve`.
 #[derive(Args, Debug)]
@@ -19,58 +19,37 @@ pub struct ServeArgs {
     #[arg(long)]
     db: PathBuf,
     /// Serve HTTP here.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = DEFAULT_HTTP_ADDR)]
     http: String,
     /// TLC's taxi_zone_lookup.csv for zone names and boroughs.
     #[arg(long)]
     zones: Option<PathBuf>,
     /// Check for a newly completed run this often (seconds).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = ServeJob::DEFAULT_RELOAD.as_secs())]
     reload_secs: u64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = crate::shared::shutdown_on_signals()?;
-    let zones = Arc::new(ZoneDirectory::discover(args.zones.as_deref())?);
-    let policy = WatermarkPolicy::default();
-    let store = Store::open_read(&args.db)?;
-    let mut run = store.latest_complete_run()?;
-    let (live, version, kind) = store.live_state(zones.clone(), policy)?;
-    let state = ServerState::new(live, &kind, &version);
-    state
-        .input_done_epoch
-        .store(0, std::sync::atomic::Ordering::SeqCst);
-    let mut publisher = Publisher::new(state.clone());
-    let server = ServerHandle::start(&args.http, state.clone(), 2)?;
-    let http = server.addr;
-    eprintln!(
-        "zonecast is serving run {} of {} (model {version}):",
-        run.unwrap_or(0),
-        args.db.display()
-    );
-    eprintln!("  dashboard    http://{http}/");
-    eprintln!("  predictions  curl http://{http}/v1/predictions");
-    eprintln!("  metrics      curl http://{http}/metrics");
-    eprintln!("press Ctrl-C to stop");
-    let every = Duration::from_secs(args.reload_secs.max(1));
-    let mut checked = Instant::now();
-    while !shutdown.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(200));
-        if checked.elapsed() < every {
-            continue;
+    let mut job = ServeJob::new(&args.db);
+    job.http = Some(args.http.clone());
+    job.zones = Arc::new(ZoneDirectory::discover(args.zones.as_deref())?);
+    job.reload_every = Duration::from_secs(args.reload_secs);
+    let handle = job.start()?;
+    if let Some(addresses) = wait_ready_or_signal(&handle, &shutdown) {
+        let status = handle.snapshot().map(|s| s.status).unwrap_or_default();
+        eprintln!(
+            "zonecast is serving {} ({} rows read by its latest run):",
+            args.db.display(),
+            status.rows_read
+        );
+        if let Some(http) = addresses.http {
+            eprintln!("  dashboard    http://{http}/");
+            eprintln!("  predictions  curl http://{http}/v1/predictions");
+            eprintln!("  metrics      curl http://{http}/metrics");
         }
-        checked = Instant::now();
-        let latest = store.latest_complete_run()?;
-        if latest != run {
-            run = latest;
-            let (live, version, kind) = store.live_state(zones.clone(), policy)?;
-            tracing::info!(?run, %version, "a newer run completed; reloading");
-            publisher.replace(live, &version, &kind);
-        } else {
-            // Keeps the status (uptime) and its stream events current.
-            publisher.publish();
-        }
+        eprintln!("press Ctrl-C to stop");
     }
-    server.stop();
+    run_until_signal(handle, &shutdown)?;
     Ok(())
 }

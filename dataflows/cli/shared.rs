@@ -1,12 +1,14 @@
 //! Flags and helpers shared by the subcommands: processes, event-time rules, signal handling
-//! and socket headers.
+//! (a started job runs until it ends or a signal stops it) and socket headers.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use zonecast::jobs::{JobAddresses, JobError, JobHandle};
 use zonecast::runtime::Cluster;
 use zonecast::time::Span;
 use zonecast::watermark::WatermarkPolicy;
@@ -41,13 +43,13 @@ impl ProcessArgs {
 #[derive(Args, Debug)]
 pub struct EventTimeArgs {
     /// Trips older than the watermark minus this are late (`90s`, `2h`, `30d`).
-    #[arg(long, default_value = "1d")]
+    #[arg(long, default_value_t = WatermarkPolicy::default().allowed_lateness)]
     pub allowed_lateness: Span,
     /// Trips newer than the watermark plus this are rejected as far ahead.
-    #[arg(long, default_value = "1d")]
+    #[arg(long, default_value_t = WatermarkPolicy::default().max_ahead)]
     pub max_ahead: Span,
     /// Rows an hour needs before it may advance the watermark.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = WatermarkPolicy::default().min_support)]
     pub watermark_support: u64,
 }
 
@@ -75,4 +77,34 @@ pub fn shutdown_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 /// `--header a,b,c` as column names.
 pub fn header_columns(header: Option<&String>) -> Option<Vec<String>> {
     header.map(|h| h.split(',').map(|c| c.trim().to_string()).collect())
+}
+
+/// Waits until `handle`'s job is ready, stopping it on SIGINT/SIGTERM. `None` when the job
+/// ended first (its error, if any, comes from [`run_until_signal`]).
+pub fn wait_ready_or_signal<O: Send + 'static>(
+    handle: &JobHandle<O>,
+    shutdown: &AtomicBool,
+) -> Option<JobAddresses> {
+    loop {
+        match handle.wait_ready(Duration::from_millis(100)) {
+            Ok(addresses) => return Some(addresses),
+            Err(JobError::NotReady(_)) if shutdown.load(Ordering::SeqCst) => handle.stop(),
+            Err(JobError::NotReady(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Waits for `handle`'s job to end, stopping it on SIGINT/SIGTERM; its outcome or error.
+pub fn run_until_signal<O: Send + 'static>(
+    handle: JobHandle<O>,
+    shutdown: &AtomicBool,
+) -> Result<O, JobError> {
+    while !handle.is_finished() {
+        if shutdown.load(Ordering::SeqCst) {
+            handle.stop();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    handle.join()
 }

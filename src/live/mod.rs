@@ -6,14 +6,17 @@
 //! snapshots, and the batch job's database can fill the same state.
 //!
 //! - [`state`]: [`LiveState`], applied epoch by epoch.
+//! - [`prediction`]: [`ZonePrediction`], a zone's served forecast as a plain record.
 //! - [`evaluation`]: forecasts joined with final actuals, MAE next to the baselines.
 //! - [`zones`]: zone names and boroughs.
 
 pub mod evaluation;
+pub mod prediction;
 pub mod state;
 pub mod zones;
 
 pub use evaluation::{Evaluation, ZoneErrors};
+pub use prediction::ZonePrediction;
 pub use state::{Applied, Counters, HistoryHour, LiveState, ServedForecast};
 pub use zones::ZoneDirectory;
 

@@ -72,6 +72,9 @@ impl FromStr for ModelKind {
 /// Errors loading, checking or training a model. Each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// A model swap was asked of a job that takes none.
+    #[error("this job takes no model swaps: only live jobs swap models")]
+    NoSwaps,
     /// `--model` named no known kind.
     #[error("unknown model kind {0:?}: use rf, ridge, previous_hour, same_hour_last_week or four_week_mean")]
     UnknownKind(String),

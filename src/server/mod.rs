@@ -34,8 +34,11 @@ use crate::features::FeatureSpec;
 use crate::live::LiveState;
 use crate::model::watch::ModelHandle;
 
-pub use publisher::Publisher;
+pub use publisher::{Publisher, EVALUATION_WINDOW_HOURS};
 pub use snapshot::Snapshot;
+
+/// Where servers listen unless told otherwise (loopback).
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 
 /// The OpenAPI 3 document served at `/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("assets/openapi.json");
@@ -67,8 +70,8 @@ pub struct AdminAccess {
 pub struct ServerState {
     /// The current snapshot.
     pub snapshot: ArcSwap<Snapshot>,
-    /// The live state (for per-request queries such as history).
-    pub live: RwLock<LiveState>,
+    /// The live state (for per-request queries such as history), shared with the job's hub.
+    pub live: Arc<RwLock<LiveState>>,
     /// Forecast and status events.
     pub events: broadcast::Sender<Arc<SseMessage>>,
     /// The latest forecast events, replayed to a client that reconnects with `Last-Event-ID`.
@@ -96,6 +99,15 @@ pub struct ServerState {
 impl ServerState {
     /// A state for `live` (usually empty), serving a model of `model_kind` and `model_version`.
     pub fn new(live: LiveState, model_kind: &str, model_version: &str) -> Arc<Self> {
+        Self::sharing(Arc::new(RwLock::new(live)), model_kind, model_version)
+    }
+
+    /// A state serving `live`, which others (the job's hub) hold and apply epochs to too.
+    pub fn sharing(
+        live: Arc<RwLock<LiveState>>,
+        model_kind: &str,
+        model_version: &str,
+    ) -> Arc<Self> {
         let (events, _) = broadcast::channel(16 * 1024);
         let (closing, _) = watch::channel(false);
         let snapshot = Snapshot {
@@ -104,7 +116,7 @@ impl ServerState {
         };
         Arc::new(ServerState {
             snapshot: ArcSwap::from_pointee(snapshot),
-            live: RwLock::new(live),
+            live,
             events,
             recent: Default::default(),
             http: metrics::HttpMetrics::default(),
@@ -129,6 +141,15 @@ impl ServerState {
         let state = Arc::get_mut(&mut self).expect("configure the state before sharing it");
         state.model_handle = handle;
         state.admin = admin;
+        self
+    }
+
+    /// Builder-style: the input is finished once the published epoch reaches `done` (the
+    /// job's source lowers it from `u64::MAX`); call before sharing the state.
+    pub fn with_input_done(mut self: Arc<Self>, done: Arc<AtomicU64>) -> Arc<Self> {
+        Arc::get_mut(&mut self)
+            .expect("configure the state before sharing it")
+            .input_done_epoch = done;
         self
     }
 

@@ -1,13 +1,12 @@
 //! The publisher: finished epochs in (from worker 0, over a channel), a new [`Snapshot`] and
 //! the matching Server-Sent Events out.
 //!
-//! Runs on its own thread: epochs queued while it was busy are applied together and
-//! published once, so a slow publish never holds the dataflow back. Events for an epoch are
-//! sent after its snapshot is visible, so a client that reacts to an event by fetching sees at
-//! least that epoch.
+//! Driven by the job's hub thread (`jobs::hub`): epochs queued while it was busy are applied
+//! together and published once, so a slow publish never holds the dataflow back. Events for an
+//! epoch are sent after its snapshot is visible, so a client that reacts to an event by
+//! fetching sees at least that epoch.
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -252,39 +251,5 @@ impl Publisher {
                 data: serde_json::to_string(&status).expect("status"),
             }));
         }
-    }
-
-    /// Applies and publishes epochs from `epochs` until every sender is gone; publishes at
-    /// least every 250 ms so rates and uptime stay current.
-    pub fn run(mut self, epochs: Receiver<(u64, LiveEpoch)>) {
-        loop {
-            match epochs.recv_timeout(Duration::from_millis(250)) {
-                Ok((epoch, update)) => {
-                    // Catch up on queued epochs, but publish at least every 100 ms.
-                    let started = Instant::now();
-                    self.apply(epoch, update);
-                    while started.elapsed() < Duration::from_millis(100) {
-                        match epochs.try_recv() {
-                            Ok((epoch, update)) => self.apply(epoch, update),
-                            Err(_) => break,
-                        }
-                    }
-                    self.publish();
-                }
-                Err(RecvTimeoutError::Timeout) => self.publish(),
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.publish();
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Starts [`Publisher::run`] on its own thread.
-    pub fn spawn(self, epochs: Receiver<(u64, LiveEpoch)>) -> std::thread::JoinHandle<()> {
-        std::thread::Builder::new()
-            .name("zonecast-publish".into())
-            .spawn(move || self.run(epochs))
-            .expect("spawn publisher")
     }
 }

@@ -141,3 +141,56 @@ mod tests {
         assert!(later < 10, "paced: {later}");
     }
 }
+
+/// A generated, never-ending input (the demo, tests, benchmarks): what to generate, how much
+/// of it to backfill at once and the pace after that.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratedInput {
+    /// What to generate (start, rate through `trips`/`days`, seed).
+    pub config: crate::generator::GeneratorConfig,
+    /// Trips before this event time are backfilled at once; later ones are paced.
+    pub live_from: i64,
+    /// Pace (x event time).
+    pub speed: f64,
+}
+
+impl GeneratedInput {
+    /// Days a generated stream covers (ten years: never-ending for demos and benchmarks).
+    pub const STREAM_DAYS: u32 = 3_650;
+
+    /// `trips_per_day` generated trips with `seed` from `start` (naive seconds): the first
+    /// `history_days` backfilled at once, the rest paced at `speed`.
+    pub fn backfill_then_live(
+        seed: u64,
+        start: i64,
+        history_days: u32,
+        trips_per_day: u64,
+        speed: f64,
+    ) -> Self {
+        let days = history_days + Self::STREAM_DAYS;
+        let config = crate::generator::GeneratorConfig {
+            trips: trips_per_day * days as u64,
+            days,
+            seed,
+            start,
+            ..crate::generator::GeneratorConfig::default()
+        };
+        GeneratedInput {
+            config,
+            live_from: start + history_days as i64 * 86_400,
+            speed,
+        }
+    }
+
+    /// The feed of this input, numbering rows under source `source`.
+    pub fn feed(&self, source: u32, batch_rows: u64, progress: Arc<AtomicU64>) -> GeneratedFeed {
+        GeneratedFeed::new(
+            TripGenerator::new(self.config.clone()),
+            self.live_from,
+            self.speed,
+            source,
+            batch_rows,
+            progress,
+        )
+    }
+}

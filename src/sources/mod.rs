@@ -8,14 +8,17 @@
 //! - [`plan`]: splits files into epochs of `batch_rows` rows (deterministic for any worker count).
 //! - [`file_feed`]: replays a plan's epochs owned by one worker, optionally paced.
 //! - [`generated`]: a seeded generator as a never-ending, paced source (demo, benches).
-//! - [`live_feed`]: files, then a socket or generated tail, then heartbeats (the live job).
+//! - [`memory`]: batches built in a program, shared out like file epochs.
+//! - [`channel`]: rows pushed from any thread through a [`channel::TripSender`].
+//! - [`chain_feed`]: one worker's feed for any job: bounded parts, then a tail, then heartbeats.
 //! - [`socket`]: a TCP listener whose clients send CSV lines; epochs by arrival.
-//! - [`csv_rows`], [`parquet_rows`]: turn rows into trips or reasons.
+//! - [`csv_rows`], [`parquet_rows`], [`trip_row`]: turn rows into trips or reasons.
 
+pub mod chain_feed;
+pub mod channel;
 pub mod csv_rows;
 pub mod file_feed;
 pub mod generated;
-pub mod live_feed;
 pub mod memory;
 pub mod pacing;
 pub mod parquet_rows;
@@ -23,6 +26,7 @@ pub mod plan;
 pub mod send;
 pub mod socket;
 mod source_trips;
+pub mod trip_row;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,6 +79,15 @@ pub enum SourceError {
     /// A required column is missing or a mapping is malformed.
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    /// A program pushing rows into a channel stopped the job with this message.
+    #[error("the row producer failed: {0}")]
+    Producer(String),
+    /// A chain with a never-ending part before its end.
+    #[error("a source chain must list its bounded parts (files, memory rows) first and at most one never-ending part (socket, generated stream, channel) last")]
+    Chain,
+    /// A push channel was given to a second job.
+    #[error("this push channel is already read by another job: create a new channel for each job")]
+    ChannelTaken,
     /// The socket could not be bound.
     #[error("cannot listen on {addr}: {source}; pick a free port (or port 0)")]
     Bind {

@@ -1,59 +1,49 @@
-//! Running the live job in-process for the tests: a job in, its addresses and a handle that
-//! stops it out.
+//! Live jobs in the tests: a generated stream and a small spec in; a job to start, and
+//! queries on a started job's HTTP server (its address, status polling) out. Jobs start and
+//! stop through their own handles.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::channel;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use zonecast::dataflows::live::{GeneratedInput, LiveAddresses, LiveJob, LiveOutcome};
+use zonecast::dataflows::live::LiveJob;
 use zonecast::features::FeatureSpec;
+use zonecast::jobs::{JobHandle, Source};
 use zonecast::model::{Baseline, ModelFile};
+use zonecast::sources::generated::GeneratedInput;
 use zonecast::time::days_from_civil;
 
 use super::http::get;
 
-/// A running job.
-pub struct Running {
-    pub http: SocketAddr,
-    pub socket: Option<SocketAddr>,
-    shutdown: Arc<AtomicBool>,
-    thread: Option<JoinHandle<LiveOutcome>>,
+/// Queries on a started job that serves HTTP.
+pub trait Served {
+    /// The HTTP address (waits up to a minute for the job to be ready).
+    fn http(&self) -> SocketAddr;
+    /// Polls `/v1/status` until `check` holds (panics after `limit`).
+    fn wait_for(
+        &self,
+        limit: Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value;
 }
 
-impl Running {
-    /// Starts `job` on its own thread (HTTP on port 0 unless set) and waits until it listens.
-    pub fn start(mut job: LiveJob) -> Running {
-        let (tx, rx) = channel::<LiveAddresses>();
-        let tx = std::sync::Mutex::new(tx);
-        job.on_ready = Some(Box::new(move |a| {
-            let _ = tx.lock().unwrap().send(a.clone());
-        }));
-        let shutdown = job.shutdown.clone();
-        let thread = std::thread::spawn(move || job.run().expect("live job"));
-        let addresses = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the job starts");
-        Running {
-            http: addresses.http.expect("process 0 serves HTTP"),
-            socket: addresses.socket,
-            shutdown,
-            thread: Some(thread),
-        }
+impl<O: Send + 'static> Served for JobHandle<O> {
+    fn http(&self) -> SocketAddr {
+        self.wait_ready(Duration::from_secs(60))
+            .expect("the job starts")
+            .http
+            .expect("the job serves HTTP")
     }
 
-    /// Polls `/v1/status` until `check` holds (panics after `limit`).
-    pub fn wait_for(
+    fn wait_for(
         &self,
         limit: Duration,
         check: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
+        let http = self.http();
         let started = Instant::now();
         loop {
-            let status = get(self.http, "/v1/status").json();
+            let status = get(http, "/v1/status").json();
             if check(&status) {
                 return status;
             }
@@ -62,21 +52,6 @@ impl Running {
                 "timed out waiting; last status {status}"
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Stops the job and returns what it left.
-    pub fn stop(mut self) -> LiveOutcome {
-        self.shutdown.store(true, Ordering::SeqCst);
-        self.thread.take().unwrap().join().expect("job thread")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
@@ -95,7 +70,7 @@ pub fn generated(history_days: u32, speed: f64) -> GeneratedInput {
 /// A live job over a generated stream with a previous-hour model, HTTP on port 0.
 pub fn generated_job(history_days: u32, speed: f64) -> LiveJob {
     let model = ModelFile::baseline(Baseline::PreviousHour, small_spec());
-    let mut job = LiveJob::new(model, "127.0.0.1:0");
-    job.inputs.generated = Some(generated(history_days, speed));
+    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
+    job.source = Source::Generated(generated(history_days, speed));
     job
 }

@@ -1,64 +1,65 @@
-//! The live job's feed for one worker: its share of the files in, then (on worker 0) a
-//! never-ending tail (socket clients or a generated stream), then heartbeats, out as one
-//! sequence of epochs.
+//! One worker's feed for any job: its share of the bounded parts (files, memory rows) in, then
+//! (on global worker 0) an unbounded tail (socket clients, a generated stream, a push
+//! channel), then optional heartbeats, out as one sequence of epochs.
 //!
-//! Tail epochs are numbered after every file epoch, so they follow the files on every worker.
+//! Part `k` of the bounded parts has its epochs numbered after every epoch of parts `0..k`, and
+//! tail epochs come after all of them, so the sequence is the same on every worker count.
 //! While serving, an idle source still closes an empty epoch every `heartbeat`, so model swaps
-//! and the status reach the server even when no trip arrives.
+//! and the status move on when no trip arrives. Setting `stop` ends the feed at the next poll.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::sources::{FeedPoll, TripFeed};
+use crate::sources::{Batch, FeedPoll, TripFeed, Waker};
 
-/// Files, then a tail, then heartbeats until shutdown.
-pub struct LiveFeed {
-    files: Option<Box<dyn TripFeed>>,
+/// Bounded parts, then a tail, then heartbeats until `stop`.
+pub struct ChainFeed {
+    parts: Vec<(u64, Box<dyn TripFeed>)>,
     tail: Option<Box<dyn TripFeed>>,
     next_epoch: u64,
     heartbeat: Option<Duration>,
     last_epoch_at: Instant,
-    shutdown: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
     finished: Arc<AtomicU64>,
     block: u64,
 }
 
-impl std::fmt::Debug for LiveFeed {
+impl std::fmt::Debug for ChainFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LiveFeed")
+        f.debug_struct("ChainFeed")
             .field("next_epoch", &self.next_epoch)
             .finish()
     }
 }
 
-impl LiveFeed {
-    /// `files` (this worker's share) first; then `tail` with epochs from `file_epochs` on;
-    /// then, with `heartbeat`, empty epochs at that interval until `shutdown` is set.
-    /// Once files and tail have ended, `finished` is set to the first epoch after them (it
-    /// starts at `u64::MAX`): when that epoch is complete, so is every input epoch.
+impl ChainFeed {
+    /// `parts` as `(first epoch, feed)` (this worker's share, in order); then `tail` with epochs
+    /// from `bounded_epochs` on; then, with `heartbeat`, empty epochs at that interval until
+    /// `stop` is set. Once parts and tail have ended, `finished` is lowered to the first epoch
+    /// after them (it starts at `u64::MAX`): when that epoch is complete, so is every input.
     pub fn new(
-        files: Option<Box<dyn TripFeed>>,
-        file_epochs: u64,
+        parts: Vec<(u64, Box<dyn TripFeed>)>,
+        bounded_epochs: u64,
         tail: Option<Box<dyn TripFeed>>,
         heartbeat: Option<Duration>,
-        shutdown: Arc<AtomicBool>,
+        stop: Arc<AtomicBool>,
         finished: Arc<AtomicU64>,
     ) -> Self {
-        let block = files.as_ref().map_or(1, |f| f.block());
-        LiveFeed {
-            files,
+        let block = parts.iter().map(|(_, f)| f.block()).max().unwrap_or(1);
+        ChainFeed {
+            parts,
             tail,
-            next_epoch: file_epochs,
+            next_epoch: bounded_epochs,
             heartbeat,
             last_epoch_at: Instant::now(),
-            shutdown,
+            stop,
             finished,
             block,
         }
     }
 
-    fn stamp(&mut self, batch: crate::sources::Batch) -> FeedPoll {
+    fn stamp(&mut self, batch: Batch) -> FeedPoll {
         let epoch = self.next_epoch;
         self.next_epoch += 1;
         self.last_epoch_at = Instant::now();
@@ -67,7 +68,7 @@ impl LiveFeed {
 
     fn beat(&mut self, wait: Duration) -> FeedPoll {
         match self.heartbeat {
-            Some(every) if self.last_epoch_at.elapsed() >= every => self.stamp(Default::default()),
+            Some(every) if self.last_epoch_at.elapsed() >= every => self.stamp(Batch::default()),
             Some(every) => FeedPoll::Pending(
                 wait.min(every.saturating_sub(self.last_epoch_at.elapsed()))
                     .max(Duration::from_millis(1)),
@@ -77,30 +78,32 @@ impl LiveFeed {
     }
 }
 
-impl TripFeed for LiveFeed {
+impl TripFeed for ChainFeed {
     fn block(&self) -> u64 {
         self.block
     }
 
-    fn set_waker(&mut self, waker: crate::sources::Waker) {
+    fn set_waker(&mut self, waker: Waker) {
         if let Some(tail) = self.tail.as_mut() {
             tail.set_waker(waker);
         }
     }
 
     fn poll(&mut self) -> FeedPoll {
-        if self.shutdown.load(Ordering::SeqCst) {
+        if self.stop.load(Ordering::SeqCst) {
             self.finished.fetch_min(self.next_epoch, Ordering::SeqCst);
             return FeedPoll::Done;
         }
-        if let Some(files) = self.files.as_mut() {
-            match files.poll() {
+        while let Some((offset, part)) = self.parts.first_mut() {
+            match part.poll() {
                 FeedPoll::Ready(epoch, batch) => {
-                    self.next_epoch = self.next_epoch.max(epoch + 1);
+                    let epoch = *offset + epoch;
                     self.last_epoch_at = Instant::now();
                     return FeedPoll::Ready(epoch, batch);
                 }
-                FeedPoll::Done => self.files = None,
+                FeedPoll::Done => {
+                    self.parts.remove(0);
+                }
                 other => return other,
             }
         }

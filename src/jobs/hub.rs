@@ -1,0 +1,251 @@
+//! The hub of a running job: finished epochs from worker 0 in (over an unbounded channel, so
+//! the dataflow never waits); the live state, the HTTP snapshots (when the job serves) and
+//! every subscriber's updates out, all from this one thread.
+//!
+//! Epochs queued while the hub was busy are applied together and published once (at least
+//! every 100 ms); with nothing arriving it republishes every 250 ms so rates stay current.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::forecast::ZoneForecast;
+use crate::jobs::subscription::{EpochUpdate, JobState, JobStatus, Subscribers, Subscription};
+use crate::live::{Evaluation, HistoryHour, LiveEpoch, LiveState, ZonePrediction};
+use crate::server::Publisher;
+use crate::time::{hour_of, now_ms};
+use crate::trip::{HourlyStats, ZoneHour};
+
+/// Hours the snapshot's online evaluation looks back over (as the server's).
+const EVALUATION_WINDOW_HOURS: u32 = crate::server::EVALUATION_WINDOW_HOURS;
+
+/// The served state of a job at one epoch, without HTTP.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobSnapshot {
+    /// Counters, epoch and watermark.
+    pub status: JobStatus,
+    /// The current forecast of every zone (the hour in progress), by zone.
+    pub predictions: Vec<ZonePrediction>,
+    /// Online MAE over the last final hours, next to the baselines.
+    pub evaluation: Evaluation,
+}
+
+#[derive(Default)]
+struct Consolidated {
+    forecasts: BTreeMap<(u16, i64), ZoneForecast>,
+    hourly: BTreeMap<ZoneHour, HourlyStats>,
+    status: JobStatus,
+    subscribers: Subscribers,
+    finished: bool,
+    kept_from: i64,
+}
+
+impl Consolidated {
+    fn apply(&mut self, update: &LiveEpoch) {
+        for (forecast, _) in update.forecasts.iter().filter(|(_, d)| *d < 0) {
+            let key = (forecast.zone, forecast.target_hour);
+            if self.forecasts.get(&key) == Some(forecast) {
+                self.forecasts.remove(&key);
+            }
+        }
+        for (forecast, _) in update.forecasts.iter().filter(|(_, d)| *d > 0) {
+            let key = (forecast.zone, forecast.target_hour);
+            self.forecasts.insert(key, forecast.clone());
+        }
+        for ((key, stats), _) in update.hourly.iter().filter(|(_, d)| *d < 0) {
+            if self.hourly.get(key) == Some(stats) {
+                self.hourly.remove(key);
+            }
+        }
+        for ((key, stats), _) in update.hourly.iter().filter(|(_, d)| *d > 0) {
+            self.hourly.insert(*key, *stats);
+        }
+    }
+
+    /// Forgets what lies more than `hours` behind the watermark's hour.
+    fn prune(&mut self, hours: i64) {
+        if let Some(watermark) = self.status.watermark {
+            let keep_from = hour_of(watermark) - hours;
+            if keep_from <= self.kept_from {
+                return;
+            }
+            self.kept_from = keep_from;
+            self.forecasts.retain(|(_, t), _| *t >= keep_from);
+            self.hourly.retain(|k, _| k.hour >= keep_from);
+        }
+    }
+}
+
+fn state_of(
+    forecasts: &BTreeMap<(u16, i64), ZoneForecast>,
+    hourly: &BTreeMap<ZoneHour, HourlyStats>,
+    status: &JobStatus,
+) -> Arc<JobState> {
+    Arc::new(JobState {
+        forecasts: forecasts.values().cloned().collect(),
+        hourly: hourly.iter().map(|(k, s)| (*k, *s)).collect(),
+        status: status.clone(),
+    })
+}
+
+/// What the handle and the hub thread share.
+pub struct HubShared {
+    live: Arc<RwLock<LiveState>>,
+    consolidated: Mutex<Consolidated>,
+    done_epoch: Arc<AtomicU64>,
+    retention: Option<i64>,
+}
+
+impl HubShared {
+    /// A hub over `live` (the state the server, if any, reads too). `retention`: hours behind
+    /// the watermark that subscribers' state keeps (`None`: everything).
+    pub fn new(live: Arc<RwLock<LiveState>>, retention: Option<i64>) -> Arc<Self> {
+        Arc::new(HubShared {
+            live,
+            consolidated: Mutex::default(),
+            done_epoch: Arc::new(AtomicU64::new(u64::MAX)),
+            retention,
+        })
+    }
+
+    /// The live state (shared with the HTTP server).
+    pub fn live(&self) -> &Arc<RwLock<LiveState>> {
+        &self.live
+    }
+
+    /// The marker the sources lower once every input epoch is known.
+    pub fn done_epoch(&self) -> &Arc<AtomicU64> {
+        &self.done_epoch
+    }
+
+    /// Uses `done` as the input-finished marker (the prepared source's).
+    pub fn set_done_epoch(self: &mut Arc<Self>, done: Arc<AtomicU64>) {
+        if let Some(shared) = Arc::get_mut(self) {
+            shared.done_epoch = done;
+        }
+    }
+
+    /// A new subscription starting from the current state.
+    pub fn subscribe(&self, capacity: usize) -> Subscription {
+        let mut consolidated = self.consolidated.lock().expect("hub");
+        let c = &*consolidated;
+        let state = state_of(&c.forecasts, &c.hourly, &c.status);
+        let finished = consolidated.finished;
+        let subscription = consolidated.subscribers.add(capacity, state);
+        if finished {
+            consolidated.subscribers.close();
+        }
+        subscription
+    }
+
+    /// The served state now.
+    pub fn snapshot(&self) -> JobSnapshot {
+        let live = self.live.read().expect("live state");
+        JobSnapshot {
+            status: self.status_of(&live),
+            predictions: live.predictions(),
+            evaluation: Evaluation::compute(&live, EVALUATION_WINDOW_HOURS),
+        }
+    }
+
+    /// The last `hours` hours of `zone`: actuals beside the forecasts served for them.
+    pub fn history(&self, zone: u16, hours: u32) -> Vec<HistoryHour> {
+        self.live.read().expect("live state").history(zone, hours)
+    }
+
+    fn status_of(&self, live: &LiveState) -> JobStatus {
+        let c = &live.counters;
+        JobStatus {
+            epoch: (c.epochs > 0).then_some(live.epoch),
+            watermark: live.watermark,
+            rows_read: c.rows_read,
+            accepted: c.accepted,
+            rejected_by_reason: c.rejected_by_reason.clone(),
+            late: c.late,
+            input_finished: c.epochs > 0
+                && live.epoch + 1 >= self.done_epoch.load(Ordering::SeqCst),
+        }
+    }
+
+    fn apply(&self, epoch: u64, update: LiveEpoch, publisher: Option<&mut Publisher>) {
+        let mut guard = self.consolidated.lock().expect("hub");
+        let c = &mut *guard;
+        c.apply(&update);
+        let changes =
+            (!c.subscribers.is_empty()).then(|| (update.forecasts.clone(), update.hourly.clone()));
+        match publisher {
+            Some(publisher) => publisher.apply(epoch, update),
+            None => {
+                let mut live = self.live.write().expect("live state");
+                live.apply(epoch, update, now_ms());
+            }
+        }
+        c.status = self.status_of(&self.live.read().expect("live state"));
+        if let Some(hours) = self.retention {
+            c.prune(hours);
+        }
+        let Some((forecasts, hourly)) = changes else {
+            return;
+        };
+        let update = Arc::new(EpochUpdate {
+            epoch,
+            forecasts,
+            hourly,
+            status: c.status.clone(),
+        });
+        let Consolidated {
+            forecasts,
+            hourly,
+            status,
+            subscribers,
+            ..
+        } = c;
+        subscribers.send(update, || state_of(forecasts, hourly, status));
+    }
+
+    fn finish(&self) {
+        let mut consolidated = self.consolidated.lock().expect("hub");
+        consolidated.finished = true;
+        consolidated.subscribers.close();
+    }
+}
+
+/// Runs the hub on its own thread until every sender of `epochs` is gone.
+pub fn spawn_hub(
+    shared: Arc<HubShared>,
+    mut publisher: Option<Publisher>,
+    epochs: Receiver<(u64, LiveEpoch)>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("zonecast-hub".into())
+        .spawn(move || {
+            loop {
+                match epochs.recv_timeout(Duration::from_millis(250)) {
+                    Ok((epoch, update)) => {
+                        let started = Instant::now();
+                        shared.apply(epoch, update, publisher.as_mut());
+                        while started.elapsed() < Duration::from_millis(100) {
+                            match epochs.try_recv() {
+                                Ok((epoch, update)) => {
+                                    shared.apply(epoch, update, publisher.as_mut())
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if let Some(publisher) = publisher.as_mut() {
+                    publisher.publish();
+                }
+            }
+            if let Some(publisher) = publisher.as_mut() {
+                publisher.publish();
+            }
+            shared.finish();
+        })
+        .expect("spawn the hub thread")
+}

@@ -1,0 +1,248 @@
+//! The one feed factory: a [`Source`] and the run's settings in; every worker's feed, the
+//! source names, the bound socket address and the row total out.
+//!
+//! Bounded parts (files, memory rows) are planned into epochs that every worker shares out;
+//! the tail (socket, generated stream, channel) is read by global worker 0 after them.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::jobs::source::Source;
+use crate::reject::Reject;
+use crate::runtime::Cluster;
+use crate::schema::ColumnMap;
+use crate::sources::chain_feed::ChainFeed;
+use crate::sources::file_feed::FileFeed;
+use crate::sources::memory::MemoryFeed;
+use crate::sources::pacing::Pacer;
+use crate::sources::plan::ReplayPlan;
+use crate::sources::socket::{listen, SocketOptions, SourceNames};
+use crate::sources::{Batch, SourceError, TripFeed};
+use crate::trip::RowPos;
+
+/// How a run opens its source.
+#[derive(Clone, Debug)]
+pub struct SourceSettings {
+    /// Column mapping for inputs with non-TLC names.
+    pub columns: ColumnMap,
+    /// Rows per epoch (files, memory) or at most per epoch (socket, generated).
+    pub batch_rows: u64,
+    /// Where the workers run (the tail is read on process 0 only).
+    pub cluster: Cluster,
+    /// Close an empty epoch this often once the inputs are idle or done (serving jobs).
+    pub heartbeat: Option<Duration>,
+}
+
+enum Part {
+    Files(Arc<ReplayPlan>, Option<Pacer>),
+    Memory(Arc<Vec<Batch>>),
+}
+
+impl Part {
+    fn epochs(&self) -> u64 {
+        match self {
+            Part::Files(plan, _) => plan.epoch_count(),
+            Part::Memory(batches) => batches.len() as u64,
+        }
+    }
+}
+
+/// A source opened for one run: hands each worker its feed.
+pub struct PreparedSource {
+    parts: Vec<(u64, Part)>,
+    bounded_epochs: u64,
+    tail: Mutex<Option<Box<dyn TripFeed + Send>>>,
+    peers: usize,
+    heartbeat: Option<Duration>,
+    stop: Arc<AtomicBool>,
+    progress: Arc<AtomicU64>,
+    /// The first epoch after every input epoch (`u64::MAX` until the inputs end).
+    pub done_epoch: Arc<AtomicU64>,
+    /// Source names by index (files, memory, then tail clients as they come).
+    pub names: SourceNames,
+    /// Rows the bounded parts hold (`None` when a tail follows).
+    pub total_rows: Option<u64>,
+    /// The socket's bound address (process 0).
+    pub socket: Option<SocketAddr>,
+    /// Rows read so far (all parts).
+    pub rows_read: Arc<AtomicU64>,
+}
+
+impl PreparedSource {
+    /// Plans the bounded parts and opens the tail. `stop` ends every feed at its next poll.
+    pub fn open(
+        source: &Source,
+        settings: &SourceSettings,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Self, SourceError> {
+        let names: SourceNames = Arc::new(Mutex::new(Vec::new()));
+        let progress = Arc::new(AtomicU64::new(0));
+        let leader = settings.cluster.is_leader();
+        let parts_in = source.parts();
+        let mut parts = Vec::new();
+        let mut next_epoch = 0;
+        let mut total = 0;
+        let mut tail: Option<Box<dyn TripFeed + Send>> = None;
+        let mut socket = None;
+        for (index, part) in parts_in.iter().enumerate() {
+            let last = index + 1 == parts_in.len();
+            if tail.is_some() || (!part.is_bounded() && !last) {
+                return Err(SourceError::Chain);
+            }
+            let opened = match part {
+                Source::Files(files) => {
+                    let plan = ReplayPlan::new(
+                        &files.paths,
+                        &settings.columns,
+                        settings.batch_rows,
+                        files.order,
+                    )?;
+                    names.lock().expect("names").extend(plan.source_names());
+                    total += plan.positions;
+                    Some(Part::Files(Arc::new(plan), files.speed.map(Pacer::new)))
+                }
+                Source::Memory(rows) => {
+                    let source = push_name(&names, "memory");
+                    total += rows.len() as u64;
+                    Some(Part::Memory(Arc::new(memory_batches(
+                        rows,
+                        source,
+                        settings.batch_rows,
+                    ))))
+                }
+                Source::Socket(s) if leader => {
+                    let options = SocketOptions {
+                        columns: settings.columns.clone(),
+                        header: s.header.clone(),
+                        batch_interval: s.batch_interval.max(Duration::from_millis(1)),
+                        batch_rows: settings.batch_rows,
+                        exit_when_idle: s.exit_when_idle,
+                        shutdown: stop.clone(),
+                    };
+                    let (feed, local) = listen(&s.addr, options, names.clone(), progress.clone())?;
+                    socket = Some(local);
+                    tail = Some(Box::new(feed));
+                    None
+                }
+                Source::Generated(generated) if leader => {
+                    let source = push_name(&names, "generated");
+                    tail = Some(Box::new(generated.feed(
+                        source,
+                        settings.batch_rows,
+                        progress.clone(),
+                    )));
+                    None
+                }
+                Source::Channel(channel) if leader => {
+                    let mut feed = channel.take().ok_or(SourceError::ChannelTaken)?;
+                    feed.attach(push_name(&names, "channel"), progress.clone());
+                    tail = Some(Box::new(feed));
+                    None
+                }
+                _ => None,
+            };
+            if let Some(part) = opened {
+                let epochs = part.epochs();
+                parts.push((next_epoch, part));
+                next_epoch += epochs;
+            }
+        }
+        let unbounded = !source.is_bounded();
+        Ok(PreparedSource {
+            parts,
+            bounded_epochs: next_epoch,
+            tail: Mutex::new(tail),
+            peers: settings.cluster.peers(),
+            heartbeat: settings.heartbeat,
+            stop,
+            rows_read: progress.clone(),
+            progress,
+            done_epoch: Arc::new(AtomicU64::new(u64::MAX)),
+            names,
+            total_rows: (!unbounded).then_some(total),
+            socket,
+        })
+    }
+
+    /// The feed of global worker `index` (the tail and heartbeats go to worker 0).
+    pub fn feed(&self, index: usize) -> Box<dyn TripFeed> {
+        let parts = self
+            .parts
+            .iter()
+            .map(|(offset, part)| {
+                let feed: Box<dyn TripFeed> = match part {
+                    Part::Files(plan, pacer) => Box::new(FileFeed::new(
+                        plan.clone(),
+                        index,
+                        self.peers,
+                        pacer.clone(),
+                        self.progress.clone(),
+                    )),
+                    Part::Memory(batches) => {
+                        Box::new(MemoryFeed::new(batches.clone(), index, self.peers))
+                    }
+                };
+                (*offset, feed)
+            })
+            .collect();
+        let (tail, heartbeat, finished) = match index {
+            0 => (
+                self.tail
+                    .lock()
+                    .expect("tail")
+                    .take()
+                    .map(|t| t as Box<dyn TripFeed>),
+                self.heartbeat,
+                self.done_epoch.clone(),
+            ),
+            _ => (None, None, Arc::new(AtomicU64::new(u64::MAX))),
+        };
+        Box::new(ChainFeed::new(
+            parts,
+            self.bounded_epochs,
+            tail,
+            heartbeat,
+            self.stop.clone(),
+            finished,
+        ))
+    }
+
+    /// A copy of the source names.
+    pub fn source_names(&self) -> Vec<String> {
+        self.names.lock().expect("names").clone()
+    }
+}
+
+fn push_name(names: &SourceNames, name: &str) -> u32 {
+    let mut names = names.lock().expect("names");
+    names.push(name.to_string());
+    names.len() as u32 - 1
+}
+
+/// Memory rows validated and cut into epochs of `batch_rows` rows (line = 1-based row index).
+fn memory_batches(
+    rows: &[crate::sources::trip_row::TripRow],
+    source: u32,
+    batch_rows: u64,
+) -> Vec<Batch> {
+    rows.chunks(batch_rows.max(1) as usize)
+        .enumerate()
+        .map(|(chunk, rows)| {
+            let mut batch = Batch::default();
+            for (i, row) in rows.iter().enumerate() {
+                let pos = RowPos {
+                    source,
+                    line: (chunk * batch_rows.max(1) as usize + i + 1) as u64,
+                };
+                match row.validate() {
+                    Ok(trip) => batch.trips.push((trip, pos)),
+                    Err(reason) => batch.rejects.push(Reject { pos, reason }),
+                }
+            }
+            batch.rows_read = rows.len() as u64;
+            batch
+        })
+        .collect()
+}
