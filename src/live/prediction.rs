@@ -32,25 +32,28 @@ pub struct ZonePrediction {
 }
 
 impl LiveState {
+    /// The prediction served for `zone` and `target_hour`, if any.
+    pub fn prediction(&self, zone: u16, target_hour: i64) -> Option<ZonePrediction> {
+        let forecast = self.forecast(zone, target_hour)?;
+        Some(ZonePrediction {
+            zone,
+            zone_name: self.zones.name(zone),
+            borough: self.zones.borough(zone),
+            target_hour,
+            predicted_pickups: forecast.pickups(),
+            model_version: forecast.model_version.to_string(),
+            fallback: forecast.fallback,
+            as_of: forecast.as_of,
+            updated_at_ms: forecast.updated_at_ms,
+            revision: forecast.revision,
+            last_actual: self.actual(zone, target_hour - 1),
+        })
+    }
+
     /// The current prediction of every zone that has one, by zone.
     pub fn predictions(&self) -> Vec<ZonePrediction> {
         self.forecast_zones()
-            .filter_map(|zone| {
-                let (target, forecast) = self.current(zone)?;
-                Some(ZonePrediction {
-                    zone,
-                    zone_name: self.zones.name(zone),
-                    borough: self.zones.borough(zone),
-                    target_hour: target,
-                    predicted_pickups: forecast.pickups(),
-                    model_version: forecast.model_version.to_string(),
-                    fallback: forecast.fallback,
-                    as_of: forecast.as_of,
-                    updated_at_ms: forecast.updated_at_ms,
-                    revision: forecast.revision,
-                    last_actual: self.actual(zone, target - 1),
-                })
-            })
+            .filter_map(|zone| self.prediction(zone, self.current(zone)?.0))
             .collect()
     }
 }

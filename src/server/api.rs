@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::live::{Evaluation, HistoryHour, LiveState, ServedForecast, ZoneErrors};
+use crate::live::{Evaluation, HistoryHour, LiveState, ServedForecast, ZoneErrors, ZonePrediction};
 use crate::time::{format_iso, format_utc_ms, SECS_PER_HOUR};
 
 /// One zone's forecast.
@@ -36,20 +36,20 @@ pub struct Prediction {
 }
 
 impl Prediction {
-    /// The prediction of `zone` for `target` as `state` holds it.
-    pub fn of(state: &LiveState, zone: u16, target: i64, forecast: &ServedForecast) -> Self {
+    /// The JSON body of a served prediction.
+    pub fn of(p: ZonePrediction) -> Self {
         Prediction {
-            zone,
-            zone_name: state.zones.name(zone),
-            borough: state.zones.borough(zone),
-            target_hour: format_iso(target * SECS_PER_HOUR),
-            predicted_pickups: forecast.pickups(),
-            model_version: forecast.model_version.to_string(),
-            fallback: forecast.fallback,
-            as_of: forecast.as_of.map(format_iso),
-            updated_at: format_utc_ms(forecast.updated_at_ms),
-            revision: forecast.revision,
-            last_actual: state.actual(zone, target - 1),
+            zone: p.zone,
+            zone_name: p.zone_name,
+            borough: p.borough,
+            target_hour: format_iso(p.target_hour * SECS_PER_HOUR),
+            predicted_pickups: p.predicted_pickups,
+            model_version: p.model_version,
+            fallback: p.fallback,
+            as_of: p.as_of.map(format_iso),
+            updated_at: format_utc_ms(p.updated_at_ms),
+            revision: p.revision,
+            last_actual: p.last_actual,
         }
     }
 }

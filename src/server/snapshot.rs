@@ -48,8 +48,7 @@ pub struct Snapshot {
 
 /// The JSON of one prediction.
 pub fn prediction_json(state: &LiveState, zone: u16, target: i64) -> Option<Bytes> {
-    let forecast = state.forecast(zone, target)?;
-    let body = Prediction::of(state, zone, target, forecast);
+    let body = Prediction::of(state.prediction(zone, target)?);
     Some(Bytes::from(
         serde_json::to_vec(&body).expect("prediction serialises"),
     ))
