@@ -11,7 +11,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::features::history::PickupHistory;
 use crate::format::Format;
-use crate::schema::csv_line::{split_header, strip_line_end};
+use crate::schema::csv_line::{line_reader, split_header, split_names, strip_line_end};
 use crate::schema::values::parse_zone;
 use crate::time::{hour_of, parse_naive};
 use crate::trip::{HourlyStats, ZoneHour};
@@ -129,8 +129,9 @@ pub fn read_hourly_into(
                 find(&columns.hour)?,
                 find(&columns.count)?,
             );
+            let mut reader = line_reader();
             for line in lines {
-                let fields = split_header(line);
+                let fields = split_names(&mut reader, line);
                 if fields.len() <= z.max(h).max(c) {
                     skipped += u64::from(!strip_line_end(line).is_empty());
                     continue;
@@ -220,4 +221,40 @@ pub fn history_from_table(rows: &[(ZoneHour, HourlyStats)]) -> PickupHistory {
         rows.iter()
             .map(|(k, s)| (k.zone, k.hour, s.pickups.max(0) as u32)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_csv_table_is_read_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hourly.csv");
+        let text = concat!(
+            "\u{feff}\"zone\", hour ,pickups\r\n",
+            "7,2019-06-01 00:00:00,3\r\n",
+            "\"8\",\"2019-06-01 01:00:00\", 4 \n",
+            "9,\"2019-06-01 02:00:00,5\n",
+            "\n",
+            "10,2019-06-01 03:00:00\n",
+            "11,2019-06-01 04:00:00,x\n",
+            "12,2019-06-01 05:00:00,6",
+        );
+        std::fs::write(&path, text).unwrap();
+        let (history, skipped) = read_hourly(&path, &HourlyColumns::default()).unwrap();
+        // The open quote, the short row and the bad count are skipped; the blank line is not
+        // counted; the line after the open quote is read.
+        assert_eq!(skipped, 3);
+        let hour = hour_of(parse_naive(b"2019-06-01 00:00:00").unwrap());
+        let got: Vec<_> = [(7, 0), (8, 1), (12, 5)]
+            .iter()
+            .map(|&(zone, offset)| history.get(zone, hour + offset))
+            .collect();
+        assert_eq!(got, [Some(3), Some(4), Some(6)]);
+        assert_eq!(
+            history.zones().iter().copied().collect::<Vec<_>>(),
+            [7, 8, 12]
+        );
+    }
 }

@@ -1,11 +1,15 @@
 //! CSV rows: one line of bytes in, a validated [`Trip`] or a [`RejectReason`] out.
 //!
-//! Lines are split by zonecast itself rather than by a streaming CSV reader so that one bad
-//! line (a stray quote, binary garbage) can never swallow the good lines after it: a record is
-//! exactly one line, and a quote must close on the line it opens.
+//! The line is split into fields by [`crate::schema::csv_line`], which every CSV reader shares
+//! (a record is one line and a quote must close on it, so one bad line never swallows the
+//! next): a quote-free line by its comma scan, which copies nothing, and a line with a quote by
+//! a `csv-core` reader this parser keeps and reuses. Here the field count is checked against
+//! the header and the five fields zonecast reads are parsed (`schema::values`).
+
+use csv_core::Reader;
 
 use crate::reject::RejectReason;
-use crate::schema::csv_line::split_fields;
+use crate::schema::csv_line::{line_reader, split_into_slots, split_line, NOT_READ};
 pub use crate::schema::csv_line::{split_header, strip_line_end};
 use crate::schema::values::{parse_micros, parse_pickup, parse_zone};
 use crate::schema::{ColumnMap, Resolved, SchemaError};
@@ -15,105 +19,38 @@ use crate::trip::Trip;
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Parses the data lines of one CSV input whose header is known.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct CsvRowParser {
     columns: Resolved,
     field_count: usize,
     /// For each column: which of the five fields it is (`NOT_READ` for the others).
     slot_of_column: Vec<u8>,
-    bounds: Vec<(usize, usize)>,
+    /// The `csv-core` reader for lines with a quote ([`line_reader`]), made at the first such
+    /// line and reused (it is at the start of a record between lines); boxed, as its tables
+    /// take half a kilobyte.
+    reader: Option<Box<Reader>>,
+    /// The unescaped bytes of a quoted line's fields, one after the other.
+    fields: Vec<u8>,
+    /// Where each field of a quoted line ends in `fields` (one per header column).
+    ends: Vec<usize>,
 }
 
-const NOT_READ: u8 = u8::MAX;
 const PICKUP: usize = 0;
 const ZONE: usize = 1;
 
-/// Bytes of `word` equal to `byte`, as the high bit of each byte lane (exact, no false hits).
-#[inline]
-fn lanes_equal(word: u64, byte: u8) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let v = word ^ (u64::from(byte) * 0x0101_0101_0101_0101);
-    !(((v & LOW7) + LOW7) | v | LOW7)
-}
-
-/// The fast path for lines without quotes: commas found eight bytes at a time; the bounds of
-/// the columns zonecast reads go into `spans` by slot. Returns the number of fields, or `None`
-/// when the line has a quote.
-fn split_into_slots(
-    line: &[u8],
-    slot_of_column: &[u8],
-    spans: &mut [(usize, usize); 5],
-) -> Option<usize> {
-    let mut start = 0;
-    let mut base = 0;
-    let mut field = 0;
-    let mut end_field = |field: &mut usize, start: &mut usize, end: usize| {
-        if let Some(&slot) = slot_of_column.get(*field) {
-            if slot != NOT_READ {
-                spans[slot as usize] = (*start, end);
-            }
-        }
-        *field += 1;
-        *start = end + 1;
-    };
-    let mut chunks = line.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        if lanes_equal(word, b'"') != 0 {
-            return None;
-        }
-        let mut commas = lanes_equal(word, b',');
-        while commas != 0 {
-            let i = base + (commas.trailing_zeros() / 8) as usize;
-            end_field(&mut field, &mut start, i);
-            commas &= commas - 1;
-        }
-        base += 8;
-    }
-    for (k, &b) in chunks.remainder().iter().enumerate() {
-        match b {
-            b',' => end_field(&mut field, &mut start, base + k),
-            b'"' => return None,
-            _ => {}
+impl Clone for CsvRowParser {
+    /// A clone makes its own reader when it needs one: `csv_core::Reader::clone` (0.1.13)
+    /// copies only part of its transition tables, and the copy splits nothing.
+    fn clone(&self) -> Self {
+        CsvRowParser {
+            columns: self.columns.clone(),
+            field_count: self.field_count,
+            slot_of_column: self.slot_of_column.clone(),
+            reader: None,
+            fields: Vec::new(),
+            ends: self.ends.clone(),
         }
     }
-    end_field(&mut field, &mut start, line.len());
-    Some(field)
-}
-
-/// The fast path for lines without quotes: commas found eight bytes at a time.
-/// Returns false (bounds unspecified) when the line has a quote.
-#[cfg(test)]
-fn split_unquoted(line: &[u8], bounds: &mut Vec<(usize, usize)>) -> bool {
-    let mut start = 0;
-    let mut base = 0;
-    let mut chunks = line.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        if lanes_equal(word, b'"') != 0 {
-            return false;
-        }
-        let mut commas = lanes_equal(word, b',');
-        while commas != 0 {
-            let i = base + (commas.trailing_zeros() / 8) as usize;
-            bounds.push((start, i));
-            start = i + 1;
-            commas &= commas - 1;
-        }
-        base += 8;
-    }
-    for (k, &b) in chunks.remainder().iter().enumerate() {
-        match b {
-            b',' => {
-                bounds.push((start, base + k));
-                start = base + k + 1;
-            }
-            b'"' => return false,
-            _ => {}
-        }
-    }
-    bounds.push((start, line.len()));
-    true
 }
 
 impl CsvRowParser {
@@ -137,7 +74,9 @@ impl CsvRowParser {
             field_count: header.len(),
             columns,
             slot_of_column,
-            bounds: Vec::with_capacity(header.len() + 1),
+            reader: None,
+            fields: Vec::new(),
+            ends: vec![0; header.len().max(1)],
         })
     }
 
@@ -148,25 +87,33 @@ impl CsvRowParser {
             return Err(RejectReason::LineTooLong(line.len() as u64));
         }
         let mut spans = [(0, 0); 5];
-        let fields = match split_into_slots(line, &self.slot_of_column, &mut spans) {
-            Some(fields) => fields,
+        let (found, text) = match split_into_slots(line, &self.slot_of_column, &mut spans) {
+            Some(found) => (found, line),
             None => {
-                split_fields(line, &mut self.bounds)?;
-                for (column, &slot) in self.slot_of_column.iter().enumerate() {
-                    if let (Some(&bounds), true) = (self.bounds.get(column), slot != NOT_READ) {
-                        spans[slot as usize] = bounds;
+                let reader = self.reader.get_or_insert_with(|| Box::new(line_reader()));
+                let found = split_line(reader, line, &mut self.fields, &mut self.ends)?;
+                if found == self.field_count {
+                    for (column, &slot) in self.slot_of_column.iter().enumerate() {
+                        if slot != NOT_READ {
+                            let start = if column == 0 {
+                                0
+                            } else {
+                                self.ends[column - 1]
+                            };
+                            spans[slot as usize] = (start, self.ends[column]);
+                        }
                     }
                 }
-                self.bounds.len()
+                (found, &self.fields[..])
             }
         };
-        if fields != self.field_count {
+        if found != self.field_count {
             return Err(RejectReason::WrongFieldCount {
                 expected: self.field_count,
-                found: fields,
+                found,
             });
         }
-        let field = |slot: usize| &line[spans[slot].0..spans[slot].1];
+        let field = |slot: usize| &text[spans[slot].0..spans[slot].1];
         let pickup = parse_pickup(field(PICKUP))?;
         let zone = parse_zone(field(ZONE))?;
         let mut values = [None; 3];
@@ -188,6 +135,18 @@ mod tests {
     }
 
     #[test]
+    fn a_cloned_parser_parses() {
+        let p = parser("tpep_pickup_datetime,PULocationID,fare_amount");
+        let mut clone = p.clone();
+        assert_eq!(
+            clone.parse(b"2019-06-01 00:00:00,\"7\",2.5").unwrap().zone,
+            7
+        );
+        let mut clone = clone.clone();
+        assert_eq!(clone.parse(b"2019-06-01 00:00:00,8,2.5").unwrap().zone, 8);
+    }
+
+    #[test]
     fn parses_tlc_rows() {
         let mut p = parser(
             "VendorID,tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount\r\n",
@@ -204,39 +163,77 @@ mod tests {
     }
 
     #[test]
-    fn fast_and_quoted_splitting_agree() {
-        let mut fast = Vec::new();
-        let mut slow = Vec::new();
+    fn quoted_fields_keep_commas_and_doubled_quotes() {
+        let mut p = parser("note,tpep_pickup_datetime,PULocationID,fare_amount");
+        let t = p
+            .parse(b"\"late, \"\"rush\"\" hour\",2019-06-01 00:55:13,\"145\",\"12.50\"\n")
+            .unwrap();
+        assert_eq!((t.zone, t.fare), (145, Some(12_500_000)));
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_rejected_alone() {
+        let mut p = parser("tpep_pickup_datetime,PULocationID,fare_amount");
+        let lines: [&[u8]; 4] = [
+            b"2019-06-01 00:00:00,1,2.5\n",
+            b"2019-06-01 00:01:00,\"2,3.5\n",
+            b"2019-06-01 00:02:00,3,4.5\r\n",
+            b"\"2019-06-01 00:03:00\",4,\"5.5\"",
+        ];
+        let results: Vec<_> = lines.iter().map(|l| p.parse(l)).collect();
+        assert_eq!(results[1], Err(RejectReason::BadQuoting));
+        let zones: Vec<_> = results.iter().flatten().map(|t| t.zone).collect();
+        assert_eq!(zones, [1, 3, 4]);
+    }
+
+    #[test]
+    fn crlf_line_ends_are_not_data() {
+        let mut p = parser("tpep_pickup_datetime,PULocationID,fare_amount\r\n");
+        assert_eq!(p.field_count, 3);
         for line in [
-            &b""[..],
-            b",",
-            b"a,b",
-            b"abcdefgh,ijklmnop,,q",
-            b"1,2,3,4,5,6,7,8,9,10,11,12",
-            b",,,,,,,,,",
+            &b"2019-06-01 00:00:00,7,2.5\r\n"[..],
+            b"2019-06-01 00:00:00,7,\"2.5\"\r\n",
+            b"2019-06-01 00:00:00,7,2.5\r",
+            b"2019-06-01 00:00:00,7,2.5",
         ] {
-            assert!(split_unquoted(line, &mut fast));
-            let mut quoted = line.to_vec();
-            quoted.extend_from_slice(b",\"x\"");
-            split_fields(&quoted, &mut slow).unwrap();
-            slow.pop();
-            assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(line));
-            fast.clear();
+            let t = p.parse(line).unwrap();
+            assert_eq!((t.zone, t.fare), (7, Some(2_500_000)), "{line:?}");
         }
-        assert!(!split_unquoted(b"abcdefghij\"", &mut fast));
-        assert!(!split_unquoted(b"ab\"", &mut fast));
+    }
+
+    #[test]
+    fn wrong_field_counts_are_rejected() {
+        let mut p = parser("tpep_pickup_datetime,PULocationID,fare_amount");
+        let wrong = |found| Err(RejectReason::WrongFieldCount { expected: 3, found });
+        assert_eq!(p.parse(b"2019-06-01 00:00:00,1"), wrong(2));
+        assert_eq!(p.parse(b"2019-06-01 00:00:00,1,2,"), wrong(4));
+        assert_eq!(p.parse(b""), wrong(1));
+        assert_eq!(p.parse(b"\"a,b,c\""), wrong(1));
+        // More fields than the reader keeps ends for are still counted.
+        let long = format!("2019-06-01 00:00:00,1{}", ",9".repeat(98));
+        assert_eq!(p.parse(long.as_bytes()), wrong(100));
+        let quoted = format!("\"2019-06-01 00:00:00\",1{}", ",9".repeat(98));
+        assert_eq!(p.parse(quoted.as_bytes()), wrong(100));
+        assert_eq!(p.parse(b"2019-06-01 00:00:00,1,2").unwrap().zone, 1);
+    }
+
+    #[test]
+    fn empty_fields() {
+        let mut p = parser(
+            "tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount,extra",
+        );
+        let t = p.parse(b"2019-06-01 00:00:00,5,,\"\",,").unwrap();
+        assert_eq!((t.zone, t.distance, t.fare, t.total), (5, None, None, None));
+        assert_eq!(
+            p.parse(b"2019-06-01 00:00:00,,1,2,3,"),
+            Err(RejectReason::MissingZone)
+        );
+        assert_eq!(p.parse(b",5,1,2,3,"), Err(RejectReason::MissingPickup));
     }
 
     #[test]
     fn rejects_with_reasons() {
         let mut p = parser("tpep_pickup_datetime,PULocationID,fare_amount");
-        assert_eq!(
-            p.parse(b"2019-06-01 00:00:00,1"),
-            Err(RejectReason::WrongFieldCount {
-                expected: 3,
-                found: 2
-            })
-        );
         assert_eq!(
             p.parse(b"2019-06-01 00:00:00,\"1,2"),
             Err(RejectReason::BadQuoting)
@@ -251,5 +248,20 @@ mod tests {
         ));
         let long = vec![b'a'; MAX_LINE_BYTES + 1];
         assert!(matches!(p.parse(&long), Err(RejectReason::LineTooLong(_))));
+        let mut quoted = vec![b'"'; MAX_LINE_BYTES];
+        quoted.extend_from_slice(b"\r\n");
+        assert_eq!(
+            p.parse(&quoted),
+            Err(RejectReason::WrongFieldCount {
+                expected: 3,
+                found: 1
+            })
+        );
+        // A data line's byte order mark is data, even on the parser's first line.
+        let mut p = parser("PULocationID,tpep_pickup_datetime");
+        assert!(matches!(
+            p.parse(b"\xEF\xBB\xBF7,2019-06-01 00:00:00"),
+            Err(RejectReason::BadZone(_))
+        ));
     }
 }
