@@ -4,8 +4,9 @@
 //! The server is a library: [`run`] takes a bound listener, the shared state and a shutdown
 //! future, so tests serve on port 0 and binaries choose their own address. Only this module
 //! knows HTTP and JSON. The dataflow never waits on it: the worker hands finished epochs to the
-//! publisher over an unbounded channel; the publisher renders pre-serialised snapshots and
-//! swaps them in atomically; handlers clone bytes out of the current snapshot.
+//! job's hub thread (`jobs::hub`) over an unbounded channel; the hub drives the publisher,
+//! which renders pre-serialised snapshots and swaps them in atomically; handlers clone bytes
+//! out of the current snapshot.
 //!
 //! - [`routes`] — URL -> handler wiring, request limits, JSON errors.
 //! - [`handlers`] — one function per endpoint.
