@@ -274,11 +274,11 @@ impl AggregateJob {
             cluster: self.cluster.clone(),
             heartbeat: None,
         };
-        let source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
+        let mut source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
         let (sender, receiver) = channel::<(u64, LiveEpoch)>();
         let hub_thread = match (hub, leader) {
-            (Some(mut hub), true) => {
-                hub.set_done_epoch(source.done_epoch.clone());
+            (Some(hub), true) => {
+                source.done_epoch = hub.done_epoch().clone();
                 Some(spawn_hub(hub, None, receiver))
             }
             _ => None,

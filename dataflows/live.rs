@@ -200,9 +200,8 @@ impl LiveJob {
             cluster: self.cluster.clone(),
             heartbeat: (!self.exit_at_end).then_some(Duration::from_secs(1)),
         };
-        let source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
-        let mut hub = hub;
-        hub.set_done_epoch(source.done_epoch.clone());
+        let mut source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
+        source.done_epoch = hub.done_epoch().clone();
         // The hub and the server (process 0).
         let (sender, receiver) = channel::<(u64, LiveEpoch)>();
         let mut server = None;

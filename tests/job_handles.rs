@@ -186,9 +186,17 @@ fn consolidated_subscription_equals_the_final_table() {
     job.batch_rows = 512;
     let handle = job.start().unwrap();
     let subscription = handle.subscribe().expect("aggregate jobs publish updates");
-    let reader = std::thread::spawn(move || consolidate(subscription));
+    let reader = std::thread::spawn(move || subscription.collect::<Vec<_>>());
     let outcome = handle.join().unwrap().unwrap();
-    let (state, lagged) = reader.join().unwrap();
+    let updates = reader.join().unwrap();
+    let last_status = updates.iter().rev().find_map(|u| match u {
+        JobUpdate::Epoch(e) => Some(e.status.clone()),
+        _ => None,
+    });
+    let last_status = last_status.expect("epochs were published");
+    assert!(last_status.input_finished, "{last_status:?}");
+    assert_eq!(last_status.rows_read, 30_000);
+    let (state, lagged) = consolidate(updates.into_iter());
     assert_eq!(lagged, 0);
     let table: BTreeMap<_, _> = outcome.table.rows().iter().copied().collect();
     assert_eq!(state, table);
@@ -216,10 +224,14 @@ fn a_stalled_subscriber_lags_then_resynchronises_without_holding_the_job() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(stalled.lagged_total() > 0, "the subscriber fell behind");
-    // One more epoch: the stalled subscriber now gets Lagged, then the current state.
+    // The subscriber reads what fit in its queue; the next epoch then brings Lagged and the
+    // current state.
+    let mut seen = Vec::new();
+    while let Some(update) = stalled.try_recv() {
+        seen.push(update);
+    }
     sender.push([row_of(&rows[0])]).unwrap();
     sender.flush();
-    let mut seen = Vec::new();
     while let Ok(update) = stalled.recv_timeout(5 * SECOND) {
         let resynced = matches!(update, JobUpdate::Resync(_)) && seen.len() > 1;
         seen.push(update);
@@ -388,4 +400,83 @@ fn a_panicking_worker_aborts_the_others_instead_of_hanging() {
     }
     assert!(started.elapsed() < 30 * SECOND);
     assert!(control.failure().unwrap().contains("worker 1"));
+}
+
+#[test]
+fn batch_and_serve_handles_return_outcomes_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_csv(&dir, &generated_rows(6_000, 13));
+    let db = dir.path().join("p.sqlite");
+    let model = ModelFile::baseline(Baseline::PreviousHour, small_spec());
+    // join returns the outcome.
+    let handle = BatchJob::new(Source::files([csv]), model.clone(), db.clone())
+        .start()
+        .unwrap();
+    handle.wait_ready(30 * SECOND).unwrap();
+    let outcome = handle.join().unwrap();
+    assert_eq!(outcome.report.rows_read, 6_000);
+    assert!(outcome.written.forecasts > 0);
+    // A worker error (an input that cannot be read) fails the run, which is recorded.
+    let missing = BatchJob::new(
+        Source::files(["/nonexistent/trips.csv"]),
+        model.clone(),
+        db.clone(),
+    );
+    let error = missing.run().expect_err("the run fails");
+    assert!(
+        error.to_string().contains("/nonexistent/trips.csv"),
+        "{error}"
+    );
+    let counts = zonecast::store::Store::open_read(&db)
+        .unwrap()
+        .run_counts()
+        .unwrap();
+    assert_eq!(counts, (1, 1, 0), "one complete run, one failed");
+    // A never-ending source is refused.
+    let (channel, _sender) = Source::channel(ChannelOptions::default());
+    let error = BatchJob::new(channel, model, db.clone())
+        .run()
+        .err()
+        .unwrap();
+    assert!(matches!(error, JobError::Unbounded), "{error}");
+    // The serve job: port 0, its snapshot without HTTP, and a missing database's error.
+    let mut serve = ServeJob::new(&db);
+    serve.http = Some("127.0.0.1:0".into());
+    let handle = serve.start().unwrap();
+    let http = handle.wait_ready(30 * SECOND).unwrap().http.unwrap();
+    assert_eq!(common::http::get(http, "/healthz").status, 200);
+    assert!(!handle.snapshot().unwrap().predictions.is_empty());
+    handle.stop();
+    handle.join().unwrap();
+    let handle = ServeJob::new(dir.path().join("absent.sqlite"))
+        .start()
+        .unwrap();
+    let error = handle.wait_ready(10 * SECOND).expect_err("no database");
+    assert!(error.to_string().contains("absent.sqlite"), "{error}");
+}
+
+#[test]
+fn an_aggregate_stops_while_ingesting_and_returns_what_it_read() {
+    let (source, sender) = Source::channel(ChannelOptions::default());
+    let handle = aggregate(source, 2).start().unwrap();
+    handle.wait_ready(10 * SECOND).unwrap();
+    let rows = generated_rows(5_000, 17);
+    for chunk in rows.chunks(500) {
+        sender.push(chunk.iter().map(row_of)).unwrap();
+        sender.flush();
+    }
+    let deadline = Instant::now() + 30 * SECOND;
+    while handle.snapshot().unwrap().status.rows_read < rows.len() as u64 {
+        assert!(Instant::now() < deadline, "the rows arrive");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The sender stays open: only stop() ends this job.
+    handle.stop();
+    let outcome = handle.join().unwrap().expect("process 0");
+    assert_eq!(outcome.report.rows_read, rows.len() as u64);
+    assert!(outcome.report.balanced());
+    assert!(
+        sender.push([row_of(&rows[0])]).is_err(),
+        "a stopped job takes no rows"
+    );
 }

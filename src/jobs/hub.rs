@@ -115,16 +115,10 @@ impl HubShared {
         &self.live
     }
 
-    /// The marker the sources lower once every input epoch is known.
+    /// The marker the job's source lowers once every input epoch is known (give it to the
+    /// prepared source as its `done_epoch`).
     pub fn done_epoch(&self) -> &Arc<AtomicU64> {
         &self.done_epoch
-    }
-
-    /// Uses `done` as the input-finished marker (the prepared source's).
-    pub fn set_done_epoch(self: &mut Arc<Self>, done: Arc<AtomicU64>) {
-        if let Some(shared) = Arc::get_mut(self) {
-            shared.done_epoch = done;
-        }
     }
 
     /// A new subscription starting from the current state.
@@ -173,8 +167,12 @@ impl HubShared {
         let mut guard = self.consolidated.lock().expect("hub");
         let c = &mut *guard;
         c.apply(&update);
-        let changes =
-            (!c.subscribers.is_empty()).then(|| (update.forecasts.clone(), update.hourly.clone()));
+        // The changes are copied only for subscribers with room for them.
+        let offered = c.subscribers.any_room();
+        if !offered {
+            c.subscribers.skip();
+        }
+        let changes = offered.then(|| (update.forecasts.clone(), update.hourly.clone()));
         match publisher {
             Some(publisher) => publisher.apply(epoch, update),
             None => {

@@ -201,9 +201,24 @@ impl Subscribers {
         Subscription { queue }
     }
 
-    /// Whether anyone listens.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.queues.is_empty()
+    /// Whether any subscriber can take the next epoch's update (a lagging one needs room for
+    /// `Lagged` and `Resync`). Forgets subscriptions that were dropped.
+    pub(crate) fn any_room(&mut self) -> bool {
+        self.queues.retain(|q| Arc::strong_count(q) > 1);
+        self.queues.iter().any(|queue| {
+            let inbox = queue.inbox.lock().expect("subscription");
+            let needed = if inbox.missed > 0 { 2 } else { 1 };
+            inbox.items.len() + needed <= queue.capacity
+        })
+    }
+
+    /// Counts the next epoch as missed by every subscriber (none had room for it).
+    pub(crate) fn skip(&mut self) {
+        for queue in &self.queues {
+            let mut inbox = queue.inbox.lock().expect("subscription");
+            inbox.missed += 1;
+            inbox.lagged_total += 1;
+        }
     }
 
     /// Offers `update` to every subscriber; `state` builds the current state for those that
