@@ -384,3 +384,22 @@ fn batch_table_equals_the_streaming_jobs_final_forecasts_on_the_green_month() {
         assert_eq!(a, b);
     }
 }
+
+#[test]
+fn concurrent_first_opens_of_a_new_database_all_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("new.sqlite");
+        let opens: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                std::thread::spawn(move || Store::open(&db, Duration::from_secs(10)).map(|_| ()))
+            })
+            .collect();
+        for open in opens {
+            open.join()
+                .unwrap()
+                .expect("every opener sees a complete schema");
+        }
+    }
+}

@@ -205,6 +205,33 @@ impl Store {
         self.conn
             .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;")
             .map_err(|e| self.error(e))?;
+        // A writer checks and creates under the write lock, so two runs opening a new file at
+        // once cannot both create it (or see it half-created).
+        if write {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(|e| self.error(e))?;
+        }
+        let checked = self.check_or_create(write);
+        if write {
+            let end = if checked.is_ok() {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            self.conn.execute_batch(end).map_err(|e| self.error(e))?;
+        }
+        if checked? {
+            self.conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the schema version; with `create`, writes the schema into an empty file.
+    /// Returns whether it created the schema.
+    fn check_or_create(&self, create: bool) -> Result<bool, StoreError> {
         let version: i64 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -213,16 +240,11 @@ impl Store {
             .conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .map_err(|e| self.error(e))?;
-        if version == 0 && tables == 0 && write {
+        if version == 0 && tables == 0 && create {
             self.conn
-                .pragma_update(None, "journal_mode", "WAL")
+                .execute_batch(&format!("{SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};"))
                 .map_err(|e| self.error(e))?;
-            self.conn
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .map_err(|e| self.error(e))?;
-            return Ok(());
+            return Ok(true);
         }
         if version != SCHEMA_VERSION {
             return Err(StoreError::Foreign {
@@ -230,7 +252,7 @@ impl Store {
                 found: version,
             });
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Records a run as started (`running`); returns its id.
