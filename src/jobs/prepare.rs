@@ -57,7 +57,6 @@ pub struct PreparedSource {
     peers: usize,
     heartbeat: Option<Duration>,
     stop: Arc<AtomicBool>,
-    progress: Arc<AtomicU64>,
     /// The first epoch after every input epoch (`u64::MAX` until the inputs end).
     pub done_epoch: Arc<AtomicU64>,
     /// Source names by index (files, memory, then tail clients as they come).
@@ -157,8 +156,7 @@ impl PreparedSource {
             peers: settings.cluster.peers(),
             heartbeat: settings.heartbeat,
             stop,
-            rows_read: progress.clone(),
-            progress,
+            rows_read: progress,
             done_epoch: Arc::new(AtomicU64::new(u64::MAX)),
             names,
             total_rows: (!unbounded).then_some(total),
@@ -178,7 +176,7 @@ impl PreparedSource {
                         index,
                         self.peers,
                         pacer.clone(),
-                        self.progress.clone(),
+                        self.rows_read.clone(),
                     )),
                     Part::Memory(batches) => {
                         Box::new(MemoryFeed::new(batches.clone(), index, self.peers))
