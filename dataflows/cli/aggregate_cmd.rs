@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::shared::{run_until_signal, wait_ready_or_signal, EventTimeArgs, ProcessArgs};
+use super::shared::{run_until_signal, wait_ready_or_signal, EventTimeArgs, ProcessArgs};
 use zonecast::dataflows::aggregate::{AggregateJob, AggregateOutputs, DEFAULT_BATCH_ROWS};
 use zonecast::jobs::{SocketSource, Source};
 use zonecast::schema::{ColumnMap, ColumnOverride};
@@ -77,11 +77,11 @@ fn parse_idle(text: &str) -> Result<Span, String> {
 }
 
 pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
-    let shutdown = crate::shared::shutdown_on_signals()?;
+    let shutdown = super::shared::shutdown_on_signals()?;
     let source = match &args.listen {
         Some(addr) => Source::Socket(SocketSource {
             addr: addr.clone(),
-            header: crate::shared::header_columns(args.header.as_ref()),
+            header: super::shared::header_columns(args.header.as_ref()),
             batch_interval: SocketSource::DEFAULT_BATCH_INTERVAL,
             exit_when_idle: args
                 .exit_when_idle

@@ -12,8 +12,8 @@ use zonecast::schema::{ColumnMap, ColumnOverride};
 use zonecast::store::HourRange;
 use zonecast::time::{format_elapsed, format_hour};
 
-use crate::model_args::parse_hour;
-use crate::shared::ProcessArgs;
+use super::model_args::parse_hour;
+use super::shared::ProcessArgs;
 
 /// Flags of `zonecast batch`.
 #[derive(Args, Debug)]
@@ -65,8 +65,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<()> {
     job.lock_timeout = Duration::from_secs(args.lock_timeout_secs);
     job.show_progress = !args.quiet;
     let leader = job.cluster.is_leader();
-    let shutdown = crate::shared::shutdown_on_signals()?;
-    let outcome = crate::shared::run_until_signal(job.start()?, &shutdown)?;
+    let shutdown = super::shared::shutdown_on_signals()?;
+    let outcome = super::shared::run_until_signal(job.start()?, &shutdown)?;
     if !leader {
         return Ok(());
     }

@@ -8,7 +8,7 @@ use zonecast::dataflows::history::load_history;
 use zonecast::model::train::evaluate;
 use zonecast::model::{Metrics, ModelFile};
 
-use crate::model_args::{parse_hour, HistoryArgs};
+use super::model_args::{parse_hour, HistoryArgs};
 
 /// Flags of `zonecast evaluate`.
 #[derive(Args, Debug)]

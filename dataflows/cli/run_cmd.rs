@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 
-use crate::shared::{run_until_signal, wait_ready_or_signal, EventTimeArgs, ProcessArgs};
+use super::shared::{run_until_signal, wait_ready_or_signal, EventTimeArgs, ProcessArgs};
 use zonecast::dataflows::aggregate::DEFAULT_BATCH_ROWS;
 use zonecast::dataflows::demo::DemoJob;
 use zonecast::dataflows::forecast::ForecastPolicy;
@@ -138,7 +138,7 @@ impl RunArgs {
         if let Some(addr) = &self.listen {
             source = source.then(Source::Socket(SocketSource {
                 addr: addr.clone(),
-                header: crate::shared::header_columns(self.header.as_ref()),
+                header: super::shared::header_columns(self.header.as_ref()),
                 batch_interval: Duration::from_millis(self.batch_interval_ms),
                 exit_when_idle: None,
             }));
@@ -148,7 +148,7 @@ impl RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let shutdown = crate::shared::shutdown_on_signals()?;
+    let shutdown = super::shared::shutdown_on_signals()?;
     let demo = args.input.is_empty() && args.listen.is_none() && args.model.is_none();
     let zones = ZoneDirectory::discover(args.zones.as_deref())?;
     let handle = if demo {

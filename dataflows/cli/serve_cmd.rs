@@ -10,7 +10,7 @@ use zonecast::dataflows::serve::ServeJob;
 use zonecast::live::ZoneDirectory;
 use zonecast::server::DEFAULT_HTTP_ADDR;
 
-use crate::shared::{run_until_signal, wait_ready_or_signal};
+use super::shared::{run_until_signal, wait_ready_or_signal};
 
 /// Flags of `zonecast serve`.
 #[derive(Args, Debug)]
@@ -30,7 +30,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let shutdown = crate::shared::shutdown_on_signals()?;
+    let shutdown = super::shared::shutdown_on_signals()?;
     let mut job = ServeJob::new(&args.db);
     job.http = Some(args.http.clone());
     job.zones = Arc::new(ZoneDirectory::discover(args.zones.as_deref())?);

@@ -9,7 +9,7 @@ use zonecast::model::train::{dataset, train, TrainConfig};
 use zonecast::model::ModelKind;
 use zonecast::time::format_hour;
 
-use crate::model_args::{parse_hour, HistoryArgs};
+use super::model_args::{parse_hour, HistoryArgs};
 
 /// Flags of `zonecast train`.
 #[derive(Args, Debug)]

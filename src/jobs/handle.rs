@@ -257,6 +257,13 @@ impl<O: Send + 'static> JobHandle<O> {
         self.hub.as_ref().map(|hub| hub.subscribe(capacity))
     }
 
+    /// The job's shared state (snapshots, history, subscriptions), which outlives the handle:
+    /// keep it to read the final state after [`JobHandle::join`]. `None` for jobs that keep no
+    /// live state.
+    pub fn shared(&self) -> Option<Arc<HubShared>> {
+        self.hub.clone()
+    }
+
     /// The served state now (predictions, status, evaluation), without HTTP. `None` for jobs
     /// that keep no live state.
     pub fn snapshot(&self) -> Option<JobSnapshot> {

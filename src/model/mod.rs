@@ -8,6 +8,7 @@
 //! (the first weeks of a stream) are served by the `four_week_mean` baseline, and say so.
 
 pub mod baselines;
+pub mod external;
 pub mod flat_forest;
 pub mod forest;
 pub mod linear;
@@ -35,6 +36,8 @@ pub enum ModelKind {
     Ridge,
     /// A baseline used as a model.
     Baseline(Baseline),
+    /// A model outside the engine (e.g. a Python object), see [`external`].
+    External,
 }
 
 impl ModelKind {
@@ -44,6 +47,7 @@ impl ModelKind {
             ModelKind::RandomForest => "rf",
             ModelKind::Ridge => "ridge",
             ModelKind::Baseline(b) => b.name(),
+            ModelKind::External => "external",
         }
     }
 }
@@ -179,6 +183,7 @@ impl Fitted {
             Fitted::Forest(f) => f,
             Fitted::Ridge(r) => r,
             Fitted::Baseline(b) => b,
+            Fitted::External(e) => e,
         }
     }
 }
@@ -192,6 +197,8 @@ pub enum Fitted {
     Ridge(Ridge),
     /// A baseline (nothing fitted).
     Baseline(Baseline),
+    /// A model outside the engine.
+    External(external::ExternalModel),
 }
 
 const MAGIC: &str = "zonecast-model";
@@ -269,6 +276,17 @@ impl ModelFile {
             ModelKind::Baseline(baseline),
             spec,
             Fitted::Baseline(baseline),
+            (0, 0),
+            BTreeMap::new(),
+        )
+    }
+
+    /// An external model (e.g. a Python object) on `spec`'s features.
+    pub fn external(model: external::ExternalModel, spec: FeatureSpec) -> Self {
+        ModelFile::new(
+            ModelKind::External,
+            spec,
+            Fitted::External(model),
             (0, 0),
             BTreeMap::new(),
         )

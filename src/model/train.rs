@@ -141,6 +141,11 @@ pub fn train(
             .map_err(ModelError::Training)?,
         ),
         ModelKind::Baseline(b) => Fitted::Baseline(b),
+        ModelKind::External => {
+            return Err(ModelError::Training(
+                "an external model is trained outside zonecast; wrap the trained object instead".into(),
+            ))
+        }
     };
     let provisional = ModelFile::new(
         config.kind,

@@ -1,0 +1,53 @@
+//! `zonecast._zonecast`, the extension module: Python values in, engine jobs, tables and
+//! models out. Each file wraps one area and only converts types; the jobs, operators and
+//! models are the engine's (`zonecast` crate), and the Python package (`python/zonecast/`)
+//! puts the user-facing API on top.
+//!
+//! Rules kept everywhere: the GIL is released while the engine works or is waited on
+//! ([`wait::until`] polls for Ctrl-C), Python is never called while a Rust lock is held,
+//! and tables cross as little-endian column buffers (one per column), never row by row.
+
+mod aggregate;
+mod batch;
+mod buffers;
+mod cli;
+mod errors;
+mod external;
+mod features;
+mod generate;
+mod handle;
+mod history;
+mod live;
+mod model;
+mod trips;
+mod wait;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _zonecast(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZONECAST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    errors::register(m)?;
+    m.add_class::<trips::TripBatch>()?;
+    m.add_class::<model::Model>()?;
+    m.add_class::<external::ExternalModel>()?;
+    m.add_class::<features::Features>()?;
+    m.add_class::<handle::Run>()?;
+    m.add_function(wrap_pyfunction!(generate::generate, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregate::aggregate, m)?)?;
+    m.add_function(wrap_pyfunction!(features::features, m)?)?;
+    m.add_function(wrap_pyfunction!(model::train, m)?)?;
+    m.add_function(wrap_pyfunction!(model::evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(live::start_live, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::batch, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::start_serve, m)?)?;
+    m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

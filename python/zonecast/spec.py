@@ -1,0 +1,38 @@
+"""Feature settings: which lags and same-hour weeks a model sees (the engine's FeatureSpec)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+DEFAULT_LAGS: tuple[int, ...] = tuple(range(1, 25)) + (168, 336, 504, 672)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Lags in hours before the target hour (each >= 1) and the weeks averaged for the
+    same-hour mean. ``FeatureSpec()`` is the engine's default: lags 1-24, 168, 336, 504, 672
+    and a 4-week same-hour mean. Lags are sorted and deduplicated, as the engine does."""
+
+    lags: tuple[int, ...] = field(default=DEFAULT_LAGS)
+    same_hour_weeks: int = 4
+
+    def __init__(self, lags: Iterable[int] | None = None, same_hour_weeks: int = 4) -> None:
+        lags = DEFAULT_LAGS if lags is None else tuple(sorted({int(x) for x in lags}))
+        if any(x < 1 for x in lags):
+            raise ValueError(f"lags must be hours >= 1, got {lags}")
+        if same_hour_weeks < 0:
+            raise ValueError("same_hour_weeks must be >= 0")
+        object.__setattr__(self, "lags", lags)
+        object.__setattr__(self, "same_hour_weeks", int(same_hour_weeks))
+
+    @property
+    def names(self) -> list[str]:
+        """The feature matrix's column names, in order."""
+        names = [f"lag_{lag}h" for lag in self.lags]
+        if self.same_hour_weeks > 0:
+            names.append(f"same_hour_mean_{self.same_hour_weeks}w")
+        return names + ["hour_of_day", "day_of_week", "weekend"]
+
+    def __str__(self) -> str:
+        return f"lags {list(self.lags)}, same-hour mean over {self.same_hour_weeks} weeks"
