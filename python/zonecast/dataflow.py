@@ -14,7 +14,8 @@ operator is the Rust one; Python sees one DataFrame of changes per epoch.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
@@ -41,18 +42,18 @@ class Dataflow:
         self.sqlite: list[str] = []
         self.http: str | None = None
 
-    def files(self, paths: Any, speed: float | None = None) -> "Trips":
+    def files(self, paths: Any, speed: float | None = None) -> Trips:
         """Trip files (CSV or Parquet), replayed in order (paced by ``speed`` if given)."""
         self.inputs.extend([paths] if isinstance(paths, (str, os.PathLike)) else list(paths))
         self.speed = speed
         return Trips(self)
 
-    def memory(self, trips: Any) -> "Trips":
+    def memory(self, trips: Any) -> Trips:
         """Trips in a DataFrame, Arrow table or list of dicts."""
         self.inputs.append(trips)
         return Trips(self)
 
-    def socket(self, addr: str) -> "Trips":
+    def socket(self, addr: str) -> Trips:
         """Trips as CSV lines on a TCP socket (after any files); the flow never ends by itself."""
         self.listen = addr
         return Trips(self)
@@ -67,7 +68,7 @@ class Trips:
     def __init__(self, flow: Dataflow) -> None:
         self.flow = flow
 
-    def hourly(self, allowed_lateness: str | None = "1d") -> "Hourly":
+    def hourly(self, allowed_lateness: str | None = "1d") -> Hourly:
         """Per-zone hourly aggregates, corrected for late trips within ``allowed_lateness``."""
         self.flow.allowed_lateness = allowed_lateness
         return Hourly(self.flow)
@@ -79,12 +80,12 @@ class Hourly:
     def __init__(self, flow: Dataflow) -> None:
         self.flow = flow
 
-    def features(self, spec: FeatureSpec | None = None) -> "FeatureRows":
+    def features(self, spec: FeatureSpec | None = None) -> FeatureRows:
         """Feature rows for every changed aggregate (lags, same-hour means, calendar)."""
         self.flow.spec = spec or FeatureSpec()
         return FeatureRows(self.flow)
 
-    def subscribe(self, fn: Subscriber) -> "Hourly":
+    def subscribe(self, fn: Subscriber) -> Hourly:
         """Calls ``fn(epoch, changes)`` per epoch: zone, hour, pickups, means and ``diff``."""
         self.flow.hourly_subscribers.append(fn)
         return self
@@ -96,7 +97,7 @@ class FeatureRows:
     def __init__(self, flow: Dataflow) -> None:
         self.flow = flow
 
-    def score(self, model: AnyModel) -> "Forecasts":
+    def score(self, model: AnyModel) -> Forecasts:
         """Forecasts by ``model`` (a ``Model`` or ``PyModel`` on the same features)."""
         self.flow.model = model
         return Forecasts(self.flow)
@@ -108,18 +109,18 @@ class Forecasts:
     def __init__(self, flow: Dataflow) -> None:
         self.flow = flow
 
-    def subscribe(self, fn: Subscriber) -> "Forecasts":
+    def subscribe(self, fn: Subscriber) -> Forecasts:
         """Calls ``fn(epoch, changes)`` per epoch: zone, target_hour, predicted_pickups,
         model_version, fallback and ``diff`` (a correction is a -1 row and a +1 row)."""
         self.flow.forecast_subscribers.append(fn)
         return self
 
-    def to_sqlite(self, db: str | os.PathLike[str]) -> "Forecasts":
+    def to_sqlite(self, db: str | os.PathLike[str]) -> Forecasts:
         """Writes forecasts and hourly aggregates into a prediction database (a batch run)."""
         self.flow.sqlite.append(os.fspath(db))
         return self
 
-    def serve(self, http: str = "127.0.0.1:0") -> "Forecasts":
+    def serve(self, http: str = "127.0.0.1:0") -> Forecasts:
         """Serves the forecasts over HTTP (the live API and dashboard) until stopped."""
         self.flow.http = http
         return self
@@ -149,6 +150,7 @@ def run(flow: Dataflow, workers: int = 2, timeout: float = 60.0) -> dict[str, An
         if handle.url:
             print(f"{flow.name}: serving {handle.url}/", flush=True)
         while True:
+            finished = handle.is_finished()
             for update in handle.updates(timeout=0.2):
                 if update["kind"] == "lagged":
                     continue
@@ -161,9 +163,7 @@ def run(flow: Dataflow, workers: int = 2, timeout: float = 60.0) -> dict[str, An
                     changes = _frame(update["forecasts"], "target_hour")
                     for fn in flow.forecast_subscribers:
                         fn(epoch, changes)
-            if handle.is_finished():
-                for update in handle.updates(timeout=0.0):
-                    pass
+            if finished:
                 break
         results["live"] = handle.status()
     return results

@@ -12,8 +12,10 @@ import atexit
 import json
 import os
 import sqlite3
+import time
 import weakref
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -21,7 +23,7 @@ from . import _zonecast
 from ._inputs import column_overrides, hour_of, native_inputs, trip_batch
 from .models import AnyModel, Model
 
-_RUNNING: "weakref.WeakSet[LiveRun]" = weakref.WeakSet()
+_RUNNING: weakref.WeakSet[LiveRun] = weakref.WeakSet()
 
 
 @atexit.register
@@ -43,7 +45,7 @@ class LiveRun:
         self.socket_address: str | None = None
         _RUNNING.add(self)
 
-    def __enter__(self) -> "LiveRun":
+    def __enter__(self) -> LiveRun:
         return self
 
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
@@ -56,7 +58,7 @@ class LiveRun:
             except Exception:  # noqa: BLE001 - the with-block's own exception wins
                 pass
 
-    def wait_ready(self, timeout: float = 30.0) -> "LiveRun":
+    def wait_ready(self, timeout: float = 30.0) -> LiveRun:
         """Waits until the job serves (its sockets are bound); raises the job's error if it
         failed first, or ``JobError`` after ``timeout`` seconds."""
         self.http_address, self.socket_address = self._native.wait_ready(float(timeout))
@@ -96,27 +98,41 @@ class LiveRun:
 
     def updates(self, timeout: float = 5.0) -> Iterator[dict[str, Any]]:
         """Every update as it comes: ``{"kind": "resync"|"epoch"|"lagged", "forecasts": [...],
-        "hourly": [...], "status": {...}}`` with a ``diff`` on each change; ends after
-        ``timeout`` seconds without one, or when the job has ended."""
+        "hourly": [...], "status": {...}}`` with a ``diff`` on each change. Epochs without
+        changes are skipped; ends after ``timeout`` seconds without an update, or when the job
+        has ended and everything was received."""
+        deadline = time.monotonic() + timeout
         while True:
-            update = self._native.next_update(float(timeout))
+            update = self._native.next_update(max(0.0, deadline - time.monotonic()))
             if update is None:
                 return
-            yield json.loads(update)
+            parsed = json.loads(update)
+            if parsed["kind"] == "epoch" and not parsed["forecasts"] and not parsed["hourly"]:
+                if time.monotonic() >= deadline:
+                    return
+                continue
+            yield parsed
+            deadline = time.monotonic() + timeout
 
     def events(self, timeout: float = 5.0) -> Iterator[dict[str, Any]]:
         """Forecast changes as on ``/v1/stream``: first a ``resync`` event with every current
-        forecast, then one ``forecast`` event per new or corrected forecast."""
+        forecast (when this run's updates had not been read yet), then one ``forecast`` event
+        per new or corrected forecast; ends after ``timeout`` seconds without one."""
+        deadline = time.monotonic() + timeout
         for update in self.updates(timeout):
             if update["kind"] == "epoch":
                 for change in update["forecasts"]:
                     if change["diff"] > 0:
                         yield {"event": "forecast", "epoch": update["epoch"],
                                **{k: v for k, v in change.items() if k != "diff"}}
+                        deadline = time.monotonic() + timeout
             elif update["kind"] == "resync":
                 yield {"event": "resync", "epoch": update["epoch"], "forecasts": update["forecasts"]}
+                deadline = time.monotonic() + timeout
             else:
                 yield {"event": "lagged", "missed": update["missed"]}
+            if time.monotonic() >= deadline:
+                return
 
     def push(self, trips: Any, columns: Mapping[str, str] | None = None) -> int:
         """Pushes trips (a DataFrame, Arrow table or list of dicts) into a job started with

@@ -4,7 +4,8 @@ models scored inside the stream (``PyModel``: any object with ``predict(X)``).""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,12 +29,12 @@ class Model:
         self._native = native
 
     @staticmethod
-    def load(path: str | os.PathLike[str]) -> "Model":
+    def load(path: str | os.PathLike[str]) -> Model:
         """Reads a model file (from ``zonecast train`` or ``Model.save``)."""
         return Model(_zonecast.Model.load(os.fspath(path)))
 
     @staticmethod
-    def baseline(name: str = "four_week_mean", spec: FeatureSpec | None = None) -> "Model":
+    def baseline(name: str = "four_week_mean", spec: FeatureSpec | None = None) -> Model:
         """A baseline as a model: ``previous_hour``, ``same_hour_last_week``, ``four_week_mean``."""
         spec = spec or FeatureSpec()
         return Model(_zonecast.Model.baseline(name, list(spec.lags), spec.same_hour_weeks))
@@ -145,7 +146,8 @@ class PyModel:
         return np.asarray(_predictor(self.model)(features.X), dtype="float64").reshape(-1)
 
     def __repr__(self) -> str:
-        return f"PyModel({self.name!r}, spec=({self.spec}), max_batch_rows={self.max_batch_rows}, on_error={self.on_error!r})"
+        return (f"PyModel({self.name!r}, spec=({self.spec}), max_batch_rows={self.max_batch_rows}, "
+                f"on_error={self.on_error!r})")
 
 
 AnyModel = Model | PyModel

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 DEFAULT_LAGS: tuple[int, ...] = tuple(range(1, 25)) + (168, 336, 504, 672)
 

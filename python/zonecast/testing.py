@@ -39,12 +39,12 @@ class TripScript:
     epochs: list[list[tuple[Any, ...]]] = field(default_factory=lambda: [[]])
 
     def add(self, pickup: Any, zone: Any, distance: Any = None, fare: Any = None,
-            total: Any = None) -> "TripScript":
+            total: Any = None) -> TripScript:
         """Adds one trip to the current epoch."""
         self.epochs[-1].append((pickup, zone, distance, fare, total))
         return self
 
-    def epoch(self) -> "TripScript":
+    def epoch(self) -> TripScript:
         """Starts a new epoch."""
         self.epochs.append([])
         return self

@@ -202,6 +202,8 @@ pub enum Fitted {
 }
 
 const MAGIC: &str = "zonecast-model";
+/// The most bytes a model file's contents may claim when decoded.
+const MAX_MODEL_BYTES: usize = 1 << 30;
 const FORMAT: u32 = 1;
 
 /// A trained model with everything needed to use and audit it.
@@ -351,8 +353,10 @@ impl ModelFile {
             path: path.to_path_buf(),
             reason,
         };
-        let (mut model, used): (ModelFile, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        // The limit makes the decoder refuse a length prefix beyond it before allocating (a
+        // crafted 9-byte file must not ask for exabytes).
+        let config = bincode::config::standard().with_limit::<MAX_MODEL_BYTES>();
+        let (mut model, used): (ModelFile, usize) = bincode::serde::decode_from_slice(bytes, config)
                 .map_err(|e| corrupt(e.to_string()))?;
         if model.magic != MAGIC {
             return Err(corrupt("wrong magic".into()));

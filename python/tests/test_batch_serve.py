@@ -1,0 +1,38 @@
+"""batch into SQLite (the same rows as ``zonecast batch``), read_forecasts, serve over HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.request
+from pathlib import Path
+
+import zonecast as zc
+from conftest import run_cli
+
+
+def test_batch_writes_what_the_cli_writes(trips: Path, ridge: zc.Model, workdir: Path) -> None:
+    ours, cli = workdir / "ours.sqlite", workdir / "cli.sqlite"
+    out = zc.batch([trips], model=ridge, db=ours, workers=2)
+    assert out.run_id == 1 and out.report["forecasts"] > 1000
+    ridge.save(workdir / "batch.bin")
+    run_cli("batch", "--input", trips, "--model", workdir / "batch.bin", "--db", cli)
+    query = "SELECT zone, target_hour, predicted_pickups, model_version, fallback FROM forecasts ORDER BY 1, 2"
+    with sqlite3.connect(ours) as a, sqlite3.connect(cli) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+    frame = zc.read_forecasts(ours, run_id=out.run_id)
+    assert len(frame) == out.report["forecasts"] and frame["model_version"].eq(ridge.version).all()
+    again = zc.batch([trips], model=ridge, db=ours, since_last_run=True)
+    assert again.run_id == 2 and again.report["forecasts_changed"] == 0
+
+
+def test_serve_the_database(trips: Path, ridge: zc.Model, workdir: Path) -> None:
+    db = workdir / "serve.sqlite"
+    zc.batch([trips], model=ridge, db=db)
+    with zc.serve(db, http="127.0.0.1:0").start() as srv:
+        srv.wait_ready(30)
+        with urllib.request.urlopen(f"{srv.url}/v1/predictions", timeout=10) as response:
+            body = json.loads(response.read())
+        served = body["predictions"] if isinstance(body, dict) else body
+        assert len(served) > 100
+        assert len(srv.predictions()) == len(served)
