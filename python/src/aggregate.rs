@@ -42,29 +42,57 @@ pub fn aggregate<'py>(
     if let Some(rows) = batch_rows {
         job.batch_rows = rows.max(1);
     }
-    let outcome = finish(py, job.start().map_err(errors::job)?)?
-        .ok_or_else(|| errors::job(JobError::Failed("aggregation ran on another process".into())))?;
+    let outcome = finish(py, job.start().map_err(errors::job)?)?.ok_or_else(|| {
+        errors::job(JobError::Failed(
+            "aggregation ran on another process".into(),
+        ))
+    })?;
     let rows = outcome.table.rows();
     let out = PyDict::new(py);
-    out.set_item("zone", to_bytes(py, rows.iter().map(|(k, _)| k.zone as i64)))?;
-    out.set_item("hour", to_bytes(py, rows.iter().map(|(k, _)| k.hour * SECS_PER_HOUR)))?;
+    out.set_item(
+        "zone",
+        to_bytes(py, rows.iter().map(|(k, _)| k.zone as i64)),
+    )?;
+    out.set_item(
+        "hour",
+        to_bytes(py, rows.iter().map(|(k, _)| k.hour * SECS_PER_HOUR)),
+    )?;
     out.set_item("pickups", to_bytes(py, rows.iter().map(|(_, s)| s.pickups)))?;
     let mean = |m: &zonecast::trip::ExactMean| m.mean().unwrap_or(f64::NAN);
-    out.set_item("mean_distance", to_bytes(py, rows.iter().map(|(_, s)| mean(&s.distance))))?;
-    out.set_item("mean_fare", to_bytes(py, rows.iter().map(|(_, s)| mean(&s.fare))))?;
-    out.set_item("mean_total", to_bytes(py, rows.iter().map(|(_, s)| mean(&s.total))))?;
+    out.set_item(
+        "mean_distance",
+        to_bytes(py, rows.iter().map(|(_, s)| mean(&s.distance))),
+    )?;
+    out.set_item(
+        "mean_fare",
+        to_bytes(py, rows.iter().map(|(_, s)| mean(&s.fare))),
+    )?;
+    out.set_item(
+        "mean_total",
+        to_bytes(py, rows.iter().map(|(_, s)| mean(&s.total))),
+    )?;
     let r = &outcome.report;
     let names = &outcome.source_names;
     let name = |i: u32| names.get(i as usize).cloned().unwrap_or_else(|| "?".into());
     let mut set_aside: Vec<(String, u64, &str, String)> = r
         .rejects
         .iter()
-        .map(|x| (name(x.pos.source), x.pos.line, "rejected", rejected_reason(x)))
-        .chain(
-            r.late_rows
-                .iter()
-                .map(|l| (name(l.pos.source), l.pos.line, "late", late_reason(l.pickup, l.watermark))),
-        )
+        .map(|x| {
+            (
+                name(x.pos.source),
+                x.pos.line,
+                "rejected",
+                rejected_reason(x),
+            )
+        })
+        .chain(r.late_rows.iter().map(|l| {
+            (
+                name(l.pos.source),
+                l.pos.line,
+                "late",
+                late_reason(l.pickup, l.watermark),
+            )
+        }))
         .collect();
     set_aside.sort();
     out.set_item("rejects", set_aside)?;

@@ -30,7 +30,10 @@ macro_rules! le {
 le!(f64, i64, u8);
 
 /// A column as Python `bytes`.
-pub fn to_bytes<'py, T: Le>(py: Python<'py>, values: impl IntoIterator<Item = T>) -> Bound<'py, PyBytes> {
+pub fn to_bytes<'py, T: Le>(
+    py: Python<'py>,
+    values: impl IntoIterator<Item = T>,
+) -> Bound<'py, PyBytes> {
     let values = values.into_iter();
     let mut out = Vec::with_capacity(values.size_hint().0 * T::WIDTH);
     for v in values {

@@ -9,10 +9,30 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use zonecast::jobs::JobError as EngineJobError;
 
-create_exception!(_zonecast, ZonecastError, PyException, "An error of the zonecast engine.");
-create_exception!(_zonecast, InputError, ZonecastError, "An input could not be read.");
-create_exception!(_zonecast, ModelError, ZonecastError, "A model could not be loaded, trained or used.");
-create_exception!(_zonecast, JobError, ZonecastError, "A job failed or was stopped.");
+create_exception!(
+    _zonecast,
+    ZonecastError,
+    PyException,
+    "An error of the zonecast engine."
+);
+create_exception!(
+    _zonecast,
+    InputError,
+    ZonecastError,
+    "An input could not be read."
+);
+create_exception!(
+    _zonecast,
+    ModelError,
+    ZonecastError,
+    "A model could not be loaded, trained or used."
+);
+create_exception!(
+    _zonecast,
+    JobError,
+    ZonecastError,
+    "A job failed or was stopped."
+);
 
 /// Adds the exception types to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

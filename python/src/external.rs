@@ -24,7 +24,12 @@ pub struct Failure(Arc<Mutex<Option<PyErr>>>);
 impl Failure {
     /// The exception, if one was raised (kept, so a second `join` raises it too).
     pub fn take(&self, py: Python<'_>) -> Option<PyErr> {
-        let kept = self.0.lock().expect("failure").as_ref().map(|e| e.clone_ref(py));
+        let kept = self
+            .0
+            .lock()
+            .expect("failure")
+            .as_ref()
+            .map(|e| e.clone_ref(py));
         kept
     }
 

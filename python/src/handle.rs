@@ -226,20 +226,27 @@ fn update_json(update: JobUpdate) -> Json {
 #[pymethods]
 impl Run {
     /// Waits until the job serves (or fails); returns `(http, socket)` addresses.
-    fn wait_ready(&self, py: Python<'_>, timeout: f64) -> PyResult<(Option<String>, Option<String>)> {
+    fn wait_ready(
+        &self,
+        py: Python<'_>,
+        timeout: f64,
+    ) -> PyResult<(Option<String>, Option<String>)> {
         let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
         let result = until(py, || {
             let result = self.with(|h| h.wait_ready(STEP))?;
             match result {
                 Err(JobError::NotReady(_)) if Instant::now() < deadline => None,
-                Err(JobError::NotReady(_)) => {
-                    Some(Err(JobError::NotReady(Duration::from_secs_f64(timeout.max(0.0)))))
-                }
+                Err(JobError::NotReady(_)) => Some(Err(JobError::NotReady(
+                    Duration::from_secs_f64(timeout.max(0.0)),
+                ))),
                 other => Some(other),
             }
         });
         match result {
-            Ok(Ok(a)) => Ok((a.http.map(|a| a.to_string()), a.socket.map(|a| a.to_string()))),
+            Ok(Ok(a)) => Ok((
+                a.http.map(|a| a.to_string()),
+                a.socket.map(|a| a.to_string()),
+            )),
             Ok(Err(err)) => Err(self.model_exception(py).unwrap_or_else(|| errors::job(err))),
             Err(interrupt) => Err(interrupt),
         }
@@ -259,7 +266,9 @@ impl Run {
     /// model's own exception first). Ctrl-C stops the job, then raises `KeyboardInterrupt`.
     fn join(&self, py: Python<'_>) -> PyResult<String> {
         if let Some(done) = self.outcome.lock().expect("outcome").clone() {
-            return done.map(|j| j.to_string()).map_err(|m| self.finished_error(py, m));
+            return done
+                .map(|j| j.to_string())
+                .map_err(|m| self.finished_error(py, m));
         }
         let waited = until(py, || {
             let finished = self.with(|h| h.is_finished()).unwrap_or(true);
@@ -276,7 +285,8 @@ impl Run {
             return Err(interrupt);
         }
         let done = py.detach(|| self.take_outcome());
-        done.map(|j| j.to_string()).map_err(|m| self.finished_error(py, m))
+        done.map(|j| j.to_string())
+            .map_err(|m| self.finished_error(py, m))
     }
 
     /// The current prediction of every zone, as the JSON list of `/v1/predictions`.
@@ -291,7 +301,9 @@ impl Run {
     /// Counters, epoch and watermark (and Python model errors) as JSON.
     fn status_json(&self, py: Python<'_>) -> String {
         let snapshot = py.detach(|| self.snapshot());
-        let mut status = snapshot.map(|s| status_json(&s.status)).unwrap_or_else(|| json!({}));
+        let mut status = snapshot
+            .map(|s| status_json(&s.status))
+            .unwrap_or_else(|| json!({}));
         let models = self.models.lock().expect("models");
         if let Some(m) = models.last() {
             status["model_errors"] = json!(models.iter().map(|m| m.errors()).sum::<u64>());
@@ -331,7 +343,12 @@ impl Run {
 
     /// A zone's last `hours` hours (actuals and forecasts), as JSON.
     fn history_json(&self, py: Python<'_>, zone: u16, hours: u32) -> String {
-        let hours = py.detach(|| self.shared.as_ref().map(|s| s.history(zone, hours)).unwrap_or_default());
+        let hours = py.detach(|| {
+            self.shared
+                .as_ref()
+                .map(|s| s.history(zone, hours))
+                .unwrap_or_default()
+        });
         let body: Vec<HistoryHourBody> = hours.iter().map(HistoryHourBody::from).collect();
         serde_json::to_string(&body).expect("JSON")
     }
@@ -360,10 +377,9 @@ impl Run {
 
     /// Pushes trips (a job started with `push=True`); returns the push position of the first.
     fn push(&self, py: Python<'_>, batch: &Bound<'_, TripBatch>) -> PyResult<u64> {
-        let sender = self
-            .sender
-            .as_ref()
-            .ok_or_else(|| errors::value("this job takes no pushed rows: start it with push=True"))?;
+        let sender = self.sender.as_ref().ok_or_else(|| {
+            errors::value("this job takes no pushed rows: start it with push=True")
+        })?;
         let rows = batch.get().rows();
         py.detach(|| sender.push(rows))
             .map_err(|e| errors::JobError::new_err(e.to_string()))
@@ -404,4 +420,3 @@ impl Run {
         done
     }
 }
-

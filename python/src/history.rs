@@ -97,8 +97,9 @@ pub fn load(
     columns: ColumnMap,
     workers: usize,
 ) -> PyResult<PickupHistory> {
-    let (hourly, trips): (Vec<Input>, Vec<Input>) =
-        inputs.into_iter().partition(|i| matches!(i, Input::Hourly(..)));
+    let (hourly, trips): (Vec<Input>, Vec<Input>) = inputs
+        .into_iter()
+        .partition(|i| matches!(i, Input::Hourly(..)));
     let mut history = match trip_source(trips)? {
         Some(source) => {
             let mut job = AggregateJob::new(source);
@@ -106,7 +107,9 @@ pub fn load(
             job.cluster = Cluster::threads(workers.max(1));
             job.publish_updates = false;
             let outcome = finish(py, job.start().map_err(errors::job)?)?.ok_or_else(|| {
-                errors::job(JobError::Failed("aggregation ran on another process".into()))
+                errors::job(JobError::Failed(
+                    "aggregation ran on another process".into(),
+                ))
             })?;
             history_from_table(outcome.table.rows())
         }

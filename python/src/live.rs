@@ -39,7 +39,9 @@ pub fn start_live(
     zones: Option<std::path::PathBuf>,
 ) -> PyResult<Run> {
     if listen.is_some() && push {
-        return Err(errors::value("give listen= or push=True, not both: a job has one never-ending input"));
+        return Err(errors::value(
+            "give listen= or push=True, not both: a job has one never-ending input",
+        ));
     }
     let (file, external) = model_of(model)?;
     let mut source = history::trip_source(history::inputs(inputs)?)?.map(|s| s.with_speed(speed));

@@ -59,14 +59,17 @@ impl Model {
     /// Reads a model file.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let file = py.detach(|| ModelFile::load(&path)).map_err(errors::model)?;
+        let file = py
+            .detach(|| ModelFile::load(&path))
+            .map_err(errors::model)?;
         Ok(Model { file })
     }
 
     /// A model from a file's bytes.
     #[staticmethod]
     fn from_bytes(bytes: &[u8]) -> PyResult<Self> {
-        let file = ModelFile::from_bytes(bytes, std::path::Path::new("(bytes)")).map_err(errors::model)?;
+        let file =
+            ModelFile::from_bytes(bytes, std::path::Path::new("(bytes)")).map_err(errors::model)?;
         Ok(Model { file })
     }
 
@@ -77,7 +80,9 @@ impl Model {
             ModelKind::Baseline(b) => Ok(Model {
                 file: ModelFile::baseline(b, FeatureSpec::new(lags, same_hour_weeks)),
             }),
-            other => Err(errors::value(format!("{other} is not a baseline: train it with zonecast.train"))),
+            other => Err(errors::value(format!(
+                "{other} is not a baseline: train it with zonecast.train"
+            ))),
         }
     }
 

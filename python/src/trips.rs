@@ -36,16 +36,34 @@ pub struct TripBatch {
     rows: Vec<TripRow>,
 }
 
-fn column(kind: &str, data: Option<&[u8]>, valid: Option<&[u8]>, texts: Option<Vec<Option<String>>>, n: usize) -> PyResult<Column> {
+fn column(
+    kind: &str,
+    data: Option<&[u8]>,
+    valid: Option<&[u8]>,
+    texts: Option<Vec<Option<String>>>,
+    n: usize,
+) -> PyResult<Column> {
     let bad = |what: &str| errors::value(format!("column buffer {what} does not hold {n} values"));
     let mask = |valid: Option<&[u8]>| -> PyResult<Vec<u8>> {
         let mask = valid.map_or_else(|| vec![1; n], <[u8]>::to_vec);
-        if mask.len() == n { Ok(mask) } else { Err(bad("mask")) }
+        if mask.len() == n {
+            Ok(mask)
+        } else {
+            Err(bad("mask"))
+        }
     };
     let column = match kind {
-        "int" => Column::Ints(from_bytes(data.unwrap_or_default()).ok_or_else(|| bad("int"))?, mask(valid)?),
-        "float" => Column::Floats(from_bytes(data.unwrap_or_default()).ok_or_else(|| bad("float"))?),
-        "timestamp" => Column::Timestamps(from_bytes(data.unwrap_or_default()).ok_or_else(|| bad("timestamp"))?, mask(valid)?),
+        "int" => Column::Ints(
+            from_bytes(data.unwrap_or_default()).ok_or_else(|| bad("int"))?,
+            mask(valid)?,
+        ),
+        "float" => {
+            Column::Floats(from_bytes(data.unwrap_or_default()).ok_or_else(|| bad("float"))?)
+        }
+        "timestamp" => Column::Timestamps(
+            from_bytes(data.unwrap_or_default()).ok_or_else(|| bad("timestamp"))?,
+            mask(valid)?,
+        ),
         "text" => Column::Texts(texts.unwrap_or_default()),
         "missing" => return Ok(Column::Missing),
         other => return Err(errors::value(format!("unknown column kind {other:?}"))),
@@ -56,7 +74,11 @@ fn column(kind: &str, data: Option<&[u8]>, valid: Option<&[u8]>, texts: Option<V
         Column::Texts(v) => v.len(),
         Column::Missing => n,
     };
-    if len == n { Ok(column) } else { Err(bad(kind)) }
+    if len == n {
+        Ok(column)
+    } else {
+        Err(bad(kind))
+    }
 }
 
 type ColumnArgs<'py> = (
@@ -79,7 +101,13 @@ impl TripBatch {
         let columns = columns
             .into_iter()
             .map(|(kind, data, valid, texts)| {
-                column(&kind, data.as_ref().map(|b| b.as_bytes()), valid.as_ref().map(|b| b.as_bytes()), texts, n)
+                column(
+                    &kind,
+                    data.as_ref().map(|b| b.as_bytes()),
+                    valid.as_ref().map(|b| b.as_bytes()),
+                    texts,
+                    n,
+                )
             })
             .collect::<PyResult<Vec<_>>>()?;
         let rows = (0..n)

@@ -195,7 +195,11 @@ impl Forecaster for ExternalModel {
                     OnError::Fallback => {
                         self.entry.errors.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(model = %self.name, %message, "model failed; serving the four_week_mean baseline for this batch");
-                        out.extend(chunk.iter().map(|r| Baseline::FourWeekMean.predict(r, offsets)));
+                        out.extend(
+                            chunk
+                                .iter()
+                                .map(|r| Baseline::FourWeekMean.predict(r, offsets)),
+                        );
                     }
                 },
             }
@@ -251,7 +255,10 @@ mod tests {
         let refs: Vec<&FeatureRow> = rows.iter().collect();
         let out = model.predict_many(&refs);
         // The first batch (2 rows) got one value: baseline; the second (1 row) is fine.
-        assert_eq!(out.iter().map(|f| f.pickups).collect::<Vec<_>>(), [3.0, 3.0, 1.0]);
+        assert_eq!(
+            out.iter().map(|f| f.pickups).collect::<Vec<_>>(),
+            [3.0, 3.0, 1.0]
+        );
         assert_eq!(ext.errors(), 1);
     }
 
@@ -265,7 +272,10 @@ mod tests {
         assert_eq!(back.version, model.version);
         drop((model, back));
         let err = ModelFile::from_bytes(&bytes, std::path::Path::new("x")).unwrap_err();
-        assert!(err.to_string().contains("lives only in the process"), "{err}");
+        assert!(
+            err.to_string().contains("lives only in the process"),
+            "{err}"
+        );
     }
 
     #[test]

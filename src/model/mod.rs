@@ -356,8 +356,8 @@ impl ModelFile {
         // The limit makes the decoder refuse a length prefix beyond it before allocating (a
         // crafted 9-byte file must not ask for exabytes).
         let config = bincode::config::standard().with_limit::<MAX_MODEL_BYTES>();
-        let (mut model, used): (ModelFile, usize) = bincode::serde::decode_from_slice(bytes, config)
-                .map_err(|e| corrupt(e.to_string()))?;
+        let (mut model, used): (ModelFile, usize) =
+            bincode::serde::decode_from_slice(bytes, config).map_err(|e| corrupt(e.to_string()))?;
         if model.magic != MAGIC {
             return Err(corrupt("wrong magic".into()));
         }

@@ -127,26 +127,26 @@ pub fn train(
     ));
     let vectors =
         |d: &Dataset| -> Vec<Vec<f64>> { d.rows.iter().map(|r| config.spec.vector(r)).collect() };
-    let fitted = match config.kind {
-        ModelKind::RandomForest => Fitted::Forest(
-            Forest::fit(&vectors(&train_set), &train_set.actuals, config.forest)
+    let fitted =
+        match config.kind {
+            ModelKind::RandomForest => Fitted::Forest(
+                Forest::fit(&vectors(&train_set), &train_set.actuals, config.forest)
+                    .map_err(ModelError::Training)?,
+            ),
+            ModelKind::Ridge => Fitted::Ridge(
+                Ridge::fit(
+                    &vectors(&train_set),
+                    &train_set.actuals,
+                    config.ridge_lambda,
+                )
                 .map_err(ModelError::Training)?,
-        ),
-        ModelKind::Ridge => Fitted::Ridge(
-            Ridge::fit(
-                &vectors(&train_set),
-                &train_set.actuals,
-                config.ridge_lambda,
-            )
-            .map_err(ModelError::Training)?,
-        ),
-        ModelKind::Baseline(b) => Fitted::Baseline(b),
-        ModelKind::External => {
-            return Err(ModelError::Training(
-                "an external model is trained outside zonecast; wrap the trained object instead".into(),
-            ))
-        }
-    };
+            ),
+            ModelKind::Baseline(b) => Fitted::Baseline(b),
+            ModelKind::External => return Err(ModelError::Training(
+                "an external model is trained outside zonecast; wrap the trained object instead"
+                    .into(),
+            )),
+        };
     let provisional = ModelFile::new(
         config.kind,
         config.spec.clone(),
