@@ -36,3 +36,13 @@ def test_serve_the_database(trips: Path, ridge: zc.Model, workdir: Path) -> None
         served = body["predictions"] if isinstance(body, dict) else body
         assert len(served) > 100
         assert len(srv.predictions()) == len(served)
+
+
+def test_batch_and_evaluate_on_the_real_green_month(green: Path, workdir: Path) -> None:
+    spec = zc.FeatureSpec(lags=[1, 2, 3, 24], same_hour_weeks=1)
+    model = zc.train([green], until="2024-01-24", model="ridge", spec=spec)
+    report = zc.evaluate([green], model, start="2024-01-24", end="2024-02-01")
+    assert report["rows"] > 1000 and report["mae"]["model"] < report["mae"]["previous_hour"]
+    out = zc.batch([green], model=model, db=workdir / "green.sqlite")
+    assert out.report["rows_read"] == 56_551 and out.report["late"] > 0
+    assert len(zc.read_forecasts(workdir / "green.sqlite", run_id=out.run_id)) == out.report["forecasts"]

@@ -75,3 +75,34 @@ def test_run_forecast_corrects_late_trips_like_a_recomputation() -> None:
     assert list(hourly["pickups"]) == list(scratch["pickups"])
     assert any(u["kind"] == "epoch" and any(h["diff"] < 0 for h in u["hourly"]) for u in log)
     assert recorder.rows == 0 or all(b.shape[1] == len(zc.FeatureSpec().names) for b in recorder.batches)
+
+
+def test_memory_flow_served_over_http_until_ctrl_c(trips: Path, workdir: Path) -> None:
+    import json
+    import signal
+    import urllib.request
+
+    script = workdir / "served_flow.py"
+    script.write_text(
+        "import pandas as pd\nimport zonecast as zc\n"
+        "flow = zc.Dataflow('served')\n"
+        f"frame = pd.read_parquet({str(trips)!r}).iloc[:50_000]\n"
+        "flow.memory(frame).hourly().features().score(zc.Model.baseline()).serve('127.0.0.1:0')\n"
+    )
+    child = subprocess.Popen([sys.executable, "-m", "zonecast.run", f"{script}:flow"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    assert "served: serving http://127.0.0.1:" in line, line
+    url = line.split("serving ")[1].strip().rstrip("/")
+    for _ in range(100):
+        with urllib.request.urlopen(f"{url}/v1/status", timeout=5) as response:
+            if json.loads(response.read()).get("input_finished"):
+                break
+        __import__("time").sleep(0.1)
+    with urllib.request.urlopen(f"{url}/v1/predictions", timeout=5) as response:
+        body = json.loads(response.read())
+    assert len(body["predictions"] if isinstance(body, dict) else body) > 100
+    child.send_signal(signal.SIGINT)
+    child.communicate(timeout=10)
+    assert child.returncode == 130

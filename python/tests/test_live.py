@@ -184,3 +184,37 @@ def test_live_job_on_the_real_green_month(green: Path) -> None:
         status = run.status()
         assert status["rows_read"] == 56_551 and status["late"] > 0
         assert (run.predictions()["model_version"] == pm.version).any()
+
+
+def test_a_dropped_run_stops_its_job(ridge: zc.Model) -> None:
+    import gc
+    import socket
+
+    run = zc.LiveJob(listen="127.0.0.1:0", model=ridge, http="127.0.0.1:0").start()
+    run.wait_ready(30)
+    host, port = run.http_address.rsplit(":", 1)
+    socket.create_connection((host, int(port)), timeout=5).close()
+    del run
+    gc.collect()
+    with pytest.raises(OSError):
+        socket.create_connection((host, int(port)), timeout=2).close()
+
+
+def test_swap_in_a_python_model(trips: Path, ridge: zc.Model, small_spec: zc.FeatureSpec) -> None:
+    frame = pd.read_parquet(trips)
+    recorder = RecordingModel()
+    pm = zc.PyModel(recorder, spec=small_spec, name="recorder")
+    with zc.LiveJob(push=True, model=ridge, http=None).start() as run:
+        run.wait_ready(30)
+        run.push(frame)
+        while run.status().get("rows_read", 0) < len(frame):
+            list(run.updates(timeout=0.1))
+        run.swap_model(pm)
+        run.push(frame.iloc[-5:])
+        for _ in range(100):
+            if set(run.predictions()["model_version"]) == {pm.version}:
+                break
+            list(run.updates(timeout=0.1))
+        assert set(run.predictions()["model_version"]) == {pm.version}
+        assert recorder.rows > 0
+        run.close_input()
