@@ -183,6 +183,7 @@ impl LiveJob {
         hub: Arc<HubShared>,
         models: Arc<ModelHandle>,
     ) -> Result<LiveOutcome, JobError> {
+        models.track(&self.model);
         let started = Instant::now();
         drop(self.cluster.timely_config()?);
         let leader = self.cluster.is_leader();

@@ -41,6 +41,7 @@ pub mod format;
 pub mod generator;
 pub mod jobs;
 pub mod live;
+pub mod logging;
 pub mod model;
 pub mod operators;
 pub mod progress;

@@ -78,13 +78,7 @@ pub fn main_with(args: Vec<std::ffi::OsString>) -> i32 {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZONECAST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    zonecast::logging::log_to_stderr();
     let command = cli
         .command
         .or_else(|| Cli::parse_from(["zonecast", "run"]).command);

@@ -17,6 +17,7 @@ mod features;
 mod generate;
 mod handle;
 mod history;
+mod json;
 mod live;
 mod model;
 mod trips;
@@ -26,13 +27,7 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _zonecast(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZONECAST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    zonecast::logging::log_to_stderr();
     errors::register(m)?;
     m.add_class::<trips::TripBatch>()?;
     m.add_class::<model::Model>()?;

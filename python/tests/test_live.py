@@ -110,11 +110,16 @@ def test_fallback_serves_the_baseline_and_counts(trips: Path, small_spec: zc.Fea
         raise ValueError("no")
 
     pm = zc.PyModel(flaky, spec=small_spec, on_error="fallback", max_batch_rows=10_000)
-    with zc.LiveJob(inputs=[trips], model=pm, http=None).start() as run:
+    with zc.LiveJob(inputs=[trips], model=pm, http="127.0.0.1:0").start() as run:
         run.wait_ready(30)
-        run.join()
-    assert run.status()["model_errors"] > 0 and pm.errors > 0
-    assert len(run.predictions()) > 200
+        while not run.status().get("input_finished"):
+            list(run.updates(timeout=0.2))
+        assert run.status()["model_errors"] > 0 and pm.errors > 0
+        assert len(run.predictions()) > 200
+        assert get(f"{run.url}/v1/status")["model_errors"] == pm.errors
+        with urllib.request.urlopen(f"{run.url}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert f"zonecast_model_errors_total {pm.errors}" in metrics
 
 
 def test_recording_model_sees_batches_not_rows(trips: Path) -> None:

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::features::FeatureSpec;
-use crate::model::{ModelError, ModelFile};
+use crate::model::external::ExternalModel;
+use crate::model::{Fitted, ModelError, ModelFile};
 
 /// The latest valid model file's bytes, with a generation counter.
 #[derive(Debug, Default)]
@@ -21,6 +22,8 @@ pub struct ModelHandle {
     latest: Mutex<Option<Arc<Vec<u8>>>>,
     last_error: Mutex<Option<String>>,
     rejected: AtomicU64,
+    /// External models served so far (their failed batches are the job's model errors).
+    external: Mutex<Vec<ExternalModel>>,
 }
 
 impl ModelHandle {
@@ -31,6 +34,7 @@ impl ModelHandle {
 
     /// Offers a model (validated): its bytes become the latest, the generation goes up.
     pub fn offer(&self, model: &ModelFile) {
+        self.track(model);
         *self.latest.lock().expect("model handle") = Some(Arc::new(model.to_bytes()));
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
@@ -60,6 +64,23 @@ impl ModelHandle {
     /// How many files were rejected.
     pub fn rejected(&self) -> u64 {
         self.rejected.load(Ordering::SeqCst)
+    }
+
+    /// Counts `model`'s scoring errors among the job's (external models only; the job's
+    /// starting model and every offered one are tracked).
+    pub fn track(&self, model: &ModelFile) {
+        if let Fitted::External(external) = &model.fitted {
+            self.external
+                .lock()
+                .expect("model handle")
+                .push(external.clone());
+        }
+    }
+
+    /// Batches an external model failed and the baseline served (`OnError::Fallback`).
+    pub fn scoring_errors(&self) -> u64 {
+        let external = self.external.lock().expect("model handle");
+        external.iter().map(ExternalModel::errors).sum()
     }
 }
 

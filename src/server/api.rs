@@ -228,6 +228,8 @@ pub struct Status {
     pub model_swaps_rejected: u64,
     /// The last rejected model's error.
     pub last_model_error: Option<String>,
+    /// Scoring batches an external (Python) model failed, served by the baseline instead.
+    pub model_errors: u64,
 }
 
 /// The `status` event of `/v1/stream`.

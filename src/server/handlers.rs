@@ -194,6 +194,10 @@ pub fn metrics(state: &ServerState) -> Response<Bytes> {
             .load(std::sync::atomic::Ordering::Relaxed),
         sse_clients: state.sse_clients.load(std::sync::atomic::Ordering::Relaxed),
         models_rejected: state.model_handle.as_ref().map_or(0, |h| h.rejected()),
+        model_errors: state
+            .model_handle
+            .as_ref()
+            .map_or(0, |h| h.scoring_errors()),
         model_kind: state.model_kind.read().expect("model kind").clone(),
     };
     bytes_response(

@@ -123,6 +123,8 @@ pub struct JobGauges {
     pub sse_clients: u64,
     /// Model files rejected.
     pub models_rejected: u64,
+    /// Scoring batches an external model failed (the baseline served them).
+    pub model_errors: u64,
     /// The serving model's kind.
     pub model_kind: String,
 }
@@ -194,6 +196,12 @@ pub fn render(snapshot: &Snapshot, http: &HttpMetrics, gauges: &JobGauges) -> St
         "zonecast_model_swaps_rejected_total",
         "Model files rejected (the old model kept serving).",
         gauges.models_rejected,
+    );
+    counter(
+        &mut out,
+        "zonecast_model_errors_total",
+        "Scoring batches an external (Python) model failed; the four_week_mean baseline served them.",
+        gauges.model_errors,
     );
     let gauge = |out: &mut String, name: &str, help: &str, value: String| {
         family(out, name, "gauge", help);

@@ -191,6 +191,7 @@ impl Publisher {
             uptime_seconds: (now_ms() - state.started_ms) as f64 / 1000.0,
             model_swaps_rejected: handle.map_or(0, |h| h.rejected()),
             last_model_error: handle.and_then(|h| h.last_error()),
+            model_errors: handle.map_or(0, |h| h.scoring_errors()),
         };
         let snapshot = Snapshot {
             epoch: live.epoch,

@@ -1,0 +1,14 @@
+//! Where the engine's logs go: `tracing` events in, lines on standard error out, filtered by
+//! `ZONECAST_LOG` (e.g. `info`, `zonecast=debug`; default `warn`). The binary and the Python
+//! extension both call [`log_to_stderr`]; a program with its own subscriber need not.
+
+/// Installs the stderr subscriber (once; later calls, or a subscriber already set, are kept).
+pub fn log_to_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZONECAST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}
