@@ -203,6 +203,7 @@ impl LiveJob {
         };
         let mut source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
         source.done_epoch = hub.done_epoch().clone();
+        source.clock = Some(hub.input_clock().clone());
         // The hub and the server (process 0).
         let (sender, receiver) = channel::<(u64, LiveEpoch)>();
         let mut server = None;
@@ -220,7 +221,8 @@ impl LiveJob {
                 &self.model.version,
             )
             .with_model_handle(Some(models.clone()), admin)
-            .with_input_done(source.done_epoch.clone());
+            .with_input_done(source.done_epoch.clone())
+            .with_input_clock(hub.input_clock().clone());
             let publisher = match &self.http {
                 Some(addr) => {
                     server = Some(ServerHandle::start(

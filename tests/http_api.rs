@@ -395,3 +395,53 @@ fn readiness_waits_for_the_first_forecasts() {
     assert_eq!(one["zone"], 4);
     assert_eq!(one["zone_name"], "Zone 4");
 }
+
+/// Staleness is visible: an idle socket with one trip every 300 ms has each trip reflected in
+/// `/v1/status` well within a second, `staleness_seconds` is back to 0 once it is served, and
+/// the event-time lag is reported (and in `/metrics`).
+#[test]
+fn an_idle_socket_trip_is_reflected_promptly_and_staleness_is_reported() {
+    let model = ModelFile::baseline(Baseline::PreviousHour, small_spec());
+    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
+    job.source = Source::socket("127.0.0.1:0");
+    let running = job.start().unwrap();
+    running.http();
+    let mut client = std::net::TcpStream::connect(running.socket_addr().unwrap()).unwrap();
+    writeln!(
+        client,
+        "tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount"
+    )
+    .unwrap();
+    let mut slowest = Duration::ZERO;
+    for i in 0..5u32 {
+        let sent = std::time::Instant::now();
+        writeln!(
+            client,
+            "2024-05-01 10:{:02}:00,{},1.0,5.0,7.0",
+            i * 5,
+            4 + i
+        )
+        .unwrap();
+        client.flush().unwrap();
+        running.wait_for(Duration::from_secs(10), |s| {
+            s["rows_read"].as_u64() == Some(u64::from(i) + 1)
+        });
+        slowest = slowest.max(sent.elapsed());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    eprintln!("slowest trip reflected in /v1/status after {slowest:?}");
+    assert!(slowest < Duration::from_secs(2), "{slowest:?}");
+    let status = running.wait_for(Duration::from_secs(10), |s| {
+        s["staleness_seconds"].as_f64() == Some(0.0)
+    });
+    assert_eq!(status["event_time_lag_seconds"], 0, "{status}");
+    let metrics = get(running.http(), "/metrics").text();
+    assert!(
+        metrics.contains("zonecast_staleness_seconds 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("zonecast_event_time_lag_seconds 0"),
+        "{metrics}"
+    );
+}

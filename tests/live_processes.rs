@@ -162,3 +162,53 @@ fn two_processes_serve_the_forecasts_one_process_serves() {
         "only process 0 serves HTTP"
     );
 }
+
+#[test]
+fn run_without_a_model_serves_the_baseline_and_says_so() {
+    let input =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/trips/generated_small.csv");
+    let args: Vec<String> = [
+        "run",
+        "--input",
+        input.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--quiet",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (mut child, lines) = spawn(&args);
+    let mut said: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !said.iter().any(|l| l.trim().starts_with("dashboard")) {
+        assert!(Instant::now() < deadline, "no address printed: {said:?}");
+        if let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) {
+            said.push(line);
+        }
+    }
+    let (tx, replay) = channel();
+    for line in &said {
+        tx.send(line.clone()).unwrap();
+    }
+    let addr = http_addr(&replay);
+    let predictions = final_predictions(addr);
+    let baseline = ModelFile::baseline(Baseline::FourWeekMean, FeatureSpec::default());
+    assert!(!predictions.is_empty());
+    assert!(predictions
+        .iter()
+        .all(|p| p["model_version"] == baseline.version.as_str()));
+    let status = get(addr, "/v1/status").json();
+    assert_eq!(status["model_kind"], "four_week_mean");
+    let metrics = get(addr, "/metrics").text();
+    assert!(metrics.contains("kind=\"four_week_mean\""), "{metrics}");
+    terminate(&mut child);
+    assert!(
+        said.iter()
+            .any(|l| l.contains("no --model given: serving the four_week_mean baseline")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|l| l.contains("zonecast train")),
+        "{said:?}"
+    );
+}

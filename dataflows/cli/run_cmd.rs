@@ -14,9 +14,10 @@ use zonecast::dataflows::aggregate::DEFAULT_BATCH_ROWS;
 use zonecast::dataflows::demo::DemoJob;
 use zonecast::dataflows::forecast::ForecastPolicy;
 use zonecast::dataflows::live::LiveJob;
+use zonecast::features::FeatureSpec;
 use zonecast::jobs::{JobAddresses, SocketSource, Source};
 use zonecast::live::ZoneDirectory;
-use zonecast::model::ModelFile;
+use zonecast::model::{Baseline, ModelFile};
 use zonecast::schema::{ColumnMap, ColumnOverride};
 use zonecast::server::DEFAULT_HTTP_ADDR;
 use zonecast::sources::plan::ReplayOrder;
@@ -51,6 +52,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = SocketSource::DEFAULT_BATCH_INTERVAL.as_millis() as u64)]
     batch_interval_ms: u64,
     /// The model file (from `zonecast train`); watched, and swapped in when it changes.
+    /// Without it, the `four_week_mean` baseline serves.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Serve HTTP here.
@@ -159,16 +161,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         args.configure(&mut demo.live, zones);
         demo.start()?
     } else {
-        let Some(path) = &args.model else {
-            bail!("--model is required with --input or --listen: train one with `zonecast train --input TRIPS --out model.bin`");
-        };
         if args.input.is_empty() && args.listen.is_none() {
             bail!("give trips to serve with --input FILE... and/or --listen HOST:PORT");
         }
-        let mut job = LiveJob::new(ModelFile::load(path)?);
+        let model = match &args.model {
+            Some(path) => ModelFile::load(path)?,
+            None => {
+                let baseline = ModelFile::baseline(Baseline::FourWeekMean, FeatureSpec::default());
+                eprintln!(
+                    "no --model given: serving the four_week_mean baseline (each zone's mean pickups in the same hour over the last 4 weeks)"
+                );
+                eprintln!(
+                    "for better forecasts train a model: zonecast train --input TRIPS --out model.bin, then run with --model model.bin"
+                );
+                baseline
+            }
+        };
+        let mut job = LiveJob::new(model);
         args.configure(&mut job, zones);
         job.source = args.source();
-        job.watch_model = Some(path.clone());
+        job.watch_model = args.model.clone();
         job.show_progress = !args.quiet;
         job.start()?
     };

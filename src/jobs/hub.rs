@@ -15,6 +15,7 @@ use crate::forecast::ZoneForecast;
 use crate::jobs::subscription::{EpochUpdate, JobState, JobStatus, Subscribers, Subscription};
 use crate::live::{Evaluation, HistoryHour, LiveEpoch, LiveState, ZonePrediction};
 use crate::server::Publisher;
+use crate::sources::input_clock::InputClock;
 use crate::time::{hour_of, now_ms};
 use crate::trip::{HourlyStats, ZoneHour};
 
@@ -96,6 +97,7 @@ pub struct HubShared {
     consolidated: Mutex<Consolidated>,
     done_epoch: Arc<AtomicU64>,
     retention: Option<i64>,
+    clock: Arc<InputClock>,
 }
 
 impl HubShared {
@@ -107,7 +109,13 @@ impl HubShared {
             consolidated: Mutex::default(),
             done_epoch: Arc::new(AtomicU64::new(u64::MAX)),
             retention,
+            clock: InputClock::new(),
         })
+    }
+
+    /// What the feeds have handed out and the hub not yet applied (give it to the source).
+    pub fn input_clock(&self) -> &Arc<InputClock> {
+        &self.clock
     }
 
     /// The live state (shared with the HTTP server).
@@ -180,6 +188,7 @@ impl HubShared {
                 live.apply(epoch, update, now_ms());
             }
         }
+        self.clock.reflected(epoch);
         c.status = self.status_of(&self.live.read().expect("live state"));
         if let Some(hours) = self.retention {
             c.prune(hours);

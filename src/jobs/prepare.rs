@@ -15,6 +15,7 @@ use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
 use crate::sources::chain_feed::ChainFeed;
 use crate::sources::file_feed::FileFeed;
+use crate::sources::input_clock::InputClock;
 use crate::sources::memory::MemoryFeed;
 use crate::sources::pacing::Pacer;
 use crate::sources::plan::ReplayPlan;
@@ -67,6 +68,8 @@ pub struct PreparedSource {
     pub socket: Option<SocketAddr>,
     /// Rows read so far (all parts).
     pub rows_read: Arc<AtomicU64>,
+    /// Records every epoch the feeds hand out (a serving job sets the hub's clock).
+    pub clock: Option<Arc<InputClock>>,
 }
 
 impl PreparedSource {
@@ -157,6 +160,7 @@ impl PreparedSource {
             heartbeat: settings.heartbeat,
             stop,
             rows_read: progress,
+            clock: None,
             done_epoch: Arc::new(AtomicU64::new(u64::MAX)),
             names,
             total_rows: (!unbounded).then_some(total),
@@ -197,14 +201,17 @@ impl PreparedSource {
             ),
             _ => (None, None, Arc::new(AtomicU64::new(u64::MAX))),
         };
-        Box::new(ChainFeed::new(
-            parts,
-            self.bounded_epochs,
-            tail,
-            heartbeat,
-            self.stop.clone(),
-            finished,
-        ))
+        Box::new(
+            ChainFeed::new(
+                parts,
+                self.bounded_epochs,
+                tail,
+                heartbeat,
+                self.stop.clone(),
+                finished,
+            )
+            .with_clock(self.clock.clone()),
+        )
     }
 
     /// A copy of the source names.

@@ -230,6 +230,10 @@ pub struct Status {
     pub last_model_error: Option<String>,
     /// Scoring batches an external (Python) model failed, served by the baseline instead.
     pub model_errors: u64,
+    /// Wall-clock seconds the oldest row read but not yet served has waited (0: all served).
+    pub staleness_seconds: f64,
+    /// Event-time seconds from the newest pickup served to the newest pickup read.
+    pub event_time_lag_seconds: Option<i64>,
 }
 
 /// The `status` event of `/v1/stream`.

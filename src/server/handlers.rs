@@ -198,6 +198,8 @@ pub fn metrics(state: &ServerState) -> Response<Bytes> {
             .model_handle
             .as_ref()
             .map_or(0, |h| h.scoring_errors()),
+        staleness_seconds: state.staleness_seconds(),
+        event_time_lag_seconds: state.event_time_lag_seconds(),
         model_kind: state.model_kind.read().expect("model kind").clone(),
     };
     bytes_response(

@@ -127,6 +127,10 @@ pub struct JobGauges {
     pub model_errors: u64,
     /// The serving model's kind.
     pub model_kind: String,
+    /// Wall-clock seconds the oldest row read but not yet served has waited.
+    pub staleness_seconds: f64,
+    /// Event-time seconds from the newest pickup served to the newest pickup read.
+    pub event_time_lag_seconds: Option<i64>,
 }
 
 /// The whole exposition.
@@ -219,6 +223,18 @@ pub fn render(snapshot: &Snapshot, http: &HttpMetrics, gauges: &JobGauges) -> St
         "zonecast_watermark_lag_seconds",
         "Event time from the watermark to the latest pickup seen.",
         opt(snapshot.watermark_lag_seconds),
+    );
+    gauge(
+        &mut out,
+        "zonecast_staleness_seconds",
+        "Wall-clock seconds the oldest row read but not yet served has waited (0: all served).",
+        format!("{}", gauges.staleness_seconds),
+    );
+    gauge(
+        &mut out,
+        "zonecast_event_time_lag_seconds",
+        "Event time from the newest pickup served to the newest pickup read.",
+        opt(gauges.event_time_lag_seconds),
     );
     gauge(
         &mut out,

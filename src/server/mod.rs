@@ -34,6 +34,7 @@ use tokio::sync::{broadcast, watch};
 use crate::features::FeatureSpec;
 use crate::live::LiveState;
 use crate::model::watch::ModelHandle;
+use crate::sources::input_clock::InputClock;
 
 pub use publisher::{Publisher, EVALUATION_WINDOW_HOURS};
 pub use snapshot::Snapshot;
@@ -94,6 +95,8 @@ pub struct ServerState {
     pub sse_clients: AtomicU64,
     /// Start, Unix milliseconds.
     pub started_ms: i64,
+    /// The input's epochs read and not yet served (live jobs; `None`: nothing trails).
+    pub input_clock: Option<Arc<InputClock>>,
     closing: watch::Sender<bool>,
 }
 
@@ -128,6 +131,7 @@ impl ServerState {
             aggregate_keys: Arc::new(AtomicU64::new(0)),
             sse_clients: AtomicU64::new(0),
             started_ms: crate::time::now_ms(),
+            input_clock: None,
             closing,
         })
     }
@@ -152,6 +156,28 @@ impl ServerState {
             .expect("configure the state before sharing it")
             .input_done_epoch = done;
         self
+    }
+
+    /// Builder-style: report how far the served state trails the input that `clock` records;
+    /// call before sharing the state.
+    pub fn with_input_clock(mut self: Arc<Self>, clock: Arc<InputClock>) -> Arc<Self> {
+        Arc::get_mut(&mut self)
+            .expect("configure the state before sharing it")
+            .input_clock = Some(clock);
+        self
+    }
+
+    /// Seconds the oldest row read but not yet served has waited (0 when all are served).
+    pub fn staleness_seconds(&self) -> f64 {
+        self.input_clock
+            .as_ref()
+            .and_then(|c| c.staleness())
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
+
+    /// Event time (seconds) from the newest pickup served to the newest pickup read.
+    pub fn event_time_lag_seconds(&self) -> Option<i64> {
+        self.input_clock.as_ref()?.event_time_lag()
     }
 
     /// Ends every open event stream (so a graceful shutdown can finish).

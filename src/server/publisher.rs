@@ -192,6 +192,8 @@ impl Publisher {
             model_swaps_rejected: handle.map_or(0, |h| h.rejected()),
             last_model_error: handle.and_then(|h| h.last_error()),
             model_errors: handle.map_or(0, |h| h.scoring_errors()),
+            staleness_seconds: state.staleness_seconds(),
+            event_time_lag_seconds: state.event_time_lag_seconds(),
         };
         let snapshot = Snapshot {
             epoch: live.epoch,

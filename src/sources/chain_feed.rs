@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::sources::input_clock::InputClock;
 use crate::sources::{Batch, FeedPoll, TripFeed, Waker};
 
 /// Bounded parts, then a tail, then heartbeats until `stop`.
@@ -23,6 +24,7 @@ pub struct ChainFeed {
     stop: Arc<AtomicBool>,
     finished: Arc<AtomicU64>,
     block: u64,
+    clock: Option<Arc<InputClock>>,
 }
 
 impl std::fmt::Debug for ChainFeed {
@@ -56,6 +58,20 @@ impl ChainFeed {
             stop,
             finished,
             block,
+            clock: None,
+        }
+    }
+
+    /// The same feed, recording every epoch it hands out on `clock`.
+    pub fn with_clock(mut self, clock: Option<Arc<InputClock>>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn record(&self, epoch: u64, batch: &Batch) {
+        if let Some(clock) = &self.clock {
+            let newest = batch.trips.iter().map(|(t, _)| t.pickup).max();
+            clock.read(epoch, batch.rows_read, newest);
         }
     }
 
@@ -63,6 +79,7 @@ impl ChainFeed {
         let epoch = self.next_epoch;
         self.next_epoch += 1;
         self.last_epoch_at = Instant::now();
+        self.record(epoch, &batch);
         FeedPoll::Ready(epoch, batch)
     }
 
@@ -99,6 +116,7 @@ impl TripFeed for ChainFeed {
                 FeedPoll::Ready(epoch, batch) => {
                     let epoch = *offset + epoch;
                     self.last_epoch_at = Instant::now();
+                    self.record(epoch, &batch);
                     return FeedPoll::Ready(epoch, batch);
                 }
                 FeedPoll::Done => {

@@ -19,6 +19,7 @@ pub mod channel;
 pub mod csv_rows;
 pub mod file_feed;
 pub mod generated;
+pub mod input_clock;
 pub mod memory;
 pub mod pacing;
 pub mod parquet_rows;
