@@ -330,6 +330,10 @@ fn admin_model_swap_needs_the_token() {
         post(&[("Authorization", "s3cret-token")], &body).status,
         401
     );
+    assert_eq!(
+        post(&[("Authorization", "Bearer s3cret-tokenX")], &body).status,
+        401
+    );
     let auth = [("Authorization", "Bearer s3cret-token")];
     let garbage = post(&auth, b"not a model file");
     assert_eq!(garbage.status, 400);
@@ -350,6 +354,17 @@ fn admin_model_swap_needs_the_token() {
         s["model_version"] == version.as_str()
     });
     assert_eq!(after["model_swaps_rejected"], 2);
+    // After a successful swap the status names the new kind and no stale error.
+    assert_eq!(after["model_kind"], "four_week_mean", "{after}");
+    assert_eq!(after["last_model_error"], Value::Null, "{after}");
+    let metrics = get(running.http(), "/metrics").text();
+    assert!(metrics.contains("kind=\"four_week_mean\""), "{metrics}");
+    // The scheme is case-insensitive.
+    let lower = post(
+        &[("Authorization", "bearer s3cret-token")],
+        &model_bytes(Baseline::PreviousHour),
+    );
+    assert_eq!(lower.status, 202, "{}", lower.text());
     let list = get(running.http(), "/v1/predictions").json();
     assert!(list["predictions"]
         .as_array()
@@ -444,4 +459,19 @@ fn an_idle_socket_trip_is_reflected_promptly_and_staleness_is_reported() {
         metrics.contains("zonecast_event_time_lag_seconds 0"),
         "{metrics}"
     );
+}
+
+/// A malformed `Last-Event-ID` is the client's mistake: 400 with a JSON error, not 500.
+#[test]
+fn a_malformed_last_event_id_is_a_bad_request() {
+    let running = generated_job(2, 3600.0).start().unwrap();
+    let response = request(
+        running.http(),
+        "GET",
+        "/v1/stream",
+        &[("Last-Event-ID", "abc")],
+        b"",
+    );
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert_eq!(response.json()["error"], "bad_request");
 }

@@ -24,6 +24,8 @@ pub struct ModelHandle {
     rejected: AtomicU64,
     /// External models served so far (their failed batches are the job's model errors).
     external: Mutex<Vec<ExternalModel>>,
+    /// The kind of every model offered, by version (the server names the kind it serves).
+    kinds: Mutex<std::collections::BTreeMap<String, &'static str>>,
 }
 
 impl ModelHandle {
@@ -35,6 +37,11 @@ impl ModelHandle {
     /// Offers a model (validated): its bytes become the latest, the generation goes up.
     pub fn offer(&self, model: &ModelFile) {
         self.track(model);
+        self.kinds
+            .lock()
+            .expect("model handle")
+            .insert(model.version.clone(), model.kind.name());
+        *self.last_error.lock().expect("model handle") = None;
         *self.latest.lock().expect("model handle") = Some(Arc::new(model.to_bytes()));
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
@@ -56,7 +63,16 @@ impl ModelHandle {
         self.latest.lock().expect("model handle").clone()
     }
 
-    /// The last rejection's message.
+    /// The kind of the offered model with `version`, if one was offered.
+    pub fn kind_of(&self, version: &str) -> Option<&'static str> {
+        self.kinds
+            .lock()
+            .expect("model handle")
+            .get(version)
+            .copied()
+    }
+
+    /// The last rejection's message (cleared when a valid model is offered).
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().expect("model handle").clone()
     }

@@ -108,6 +108,11 @@ impl Publisher {
             if let Some(f) = live.forecast(zone, target) {
                 if *f.model_version != *self.model_version {
                     self.model_version = f.model_version.to_string();
+                    // A swapped-in model names its own kind from the epoch it serves.
+                    let swapped = state.model_handle.as_ref();
+                    if let Some(kind) = swapped.and_then(|h| h.kind_of(&self.model_version)) {
+                        *state.model_kind.write().expect("model kind") = kind.to_string();
+                    }
                 }
             }
             if live.current(zone).is_some_and(|(t, _)| t == target) {

@@ -51,10 +51,12 @@ async fn authorize(
                 "model swaps over HTTP are disabled: the server was started without an admin token",
         }));
     };
-    let token = authorization
-        .as_deref()
-        .and_then(|h| h.strip_prefix("Bearer "));
-    if token.map(str::trim) != Some(admin.token.as_str()) {
+    // The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
+    let token = authorization.as_deref().and_then(|h| {
+        let (scheme, token) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    if !token.is_some_and(|t| handlers::same_secret(t.as_bytes(), admin.token.as_bytes())) {
         return Err(warp::reject::custom(Refused {
             status: StatusCode::UNAUTHORIZED,
             code: "unauthorized",
@@ -101,8 +103,18 @@ pub fn routes(
     let stream = warp::path!("v1" / "stream")
         .and(get())
         .and(s())
-        .and(warp::sse::last_event_id::<u64>())
-        .map(|s: Arc<ServerState>, last: Option<u64>| sse::stream(s, last).into_response());
+        .and(warp::header::optional::<String>("last-event-id"))
+        .map(|s: Arc<ServerState>, last: Option<String>| {
+            match last.map(|id| id.trim().parse::<u64>()).transpose() {
+                Ok(last) => sse::stream(s, last).into_response(),
+                Err(_) => handlers::error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "Last-Event-ID must be the id (a whole number) of an event of this stream; reconnect without it to start afresh",
+                )
+                .into_response(),
+            }
+        });
     let healthz = warp::path!("healthz")
         .and(get())
         .map(|| handlers::healthz().into_response());
