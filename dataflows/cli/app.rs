@@ -26,8 +26,14 @@ mod train_cmd;
 use clap::{Parser, Subcommand};
 
 /// Real-time per-zone taxi demand on timely/differential dataflow.
+// The about text is spelled out: a bare `about` takes the description of the crate compiling
+// this file, and the Python binding compiles it too.
 #[derive(Parser, Debug)]
-#[command(name = "zonecast", version, about)]
+#[command(
+    name = "zonecast",
+    version,
+    about = "Real-time per-zone taxi demand: incremental aggregates and forecasts on timely/differential dataflow"
+)]
 struct Cli {
     /// With no subcommand: `zonecast run` with no flags (the demo, served on 127.0.0.1:8080).
     #[command(subcommand)]

@@ -30,6 +30,7 @@ def test_ruff() -> None:
 
 def test_console_command_is_the_rust_cli() -> None:
     out = run(str(Path(sys.prefix) / "bin" / "zonecast"), "--help").stdout
+    assert out.startswith("Real-time per-zone taxi demand"), out
     for sub in ["run", "batch", "serve", "aggregate", "generate", "replay", "train", "evaluate"]:
         assert re.search(rf"^\s+{sub}\b", out, re.M), out
     bad = subprocess.run([str(Path(sys.prefix) / "bin" / "zonecast"), "aggregate", "--input", "/nope.csv"],
