@@ -1,9 +1,15 @@
-//! Freshness of served forecasts: trips sent over the socket at 1k, 10k and 50k events/s in;
-//! the time from sending a trip to its changed forecast arriving over `/v1/stream` out
-//! (p50, p99, max). The publisher stores the snapshot before it sends the event, so the HTTP
-//! endpoints show the change no later than the stream does.
+//! Freshness of served forecasts, three measurements:
+//! 1. per trip: trips sent over the socket at 1k, 10k and 50k events/s in; the time from
+//!    sending a trip to its changed forecast arriving over `/v1/stream` out (p50, p99, max);
+//! 2. the hour turn ([`support::hour_turn`]): the first trip of a new hour sent -> that hour's
+//!    first forecast event, at the same rates;
+//! 3. paced replay ([`support::paced`]): the green month (or a generated one) at 3600x, how
+//!    often the served `as_of` moves and how stale the served state is.
 //!
-//! Background trips fall in the hour in progress (they change counts, not forecasts); every
+//! The publisher stores the snapshot before it sends the event, so the HTTP endpoints show
+//! the change no later than the stream does.
+//!
+//! Per trip: background trips fall in the hour in progress (they change counts, not forecasts); every
 //! 10 ms a probe trip for the previous hour goes to the next zone in turn, which changes exactly
 //! that zone's forecast for the hour in progress (lag 1). Run:
 //! `cargo bench --bench freshness -- [rates...]` (default `1000 10000 50000`;
@@ -29,6 +35,7 @@ use zonecast::generator::{GeneratorConfig, TripGenerator};
 use zonecast::jobs::{SocketSource, Source};
 use zonecast::model::train::{train, TrainConfig};
 use zonecast::model::ModelKind;
+use zonecast::sources::plan::ReplayOrder;
 use zonecast::time::{format_naive, hour_of, parse_naive};
 
 const HEADER: &str = "tpep_pickup_datetime,PULocationID,trip_distance,fare_amount,total_amount";
@@ -74,6 +81,7 @@ fn main() {
     config.spec = FeatureSpec::new(FeatureSpec::parse_lags("1-6,24").unwrap(), 0);
     config.validation_hours = Some(12);
     let model = train(&history, &config, &mut |_| {}).unwrap().model;
+    let model_for_turns = model.clone();
     let mut job = LiveJob::new(model).serving("127.0.0.1:0");
     job.source = Source::files([path]).then(Source::Socket(SocketSource {
         batch_interval: Duration::from_millis(1),
@@ -205,4 +213,70 @@ fn main() {
     );
     handle.stop();
     handle.join().unwrap();
+    hour_turns(&path, &rates, model_for_turns);
+    paced_replay(secs);
+}
+
+fn hour_turns(history: &std::path::Path, rates: &[u64], model: zonecast::model::ModelFile) {
+    let turns: u64 = std::env::var("FRESHNESS_TURNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let first_day = GeneratorConfig::default().start + 3 * 86_400;
+    println!();
+    println!("hour turn: first trip of a new hour sent -> that hour's first forecast event on /v1/stream");
+    println!("({turns} turns per rate, trips in pickup order, --allowed-lateness 0s, 1 ms socket epochs, 2 workers)");
+    println!(
+        "{:>10} {:>10} {:>8} {:>9} {:>9} {:>9}",
+        "rate/s", "sent/s", "turns", "p50 ms", "p99 ms", "max ms"
+    );
+    for f in support::hour_turn::measure(history, first_day, model, rates, turns) {
+        println!(
+            "{:>10} {:>10.0} {:>8} {:>9.2} {:>9.2} {:>9.2}",
+            f.rate, f.achieved, f.turns, f.p50, f.p99, f.max
+        );
+    }
+}
+
+fn paced_replay(secs: u64) {
+    let data = std::env::var_os("ZONECAST_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let green = data.join("green_tripdata_2024-01.parquet");
+    let file = if green.exists() {
+        green
+    } else {
+        // A month at the green rate (~75 trips an hour).
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/paced_month.csv");
+        let config = GeneratorConfig {
+            trips: 56_000,
+            days: 31,
+            seed: 5,
+            ..GeneratorConfig::default()
+        };
+        write_trips(&path, TripGenerator::new(config)).unwrap();
+        path
+    };
+    println!();
+    println!(
+        "paced replay of {} at 3600x, 2 workers, {secs} s, /v1/status every 10 ms:",
+        file.file_name().unwrap().to_string_lossy()
+    );
+    println!(
+        "{:>8} {:>8} {:>12} {:>12} {:>14} {:>14} {:>12}",
+        "order", "samples", "as_of/s", "min in 1 s", "stale p50 ms", "stale p99 ms", "lag p99 s"
+    );
+    for (name, order) in [("file", ReplayOrder::File), ("sorted", ReplayOrder::Sorted)] {
+        let f = support::paced::measure(&file, order, 3600.0, secs);
+        println!(
+            "{:>8} {:>8} {:>12.1} {:>12} {:>14.2} {:>14.2} {:>12.0}",
+            name,
+            f.samples,
+            f.as_of_changes_per_sec,
+            f.fewest_changes_in_a_second,
+            f.staleness_p50_ms,
+            f.staleness_p99_ms,
+            f.lag_p99_secs
+        );
+    }
 }

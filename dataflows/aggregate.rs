@@ -273,6 +273,7 @@ impl AggregateJob {
             batch_rows: self.batch_rows,
             cluster: self.cluster.clone(),
             heartbeat: None,
+            batch_interval: SourceSettings::DEFAULT_BATCH_INTERVAL,
         };
         let mut source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
         let (sender, receiver) = channel::<(u64, LiveEpoch)>();

@@ -168,6 +168,7 @@ impl BatchJob {
             batch_rows: self.batch_rows,
             cluster: self.cluster.clone(),
             heartbeat: None,
+            batch_interval: SourceSettings::DEFAULT_BATCH_INTERVAL,
         };
         let source = Arc::new(PreparedSource::open(
             &self.source,

@@ -79,6 +79,9 @@ pub struct LiveJob {
     pub watch_model: Option<PathBuf>,
     /// Rows per epoch (files) or at most per epoch (socket, channel).
     pub batch_rows: u64,
+    /// Paced files and the generated stream close an epoch at most this long after its first
+    /// row (sockets and channels have their own interval, set alike by the CLI).
+    pub batch_interval: Duration,
     /// Threads and processes.
     pub cluster: Cluster,
     /// HTTP address (process 0); `None`: no server (read the state through the handle).
@@ -125,6 +128,7 @@ impl LiveJob {
             model,
             watch_model: None,
             batch_rows: DEFAULT_BATCH_ROWS,
+            batch_interval: SourceSettings::DEFAULT_BATCH_INTERVAL,
             cluster: Cluster::threads(Self::DEFAULT_WORKERS),
             http: None,
             http_threads: Self::DEFAULT_HTTP_THREADS,
@@ -200,6 +204,7 @@ impl LiveJob {
             batch_rows: self.batch_rows,
             cluster: self.cluster.clone(),
             heartbeat: (!self.exit_at_end).then_some(Duration::from_secs(1)),
+            batch_interval: self.batch_interval,
         };
         let mut source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
         source.done_epoch = hub.done_epoch().clone();

@@ -50,7 +50,6 @@ fn reference(
                 plan.clone(),
                 worker.index(),
                 worker.peers(),
-                None,
                 Arc::new(AtomicU64::new(0)),
             ));
             let sink = sink.clone();

@@ -2,6 +2,9 @@
 //! Server-Sent Events line reader (jobs start and stop through their own handles).
 #![allow(dead_code)]
 
+pub mod hour_turn;
+pub mod paced;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;

@@ -48,7 +48,8 @@ pub struct RunArgs {
     /// Header for socket clients that send rows only.
     #[arg(long)]
     header: Option<String>,
-    /// Close a socket epoch at least this often, in milliseconds.
+    /// Close an epoch of paced files, the demo stream or the socket at most this many
+    /// milliseconds after its first row (unpaced files keep epochs of --batch-rows rows).
     #[arg(long, default_value_t = SocketSource::DEFAULT_BATCH_INTERVAL.as_millis() as u64)]
     batch_interval_ms: u64,
     /// The model file (from `zonecast train`); watched, and swapped in when it changes.
@@ -121,6 +122,7 @@ impl RunArgs {
         };
         job.columns = ColumnMap::new(self.columns.clone());
         job.batch_rows = self.batch_rows;
+        job.batch_interval = Duration::from_millis(self.batch_interval_ms.max(1));
         job.cluster = self.processes.cluster(self.workers);
         job.http = Some(self.http.clone());
         job.http_threads = self.http_threads;

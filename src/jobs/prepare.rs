@@ -1,8 +1,8 @@
 //! The one feed factory: a [`Source`] and the run's settings in; every worker's feed, the
 //! source names, the bound socket address and the row total out.
 //!
-//! Bounded parts (files, memory rows) are planned into epochs that every worker shares out;
-//! the tail (socket, generated stream, channel) is read by global worker 0 after them.
+//! Bounded parts (files, memory rows) are planned into epochs that every worker shares out
+//! (paced files are replayed by global worker 0 in epochs cut by the clock); the tail (socket, generated stream, channel) is read by global worker 0 after them.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -17,10 +17,11 @@ use crate::sources::chain_feed::ChainFeed;
 use crate::sources::file_feed::FileFeed;
 use crate::sources::input_clock::InputClock;
 use crate::sources::memory::MemoryFeed;
+use crate::sources::paced_feed::PacedFeed;
 use crate::sources::pacing::Pacer;
 use crate::sources::plan::ReplayPlan;
 use crate::sources::socket::{listen, SocketOptions, SourceNames};
-use crate::sources::{Batch, SourceError, TripFeed};
+use crate::sources::{Batch, EmptyFeed, SourceError, TripFeed};
 use crate::trip::RowPos;
 
 /// How a run opens its source.
@@ -34,17 +35,29 @@ pub struct SourceSettings {
     pub cluster: Cluster,
     /// Close an empty epoch this often once the inputs are idle or done (serving jobs).
     pub heartbeat: Option<Duration>,
+    /// Paced files and the generated stream close an epoch at most this long after its first
+    /// row (and at `batch_rows`).
+    pub batch_interval: Duration,
+}
+
+impl SourceSettings {
+    /// The default epoch interval of paced and never-ending sources.
+    pub const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_millis(20);
 }
 
 enum Part {
-    Files(Arc<ReplayPlan>, Option<Pacer>),
+    Files(Arc<ReplayPlan>),
+    /// Replayed by global worker 0 alone, in epochs cut by the clock.
+    Paced(Arc<ReplayPlan>, Pacer),
     Memory(Arc<Vec<Batch>>),
 }
 
 impl Part {
+    /// Epoch numbers the part takes (a paced part closes at most one epoch per row).
     fn epochs(&self) -> u64 {
         match self {
-            Part::Files(plan, _) => plan.epoch_count(),
+            Part::Files(plan) => plan.epoch_count(),
+            Part::Paced(plan, _) => plan.positions.max(1),
             Part::Memory(batches) => batches.len() as u64,
         }
     }
@@ -57,6 +70,7 @@ pub struct PreparedSource {
     tail: Mutex<Option<Box<dyn TripFeed + Send>>>,
     peers: usize,
     heartbeat: Option<Duration>,
+    batch_interval: Duration,
     stop: Arc<AtomicBool>,
     /// The first epoch after every input epoch (`u64::MAX` until the inputs end).
     pub done_epoch: Arc<AtomicU64>,
@@ -103,7 +117,10 @@ impl PreparedSource {
                     )?;
                     names.lock().expect("names").extend(plan.source_names());
                     total += plan.positions;
-                    Some(Part::Files(Arc::new(plan), files.speed.map(Pacer::new)))
+                    Some(match files.speed {
+                        Some(speed) => Part::Paced(Arc::new(plan), Pacer::new(speed)),
+                        None => Part::Files(Arc::new(plan)),
+                    })
                 }
                 Source::Memory(rows) => {
                     let source = push_name(&names, "memory");
@@ -133,6 +150,7 @@ impl PreparedSource {
                     tail = Some(Box::new(generated.feed(
                         source,
                         settings.batch_rows,
+                        settings.batch_interval,
                         progress.clone(),
                     )));
                     None
@@ -158,6 +176,7 @@ impl PreparedSource {
             tail: Mutex::new(tail),
             peers: settings.cluster.peers(),
             heartbeat: settings.heartbeat,
+            batch_interval: settings.batch_interval,
             stop,
             rows_read: progress,
             clock: None,
@@ -175,13 +194,19 @@ impl PreparedSource {
             .iter()
             .map(|(offset, part)| {
                 let feed: Box<dyn TripFeed> = match part {
-                    Part::Files(plan, pacer) => Box::new(FileFeed::new(
+                    Part::Files(plan) => Box::new(FileFeed::new(
                         plan.clone(),
                         index,
                         self.peers,
-                        pacer.clone(),
                         self.rows_read.clone(),
                     )),
+                    Part::Paced(plan, pacer) if index == 0 => Box::new(PacedFeed::new(
+                        plan.clone(),
+                        pacer.clone(),
+                        self.batch_interval,
+                        self.rows_read.clone(),
+                    )),
+                    Part::Paced(..) => Box::new(EmptyFeed),
                     Part::Memory(batches) => {
                         Box::new(MemoryFeed::new(batches.clone(), index, self.peers))
                     }

@@ -3,12 +3,12 @@
 //! Epochs are dealt to workers in blocks of [`ReplayPlan::block`] consecutive epochs: worker
 //! `w` of `n` reads blocks `w, w + n, w + 2n, ...`, so workers parse in parallel (and each
 //! decodes its own Parquet row groups). Which worker reads an epoch never changes its
-//! contents, so every worker count produces the same epochs. Optionally paced ([`Pacer`]).
+//! contents, so every worker count produces the same epochs. Paced replay is
+//! [`crate::sources::paced_feed`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::sources::pacing::{representative_time, Pacer};
 use crate::sources::parquet_rows::RowGroupCache;
 use crate::sources::plan::{PlanBody, ReplayPlan};
 use crate::sources::{Batch, FeedPoll, TripFeed};
@@ -21,8 +21,6 @@ pub struct FileFeed {
     next_epoch: u64,
     epochs: u64,
     block: u64,
-    pacer: Option<Pacer>,
-    staged: Option<(u64, Batch)>,
     cache: RowGroupCache,
     progress: Arc<AtomicU64>,
 }
@@ -33,7 +31,6 @@ impl FileFeed {
         plan: Arc<ReplayPlan>,
         index: usize,
         peers: usize,
-        pacer: Option<Pacer>,
         progress: Arc<AtomicU64>,
     ) -> Self {
         let epochs = plan.epoch_count();
@@ -45,8 +42,6 @@ impl FileFeed {
             block,
             cache: RowGroupCache::default(),
             epochs,
-            pacer,
-            staged: None,
             progress,
         }
     }
@@ -80,33 +75,18 @@ impl TripFeed for FileFeed {
     }
 
     fn poll(&mut self) -> FeedPoll {
-        let (epoch, batch) = match self.staged.take() {
-            Some(staged) => staged,
-            None => {
-                if self.next_epoch >= self.epochs {
-                    return FeedPoll::Done;
-                }
-                let epoch = self.next_epoch;
-                self.next_epoch += 1;
-                if self.next_epoch.is_multiple_of(self.block) {
-                    self.next_epoch += (self.peers - 1) * self.block;
-                }
-                match self.read_epoch(epoch) {
-                    Ok(batch) => (epoch, batch),
-                    Err(error) => return FeedPoll::Failed(error),
-                }
-            }
-        };
-        if let Some(pacer) = &self.pacer {
-            let mut pickups: Vec<i64> = batch.trips.iter().map(|(t, _)| t.pickup).collect();
-            if let Some(time) = representative_time(&mut pickups) {
-                let wait = pacer.wait_for(time);
-                if !wait.is_zero() {
-                    self.staged = Some((epoch, batch));
-                    return FeedPoll::Pending(wait.min(std::time::Duration::from_millis(50)));
-                }
-            }
+        if self.next_epoch >= self.epochs {
+            return FeedPoll::Done;
         }
+        let epoch = self.next_epoch;
+        self.next_epoch += 1;
+        if self.next_epoch.is_multiple_of(self.block) {
+            self.next_epoch += (self.peers - 1) * self.block;
+        }
+        let batch = match self.read_epoch(epoch) {
+            Ok(batch) => batch,
+            Err(error) => return FeedPoll::Failed(error),
+        };
         self.progress.fetch_add(batch.rows_read, Ordering::Relaxed);
         FeedPoll::Ready(epoch, batch)
     }

@@ -1,6 +1,7 @@
 //! A never-ending generated source for demos and benchmarks: a seeded [`TripGenerator`] in,
 //! epochs of trips out — as fast as possible before `live_from` (the backfilled history),
-//! paced at `speed` x event time after it.
+//! paced at `speed` x event time after it, each epoch closed at `batch_rows` rows or an
+//! interval after its first row.
 //!
 //! Late deliveries the generator holds back come out when they are due, with their old pickup
 //! times, so the live stream has late data like the real feeds.
@@ -11,8 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::generator::TripGenerator;
+use crate::sources::paced_feed::OpenEpoch;
 use crate::sources::pacing::Pacer;
-use crate::sources::{Batch, FeedPoll, TripFeed};
+use crate::sources::{FeedPoll, TripFeed};
 use crate::trip::RowPos;
 
 /// Generated trips as a feed (for one worker: the epochs are numbered 0, 1, ...).
@@ -24,6 +26,8 @@ pub struct GeneratedFeed {
     source: u32,
     line: u64,
     batch_rows: usize,
+    interval: Duration,
+    open: OpenEpoch,
     epoch: u64,
     progress: Arc<AtomicU64>,
 }
@@ -39,13 +43,14 @@ impl std::fmt::Debug for GeneratedFeed {
 
 impl GeneratedFeed {
     /// Trips of `generator`: unpaced while pickups are before `live_from` (naive seconds),
-    /// then paced at `speed`; rows are numbered under source index `source`.
+    /// then paced at `speed`; rows are numbered under source index `source`. An epoch closes
+    /// at `cut.0` rows or `cut.1` after its first row.
     pub fn new(
         generator: TripGenerator,
         live_from: i64,
         speed: f64,
         source: u32,
-        batch_rows: u64,
+        cut: (u64, Duration),
         progress: Arc<AtomicU64>,
     ) -> Self {
         GeneratedFeed {
@@ -55,7 +60,9 @@ impl GeneratedFeed {
             clock: i64::MIN,
             source,
             line: 0,
-            batch_rows: batch_rows.max(1) as usize,
+            batch_rows: cut.0.max(1) as usize,
+            interval: cut.1,
+            open: OpenEpoch::default(),
             epoch: 0,
             progress,
         }
@@ -64,9 +71,8 @@ impl GeneratedFeed {
 
 impl TripFeed for GeneratedFeed {
     fn poll(&mut self) -> FeedPoll {
-        let mut batch = Batch::default();
         let mut wait = Duration::from_millis(20);
-        while batch.trips.len() < self.batch_rows {
+        while self.open.rows() < self.batch_rows {
             let Some(next) = self.trips.peek() else { break };
             let due_at = next.pickup.max(self.clock);
             if due_at >= self.live_from {
@@ -83,15 +89,19 @@ impl TripFeed for GeneratedFeed {
                 source: self.source,
                 line: self.line,
             };
-            batch.trips.push((trip, pos));
+            self.open.push_trip(trip, pos);
         }
-        if batch.trips.is_empty() {
-            return match self.trips.peek() {
-                Some(_) => FeedPoll::Pending(wait.max(Duration::from_millis(1))),
-                None => FeedPoll::Done,
-            };
+        let ended = self.trips.peek().is_none();
+        let full = self.open.rows() >= self.batch_rows;
+        match self.open.left(self.interval) {
+            None if ended => return FeedPoll::Done,
+            None => return FeedPoll::Pending(wait.max(Duration::from_millis(1))),
+            Some(left) if !(left.is_zero() || full || ended) => {
+                return FeedPoll::Pending(wait.min(left).max(Duration::from_millis(1)))
+            }
+            Some(_) => {}
         }
-        batch.rows_read = batch.trips.len() as u64;
+        let batch = self.open.close();
         self.progress.fetch_add(batch.rows_read, Ordering::Relaxed);
         let epoch = self.epoch;
         self.epoch += 1;
@@ -117,7 +127,7 @@ mod tests {
             live_from,
             1.0,
             0,
-            100_000,
+            (100_000, Duration::ZERO),
             Arc::default(),
         );
         let FeedPoll::Ready(0, batch) = feed.poll() else {
@@ -183,13 +193,20 @@ impl GeneratedInput {
     }
 
     /// The feed of this input, numbering rows under source `source`.
-    pub fn feed(&self, source: u32, batch_rows: u64, progress: Arc<AtomicU64>) -> GeneratedFeed {
+    /// Paced epochs close `interval` after their first row (or at `batch_rows`).
+    pub fn feed(
+        &self,
+        source: u32,
+        batch_rows: u64,
+        interval: Duration,
+        progress: Arc<AtomicU64>,
+    ) -> GeneratedFeed {
         GeneratedFeed::new(
             TripGenerator::new(self.config.clone()),
             self.live_from,
             self.speed,
             source,
-            batch_rows,
+            (batch_rows, interval),
             progress,
         )
     }

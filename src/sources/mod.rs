@@ -6,7 +6,8 @@
 //! operator turns any feed into the three streams the aggregate dataflow consumes.
 //!
 //! - [`plan`]: splits files into epochs of `batch_rows` rows (deterministic for any worker count).
-//! - [`file_feed`]: replays a plan's epochs owned by one worker, optionally paced.
+//! - [`file_feed`]: replays a plan's epochs owned by one worker, as fast as possible.
+//! - [`paced_feed`]: replays a plan at a pace on one worker, in epochs cut by the clock.
 //! - [`generated`]: a seeded generator as a never-ending, paced source (demo, benches).
 //! - [`memory`]: batches built in a program, shared out like file epochs.
 //! - [`channel`]: rows pushed from any thread through a [`channel::TripSender`].
@@ -21,6 +22,7 @@ pub mod file_feed;
 pub mod generated;
 pub mod input_clock;
 pub mod memory;
+pub mod paced_feed;
 pub mod pacing;
 pub mod parquet_rows;
 pub mod plan;
