@@ -13,7 +13,8 @@
 //! 10 ms a probe trip for the previous hour goes to the next zone in turn, which changes exactly
 //! that zone's forecast for the hour in progress (lag 1). Run:
 //! `cargo bench --bench freshness -- [rates...]` (default `1000 10000 50000`;
-//! `FRESHNESS_SECS` per rate, default 10).
+//! `FRESHNESS_SECS` per rate, default 10; `FRESHNESS_TURNS` hour turns per rate, default 30;
+//! `FRESHNESS_PARTS=trip,turn,paced` to pick the measurements).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -81,7 +82,19 @@ fn main() {
     config.spec = FeatureSpec::new(FeatureSpec::parse_lags("1-6,24").unwrap(), 0);
     config.validation_hours = Some(12);
     let model = train(&history, &config, &mut |_| {}).unwrap().model;
-    let model_for_turns = model.clone();
+    let parts = std::env::var("FRESHNESS_PARTS").unwrap_or_else(|_| "trip,turn,paced".into());
+    if parts.contains("trip") {
+        per_trip(&path, model.clone(), &rates, secs);
+    }
+    if parts.contains("turn") {
+        hour_turns(&path, &rates, model);
+    }
+    if parts.contains("paced") {
+        paced_replay(secs);
+    }
+}
+
+fn per_trip(path: &std::path::Path, model: zonecast::model::ModelFile, rates: &[u64], secs: u64) {
     let mut job = LiveJob::new(model).serving("127.0.0.1:0");
     job.source = Source::files([path]).then(Source::Socket(SocketSource {
         batch_interval: Duration::from_millis(1),
@@ -132,7 +145,7 @@ fn main() {
         "rate/s", "sent/s", "probes", "matched", "p50 ms", "p99 ms", "max ms"
     );
     let mut probe_line = 0u64;
-    for rate in rates {
+    for &rate in rates {
         latencies.lock().unwrap().clear();
         outstanding.lock().unwrap().clear();
         let stop = Arc::new(AtomicBool::new(false));
@@ -213,8 +226,6 @@ fn main() {
     );
     handle.stop();
     handle.join().unwrap();
-    hour_turns(&path, &rates, model_for_turns);
-    paced_replay(secs);
 }
 
 fn hour_turns(history: &std::path::Path, rates: &[u64], model: zonecast::model::ModelFile) {
@@ -247,7 +258,8 @@ fn paced_replay(secs: u64) {
         green
     } else {
         // A month at the green rate (~75 trips an hour).
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/paced_month.csv");
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/paced_month.csv");
         let config = GeneratorConfig {
             trips: 56_000,
             days: 31,

@@ -52,7 +52,9 @@ pub fn measure(
     let handle = job.start().unwrap();
     let ready = handle.wait_ready(Duration::from_secs(120)).unwrap();
     let (http, socket) = (ready.http.unwrap(), ready.socket.unwrap());
-    wait_for(http, |s| s["input_finished"] == true || s["rows_read"].as_u64() > Some(0));
+    wait_for(http, |s| {
+        s["input_finished"] == true || s["rows_read"].as_u64() > Some(0)
+    });
     wait_for(http, |s| s["ready"] == true);
     std::thread::sleep(Duration::from_millis(500));
     let first_events: Arc<Mutex<BTreeMap<i64, Instant>>> = Arc::default();
@@ -61,7 +63,9 @@ pub fn measure(
         follow_forecasts(http, move |data| {
             let now = Instant::now();
             let v: serde_json::Value = serde_json::from_str(data).unwrap();
-            let Some(target) = v["target_hour"].as_str() else { return };
+            let Some(target) = v["target_hour"].as_str() else {
+                return;
+            };
             let hour = hour_of(parse_naive(target.as_bytes()).unwrap());
             first_events.lock().unwrap().entry(hour).or_insert(now);
         });
@@ -145,7 +149,10 @@ fn send(socket: SocketAddr, trips: &[(i64, u16)], rate: u64) -> (BTreeMap<i64, I
                 current = hour;
                 sent_at.insert(hour, Instant::now());
             }
-            buffer.push_str(&format!("{},{zone},1.20,7.50,11.30\n", format_naive(pickup)));
+            buffer.push_str(&format!(
+                "{},{zone},1.20,7.50,11.30\n",
+                format_naive(pickup)
+            ));
             sent += 1;
         }
         if !buffer.is_empty() {

@@ -35,7 +35,8 @@ pub struct JobSnapshot {
 
 #[derive(Default)]
 struct Consolidated {
-    forecasts: BTreeMap<(u16, i64), ZoneForecast>,
+    /// By (target hour, zone): forgetting old hours splits the map instead of scanning it.
+    forecasts: BTreeMap<(i64, u16), ZoneForecast>,
     hourly: BTreeMap<ZoneHour, HourlyStats>,
     status: JobStatus,
     subscribers: Subscribers,
@@ -46,13 +47,13 @@ struct Consolidated {
 impl Consolidated {
     fn apply(&mut self, update: &LiveEpoch) {
         for (forecast, _) in update.forecasts.iter().filter(|(_, d)| *d < 0) {
-            let key = (forecast.zone, forecast.target_hour);
+            let key = (forecast.target_hour, forecast.zone);
             if self.forecasts.get(&key) == Some(forecast) {
                 self.forecasts.remove(&key);
             }
         }
         for (forecast, _) in update.forecasts.iter().filter(|(_, d)| *d > 0) {
-            let key = (forecast.zone, forecast.target_hour);
+            let key = (forecast.target_hour, forecast.zone);
             self.forecasts.insert(key, forecast.clone());
         }
         for ((key, stats), _) in update.hourly.iter().filter(|(_, d)| *d < 0) {
@@ -73,19 +74,24 @@ impl Consolidated {
                 return;
             }
             self.kept_from = keep_from;
-            self.forecasts.retain(|(_, t), _| *t >= keep_from);
-            self.hourly.retain(|k, _| k.hour >= keep_from);
+            self.forecasts = self.forecasts.split_off(&(keep_from, 0));
+            self.hourly = self.hourly.split_off(&ZoneHour {
+                hour: keep_from,
+                zone: 0,
+            });
         }
     }
 }
 
 fn state_of(
-    forecasts: &BTreeMap<(u16, i64), ZoneForecast>,
+    forecasts: &BTreeMap<(i64, u16), ZoneForecast>,
     hourly: &BTreeMap<ZoneHour, HourlyStats>,
     status: &JobStatus,
 ) -> Arc<JobState> {
+    let mut sorted: Vec<ZoneForecast> = forecasts.values().cloned().collect();
+    sorted.sort();
     Arc::new(JobState {
-        forecasts: forecasts.values().cloned().collect(),
+        forecasts: sorted,
         hourly: hourly.iter().map(|(k, s)| (*k, *s)).collect(),
         status: status.clone(),
     })

@@ -111,6 +111,8 @@ pub struct LiveState {
     latest_target: BTreeMap<u16, i64>,
     actuals: BTreeMap<(u16, i64), u32>,
     known_zones: BTreeSet<u16>,
+    /// Zones with a forecast or an actual, by hour: forgetting an hour touches only its keys.
+    by_hour: BTreeMap<i64, BTreeSet<u16>>,
     retention_hours: i64,
     forgotten_before: i64,
 }
@@ -137,6 +139,7 @@ impl LiveState {
             latest_target: BTreeMap::new(),
             actuals: BTreeMap::new(),
             known_zones: BTreeSet::new(),
+            by_hour: BTreeMap::new(),
             retention_hours: DEFAULT_RETENTION_HOURS,
             forgotten_before: i64::MIN,
         }
@@ -167,6 +170,7 @@ impl LiveState {
                 actuals.push((key.zone, key.hour));
                 self.actuals
                     .insert((key.zone, key.hour), stats.pickups as u32);
+                self.by_hour.entry(key.hour).or_default().insert(key.zone);
                 self.known_zones.insert(key.zone);
                 self.first_hour = Some(self.first_hour.map_or(key.hour, |f| f.min(key.hour)));
             } else if self.actuals.get(&(key.zone, key.hour)) == Some(&(stats.pickups as u32)) {
@@ -235,6 +239,7 @@ impl LiveState {
                 }
                 None => {
                     self.forecasts.insert(key, served);
+                    self.by_hour.entry(key.1).or_default().insert(key.0);
                 }
             }
             let latest = self.latest_target.entry(key.0).or_insert(key.1);
@@ -255,8 +260,13 @@ impl LiveState {
             return;
         }
         self.forgotten_before = keep_from;
-        self.forecasts.retain(|(_, hour), _| *hour >= keep_from);
-        self.actuals.retain(|(_, hour), _| *hour >= keep_from);
+        let kept = self.by_hour.split_off(&keep_from);
+        for (hour, zones) in std::mem::replace(&mut self.by_hour, kept) {
+            for zone in zones {
+                self.forecasts.remove(&(zone, hour));
+                self.actuals.remove(&(zone, hour));
+            }
+        }
     }
 
     /// Keeps forecasts and actuals this many hours behind the latest target hour (default

@@ -155,18 +155,31 @@ impl Publisher {
         (rows_read - r0) as f64 / elapsed
     }
 
+    /// Recomputes the online evaluation (hours before `closed` are final) and publishes it in
+    /// a copy of the current snapshot.
+    fn evaluate(&mut self, closed: Option<i64>) {
+        let state = self.state.clone();
+        let live = state.live.read().expect("live state");
+        let evaluation = Evaluation::compute(&live, EVALUATION_WINDOW_HOURS);
+        self.mae = evaluation.overall.mae;
+        let body = EvaluationBody::of(&live, &evaluation);
+        drop(live);
+        self.evaluation_json = Bytes::from(serde_json::to_vec(&body).expect("evaluation"));
+        self.evaluated_at = Some(closed);
+        let mut snapshot = Snapshot::clone(&state.snapshot.load());
+        snapshot.evaluation = self.evaluation_json.clone();
+        snapshot.mae = self.mae;
+        state.snapshot.store(Arc::new(snapshot));
+    }
+
     /// Makes everything applied so far visible: a new snapshot, then the queued events.
     pub fn publish(&mut self) {
         let state = self.state.clone();
         let live = state.live.read().expect("live state");
+        // The evaluation changes once an hour; it is computed after the events go out, so the
+        // hour turn's events do not wait for it.
         let closed = live.closed_before();
-        if self.evaluated_at != Some(closed) {
-            let evaluation = Evaluation::compute(&live, EVALUATION_WINDOW_HOURS);
-            self.mae = evaluation.overall.mae;
-            let body = EvaluationBody::of(&live, &evaluation);
-            self.evaluation_json = Bytes::from(serde_json::to_vec(&body).expect("evaluation"));
-            self.evaluated_at = Some(closed);
-        }
+        let evaluate = self.evaluated_at != Some(closed);
         let counters = live.counters.clone();
         let events_per_second = self.events_per_second(counters.rows_read);
         let as_of = Snapshot::as_of_of(&live);
@@ -237,6 +250,9 @@ impl Publisher {
         }
         for event in self.events.drain(..) {
             let _ = self.state.events.send(event);
+        }
+        if evaluate {
+            self.evaluate(closed);
         }
         let due = self
             .last_status_event
