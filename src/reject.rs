@@ -131,13 +131,36 @@ pub struct Reject {
     pub reason: RejectReason,
 }
 
-/// Shortens a field for a reject message, replacing bytes that are not UTF-8.
+/// Shortens a field for a reject message, replacing bytes that are not UTF-8 and escaping
+/// control characters (so a crafted file cannot send terminal escape sequences).
+///
+/// ```
+/// use zonecast::reject::snippet;
+/// assert_eq!(snippet(b"2024-13-01"), "2024-13-01");
+/// assert_eq!(snippet(b"\x1b[31mred"), "\\u{1b}[31mred");
+/// assert!(snippet(&[b'x'; 500]).ends_with("..."));
+/// ```
 pub fn snippet(bytes: &[u8]) -> String {
-    const MAX: usize = 40;
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]).into_owned();
-    if bytes.len() > MAX {
-        format!("{text}...")
-    } else {
-        text
+    bounded(bytes, 40)
+}
+
+/// Echoed input, at most `max` bytes of it, lossily decoded and with control characters
+/// escaped; `...` marks a cut.
+pub fn bounded(bytes: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(max)]);
+    let mut out: String = text
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if bytes.len() > max {
+        out.push_str("...");
     }
+    out
 }

@@ -62,8 +62,8 @@ fn digits(bytes: &[u8]) -> Option<u32> {
 ///
 /// Accepted: `YYYY-MM-DD HH:MM:SS`, with `T` instead of the space, optional fractional
 /// seconds (truncated), `HH:MM` without seconds, or a bare date `YYYY-MM-DD` (midnight).
-/// A trailing `Z` is ignored (TLC times are naive anyway). Returns `None` for anything else,
-/// including impossible dates such as `2024-02-30`.
+/// Returns `None` for anything else, including impossible dates such as `2024-02-30` and
+/// times with a zone or offset (`Z`, `+01:00`: see [`parse_local`]).
 ///
 /// ```
 /// use zonecast::time::{parse_naive, format_naive};
@@ -73,7 +73,6 @@ fn digits(bytes: &[u8]) -> Option<u32> {
 /// ```
 pub fn parse_naive(text: &[u8]) -> Option<i64> {
     let text = trim_ascii(text);
-    let text = text.strip_suffix(b"Z").unwrap_or(text);
     if text.len() < 10 || text[4] != b'-' || text[7] != b'-' {
         return None;
     }
@@ -112,6 +111,90 @@ pub fn parse_naive(text: &[u8]) -> Option<i64> {
         secs_of_day = (h * 3600 + m * 60 + s) as i64;
     }
     Some(days_from_civil(year, month, day) * 86_400 + secs_of_day)
+}
+
+/// Parses a timestamp into New York local time (the TLC convention), in naive seconds.
+///
+/// A naive timestamp (see [`parse_naive`]) is taken as New York local time already. One with
+/// a zone or offset — a trailing `Z`, `+hh:mm`, `-hh:mm`, `+hhmm` or `+hh` — names an instant:
+/// it is converted to New York local time, daylight saving included ([`utc_to_new_york`]).
+///
+/// ```
+/// use zonecast::time::{format_naive, parse_local};
+/// let at = |s: &str| format_naive(parse_local(s.as_bytes()).unwrap());
+/// assert_eq!(at("2024-01-15 08:30:00"), "2024-01-15 08:30:00");
+/// assert_eq!(at("2024-01-15T13:30:00Z"), "2024-01-15 08:30:00"); // EST, UTC-5
+/// assert_eq!(at("2024-07-15T12:30:00+00:00"), "2024-07-15 08:30:00"); // EDT, UTC-4
+/// assert_eq!(at("2024-07-15 08:30:00-04:00"), "2024-07-15 08:30:00");
+/// assert_eq!(parse_local(b"2024-07-15 08:30:00+25:00"), None);
+/// ```
+pub fn parse_local(text: &[u8]) -> Option<i64> {
+    let text = trim_ascii(text);
+    if let Some(naive) = text.strip_suffix(b"Z") {
+        return parse_naive(naive).map(utc_to_new_york);
+    }
+    // An offset starts after the time of day: at least `YYYY-MM-DDTHH:MM`.
+    let sign_at = text
+        .iter()
+        .enumerate()
+        .skip(16)
+        .find(|(_, &b)| b == b'+' || b == b'-')
+        .map(|(i, _)| i);
+    let Some(at) = sign_at else {
+        return parse_naive(text);
+    };
+    let naive = parse_naive(&text[..at])?;
+    let offset = &text[at + 1..];
+    let (h, m) = match offset.len() {
+        2 => (digits(offset)?, 0),
+        4 => (digits(&offset[..2])?, digits(&offset[2..])?),
+        5 if offset[2] == b':' => (digits(&offset[..2])?, digits(&offset[3..])?),
+        _ => return None,
+    };
+    if h > 18 || m > 59 {
+        return None;
+    }
+    let east = (h * 3600 + m * 60) as i64 * if text[at] == b'+' { 1 } else { -1 };
+    Some(utc_to_new_york(naive - east))
+}
+
+/// Converts a UTC instant (seconds since 1970-01-01 UTC) to New York local time (naive
+/// seconds): UTC-5, or UTC-4 while daylight saving time is in effect (since 2007 from the
+/// second Sunday in March to the first Sunday in November, before that from the first Sunday
+/// in April to the last Sunday in October; changes at 2:00 local time).
+///
+/// ```
+/// use zonecast::time::{format_naive, parse_naive, utc_to_new_york};
+/// let ny = |utc: &str| format_naive(utc_to_new_york(parse_naive(utc.as_bytes()).unwrap()));
+/// assert_eq!(ny("2024-03-10 06:59:59"), "2024-03-10 01:59:59");
+/// assert_eq!(ny("2024-03-10 07:00:00"), "2024-03-10 03:00:00");
+/// assert_eq!(ny("2024-11-03 05:59:59"), "2024-11-03 01:59:59");
+/// assert_eq!(ny("2024-11-03 06:00:00"), "2024-11-03 01:00:00");
+/// ```
+pub fn utc_to_new_york(utc: i64) -> i64 {
+    let (year, _, _) = civil_from_days((utc - 5 * 3600).div_euclid(86_400));
+    let (start, end) = if year >= 2007 {
+        (nth_sunday(year, 3, 2), nth_sunday(year, 11, 1))
+    } else {
+        (nth_sunday(year, 4, 1), last_sunday(year, 10))
+    };
+    // 2:00 EST is 07:00 UTC; 2:00 EDT is 06:00 UTC.
+    let dst = (start * 86_400 + 7 * 3600..end * 86_400 + 6 * 3600).contains(&utc);
+    utc - if dst { 4 } else { 5 } * 3600
+}
+
+/// Days since 1970-01-01 of the `n`th Sunday of `month`.
+fn nth_sunday(year: i64, month: u32, n: i64) -> i64 {
+    let first = days_from_civil(year, month, 1);
+    // 1970-01-01 was a Thursday: weekday 0 = Sunday.
+    let weekday = (first + 4).rem_euclid(7);
+    first + (7 - weekday) % 7 + 7 * (n - 1)
+}
+
+/// Days since 1970-01-01 of the last Sunday of `month`.
+fn last_sunday(year: i64, month: u32) -> i64 {
+    let last = days_from_civil(year, month, days_in_month(year, month));
+    last - (last + 4).rem_euclid(7)
 }
 
 /// Formats seconds since the epoch as `YYYY-MM-DD HH:MM:SS`.

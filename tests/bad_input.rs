@@ -174,3 +174,85 @@ fn missing_columns_and_files_give_clear_errors() {
         .to_string();
     assert!(err.contains("Parquet"), "{err}");
 }
+
+/// Runs `aggregate` on `path`; returns (exit success, stderr).
+fn aggregate_cli(path: &std::path::Path, dir: &Scratch) -> (bool, String) {
+    let out = dir.path("out.csv");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"))
+        .args(["aggregate", "--input", path.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_gzip_file_is_refused_with_what_to_do() {
+    let dir = Scratch::new();
+    let path = dir.write("trips.csv", [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]);
+    let (ok, stderr) = aggregate_cli(&path, &dir);
+    assert!(
+        !ok && stderr.contains("gzip-compressed: decompress it first"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn cr_only_line_endings_are_refused_not_read_as_nothing() {
+    let dir = Scratch::new();
+    let path = dir.write(
+        "mac.csv",
+        "tpep_pickup_datetime,PULocationID\r2024-01-01 00:10:00,4\r2024-01-01 00:20:00,5\r",
+    );
+    let (ok, stderr) = aggregate_cli(&path, &dir);
+    assert!(!ok && stderr.contains("carriage return alone"), "{stderr}");
+    // CRLF files are fine.
+    let path = dir.write(
+        "dos.csv",
+        "tpep_pickup_datetime,PULocationID\r\n2024-01-01 00:10:00,4\r\n",
+    );
+    let (ok, stderr) = aggregate_cli(&path, &dir);
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn a_huge_one_line_file_gives_a_short_error() {
+    let dir = Scratch::new();
+    let path = dir.write("one-line.csv", vec![b'a'; 3 << 20]);
+    let (ok, stderr) = aggregate_cli(&path, &dir);
+    assert!(
+        !ok && stderr.contains("no line break in its first MiB"),
+        "{stderr:.300}"
+    );
+    assert!(stderr.len() < 2_000, "{} bytes of error", stderr.len());
+    // A long header without the columns is echoed cut short.
+    let mut header = vec![b'c'; 100_000];
+    header.extend_from_slice(b"\n1,2\n");
+    let path = dir.write("wide.csv", header);
+    let (ok, stderr) = aggregate_cli(&path, &dir);
+    assert!(
+        !ok && stderr.len() < 2_000,
+        "{} bytes of error",
+        stderr.len()
+    );
+}
+
+#[test]
+fn echoed_input_escapes_terminal_control_bytes() {
+    let dir = Scratch::new();
+    let path = dir.write(
+        "escape.csv",
+        "tpep_pickup_datetime,PULocationID\n\x1b[2J\x1b[31mboom,4\n2024-01-01 00:10:00,4\n",
+    );
+    let rejects = dir.path("rejects.csv");
+    let mut job = AggregateJob::files(vec![path]);
+    job.outputs.rejects = Some(rejects.clone());
+    let outcome = job.run().unwrap().unwrap();
+    assert_eq!((outcome.report.rejected(), outcome.report.accepted), (1, 1));
+    let text = std::fs::read_to_string(&rejects).unwrap();
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(text.contains("\\u{1b}[2J"), "{text:?}");
+}

@@ -101,6 +101,9 @@ fn source(e: &SourceError) -> Option<String> {
             Some("pick a free port with --listen 127.0.0.1:PORT (0 picks one)".into())
         }
         SourceError::Io { .. }
+        | SourceError::Compressed(_)
+        | SourceError::CrLineEndings(_)
+        | SourceError::HeaderTooLong(_)
         | SourceError::Parquet { .. }
         | SourceError::Empty(_)
         | SourceError::Producer(_)

@@ -13,7 +13,7 @@ use crate::features::history::PickupHistory;
 use crate::format::Format;
 use crate::schema::csv_line::{line_reader, split_header, split_names, strip_line_end};
 use crate::schema::values::parse_zone;
-use crate::time::{hour_of, parse_naive};
+use crate::time::{hour_of, parse_local};
 use crate::trip::{HourlyStats, ZoneHour};
 
 /// Errors reading an hourly count table. Each says which file and what to do.
@@ -137,7 +137,7 @@ pub fn read_hourly_into(
                     continue;
                 }
                 let zone = parse_zone(fields[z].as_bytes()).ok();
-                let hour = parse_naive(fields[h].as_bytes()).map(hour_of);
+                let hour = parse_local(fields[h].as_bytes()).map(hour_of);
                 let count = fields[c]
                     .trim()
                     .parse::<f64>()
@@ -246,7 +246,7 @@ mod tests {
         // The open quote, the short row and the bad count are skipped; the blank line is not
         // counted; the line after the open quote is read.
         assert_eq!(skipped, 3);
-        let hour = hour_of(parse_naive(b"2019-06-01 00:00:00").unwrap());
+        let hour = hour_of(crate::time::parse_naive(b"2019-06-01 00:00:00").unwrap());
         let got: Vec<_> = [(7, 0), (8, 1), (12, 5)]
             .iter()
             .map(|&(zone, offset)| history.get(zone, hour + offset))

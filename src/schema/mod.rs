@@ -176,7 +176,7 @@ impl ColumnMap {
                     source_name: source_name.to_string(),
                     field,
                     tried: tried.join(", "),
-                    found: header.join(", "),
+                    found: crate::reject::bounded(header.join(", ").as_bytes(), 200),
                 });
             }
         }

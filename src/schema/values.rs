@@ -4,7 +4,7 @@
 //! is accepted or rejected the same way wherever it comes from.
 
 use crate::reject::{snippet, RejectReason};
-use crate::time::{days_from_civil, parse_naive, trim_ascii};
+use crate::time::{days_from_civil, parse_local, trim_ascii};
 use crate::trip::{Micros, MAX_ZONE};
 
 /// Largest magnitude accepted in a numeric column, in millionths (1e12 units).
@@ -29,13 +29,14 @@ pub fn check_pickup(secs: i64) -> Result<i64, RejectReason> {
     }
 }
 
-/// Parses a pickup time field.
+/// Parses a pickup time field: naive New York local time, or a time with a zone or offset
+/// converted to it ([`parse_local`]).
 pub fn parse_pickup(text: &[u8]) -> Result<i64, RejectReason> {
     let text = trim_ascii(text);
     if text.is_empty() {
         return Err(RejectReason::MissingPickup);
     }
-    let secs = parse_naive(text).ok_or_else(|| RejectReason::BadPickup(snippet(text)))?;
+    let secs = parse_local(text).ok_or_else(|| RejectReason::BadPickup(snippet(text)))?;
     check_pickup(secs)
 }
 

@@ -76,6 +76,15 @@ pub enum SourceError {
     /// A CSV file without even a header line.
     #[error("{0} is empty: a CSV input needs a header line")]
     Empty(PathBuf),
+    /// A gzip-compressed file.
+    #[error("{0} is gzip-compressed: decompress it first (gunzip -k FILE)")]
+    Compressed(PathBuf),
+    /// Lines end in a carriage return alone.
+    #[error("{0} ends its lines with a carriage return alone (classic Mac line endings): convert them first (tr '\\r' '\\n' < IN > OUT)")]
+    CrLineEndings(PathBuf),
+    /// No newline in the first MiB.
+    #[error("{0} has no line break in its first MiB: a CSV input starts with a header line")]
+    HeaderTooLong(PathBuf),
     /// The format could not be told from the name.
     #[error("cannot tell the format of {0}: name it *.csv or *.parquet")]
     UnknownFormat(PathBuf),

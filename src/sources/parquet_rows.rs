@@ -235,13 +235,26 @@ fn to_text(array: &ArrayRef, path: &Path) -> Result<ArrayRef, SourceError> {
 }
 
 enum PickupColumn {
+    /// Naive New York local time (TLC files), as microseconds.
     Micros(ArrayRef),
+    /// Instants (a timestamp with a time zone), as UTC microseconds: converted to New York
+    /// local time.
+    Instants(ArrayRef),
     Text(ArrayRef),
 }
 
 impl PickupColumn {
     fn new(array: &ArrayRef, path: &Path, name: &str) -> Result<Self, SourceError> {
         match array.data_type() {
+            DataType::Timestamp(unit, Some(_)) => {
+                // The stored values are UTC instants whatever the zone named: read them raw.
+                let raw = DataType::Timestamp(*unit, None);
+                let naive = cast(array, &raw).map_err(|e| parquet_error(path, e))?;
+                let target = DataType::Timestamp(TimeUnit::Microsecond, None);
+                Ok(PickupColumn::Instants(
+                    cast(&naive, &target).map_err(|e| parquet_error(path, e))?,
+                ))
+            }
             DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => {
                 let target = DataType::Timestamp(TimeUnit::Microsecond, None);
                 Ok(PickupColumn::Micros(
@@ -261,6 +274,12 @@ impl PickupColumn {
                     .value(i)
                     .div_euclid(1_000_000),
             ),
+            PickupColumn::Instants(a) if a.is_null(i) => Err(RejectReason::MissingPickup),
+            PickupColumn::Instants(a) => check_pickup(crate::time::utc_to_new_york(
+                a.as_primitive::<TimestampMicrosecondType>()
+                    .value(i)
+                    .div_euclid(1_000_000),
+            )),
             PickupColumn::Text(a) if a.is_null(i) => Err(RejectReason::MissingPickup),
             PickupColumn::Text(a) => parse_pickup(a.as_string::<i32>().value(i).as_bytes()),
         }

@@ -306,6 +306,9 @@ impl ReplayPlan {
 
 type CsvSpans = Vec<(u64, ChunkSpan, u64)>;
 
+/// The longest header line a CSV input may have.
+pub const MAX_HEADER_BYTES: usize = 1 << 20;
+
 /// Reads a CSV file's header and cuts its data lines at epoch boundaries.
 /// Returns the row parser and `(epoch, span, positions)` per chunk.
 fn plan_csv(
@@ -330,9 +333,20 @@ fn plan_csv(
             break;
         }
         let data = &buffer[..n];
+        if offset == 0 && header.is_empty() && data.starts_with(&[0x1f, 0x8b]) {
+            return Err(SourceError::Compressed(path.to_path_buf()));
+        }
         let mut from = 0;
         if header_end.is_none() {
-            match memchr::memchr(b'\n', data) {
+            let end = memchr::memchr(b'\n', data);
+            let head = &data[..end.unwrap_or(data.len())];
+            // A carriage return inside the first line: lines end in CR alone (classic Mac).
+            if let Some(cr) = memchr::memchr(b'\r', head) {
+                if cr + 1 < head.len() {
+                    return Err(SourceError::CrLineEndings(path.to_path_buf()));
+                }
+            }
+            match end {
                 Some(i) => {
                     header.extend_from_slice(&data[..=i]);
                     header_end = Some(offset + i as u64 + 1);
@@ -341,6 +355,9 @@ fn plan_csv(
                 None => {
                     header.extend_from_slice(data);
                     offset += n as u64;
+                    if header.len() > MAX_HEADER_BYTES {
+                        return Err(SourceError::HeaderTooLong(path.to_path_buf()));
+                    }
                     continue;
                 }
             }
