@@ -37,7 +37,9 @@ use crate::progress::Progress;
 use crate::report::{late_reason, rejected_reason, rejects_line, Report, REJECTS_HEADER};
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
-use crate::server::{AdminAccess, Publisher, ServerHandle, ServerState, DEFAULT_HTTP_ADDR};
+use crate::server::{
+    AdminAccess, ConnectionLimits, Publisher, ServerHandle, ServerState, DEFAULT_HTTP_ADDR,
+};
 use crate::sinks::live::SinkLive;
 use crate::sources::socket::SourceNames;
 use crate::sources::TripFeed;
@@ -90,6 +92,8 @@ pub struct LiveJob {
     pub http_threads: usize,
     /// Enables `POST /v1/admin/model` with this bearer token.
     pub admin_token: Option<String>,
+    /// The HTTP server's connection cap and timeouts.
+    pub http_limits: ConnectionLimits,
     /// Zone names and boroughs.
     pub zones: Arc<ZoneDirectory>,
     /// Stop when the inputs end (else keep serving until stopped).
@@ -133,6 +137,7 @@ impl LiveJob {
             http: None,
             http_threads: Self::DEFAULT_HTTP_THREADS,
             admin_token: None,
+            http_limits: ConnectionLimits::default(),
             zones: Arc::new(ZoneDirectory::default()),
             exit_at_end: false,
             rejects: None,
@@ -227,7 +232,8 @@ impl LiveJob {
             )
             .with_model_handle(Some(models.clone()), admin)
             .with_input_done(source.done_epoch.clone())
-            .with_input_clock(hub.input_clock().clone());
+            .with_input_clock(hub.input_clock().clone())
+            .with_limits(self.http_limits);
             let publisher = match &self.http {
                 Some(addr) => {
                     server = Some(ServerHandle::start(

@@ -297,6 +297,41 @@ fn a_reconnecting_client_gets_the_events_it_missed() {
     }
 }
 
+#[test]
+fn sse_ids_from_another_start_or_the_future_get_resync_then_new_events() {
+    let first = generated_job(2, 7200.0).start().unwrap();
+    first.wait_for(Duration::from_secs(60), |s| s["ready"] == true);
+    let mut client = SseClient::connect(first.http());
+    let old_id = loop {
+        let event = client.next_event().expect("stream open");
+        if event.event == "forecast" {
+            break event.id.unwrap();
+        }
+    };
+    drop(client);
+    first.stop();
+    first.join().unwrap();
+    // A restarted server: its ids begin after every id of the earlier start.
+    let second = generated_job(2, 7200.0).start().unwrap();
+    second.wait_for(Duration::from_secs(60), |s| s["ready"] == true);
+    for last in [old_id, u64::MAX / 2] {
+        let mut client = SseClient::resume(second.http(), Some(last));
+        let first_event = client.next_event().expect("stream open");
+        assert_eq!(first_event.event, "resync", "Last-Event-ID {last}");
+        assert!(first_event.data.contains("unknown_event_id"));
+        let forecast = loop {
+            let event = client.next_event().expect("stream open");
+            if event.event == "forecast" {
+                break event;
+            }
+        };
+        assert!(
+            forecast.id.unwrap() > old_id,
+            "new events follow the resync"
+        );
+    }
+}
+
 fn model_bytes(baseline: Baseline) -> Vec<u8> {
     ModelFile::baseline(baseline, small_spec()).to_bytes()
 }

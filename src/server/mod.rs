@@ -16,6 +16,7 @@
 //! - [`sse`] — `/v1/stream`.
 //! - [`metrics`] — `/metrics`.
 
+pub mod accept;
 pub mod api;
 pub mod handlers;
 pub mod metrics;
@@ -36,6 +37,7 @@ use crate::live::LiveState;
 use crate::model::watch::ModelHandle;
 use crate::sources::input_clock::InputClock;
 
+pub use accept::ConnectionLimits;
 pub use publisher::{Publisher, EVALUATION_WINDOW_HOURS};
 pub use snapshot::Snapshot;
 
@@ -95,8 +97,13 @@ pub struct ServerState {
     pub sse_clients: AtomicU64,
     /// Start, Unix milliseconds.
     pub started_ms: i64,
+    /// The id before this start's first forecast event: the start time in microseconds, so a
+    /// later start's ids are larger than any id of an earlier one.
+    pub event_id_base: u64,
     /// The input's epochs read and not yet served (live jobs; `None`: nothing trails).
     pub input_clock: Option<Arc<InputClock>>,
+    /// Connection cap and timeouts of the HTTP server.
+    pub limits: ConnectionLimits,
     closing: watch::Sender<bool>,
 }
 
@@ -114,6 +121,7 @@ impl ServerState {
     ) -> Arc<Self> {
         let (events, _) = broadcast::channel(16 * 1024);
         let (closing, _) = watch::channel(false);
+        let now = crate::time::now_ms();
         let snapshot = Snapshot {
             model_version: model_version.to_string(),
             ..Snapshot::default()
@@ -130,8 +138,10 @@ impl ServerState {
             input_done_epoch: Arc::new(AtomicU64::new(u64::MAX)),
             aggregate_keys: Arc::new(AtomicU64::new(0)),
             sse_clients: AtomicU64::new(0),
-            started_ms: crate::time::now_ms(),
+            started_ms: now,
+            event_id_base: now.max(0) as u64 * 1_000,
             input_clock: None,
+            limits: ConnectionLimits::default(),
             closing,
         })
     }
@@ -164,6 +174,14 @@ impl ServerState {
         Arc::get_mut(&mut self)
             .expect("configure the state before sharing it")
             .input_clock = Some(clock);
+        self
+    }
+
+    /// Builder-style: the server's connection cap and timeouts; call before sharing the state.
+    pub fn with_limits(mut self: Arc<Self>, limits: ConnectionLimits) -> Arc<Self> {
+        Arc::get_mut(&mut self)
+            .expect("configure the state before sharing it")
+            .limits = limits;
         self
     }
 
@@ -202,11 +220,8 @@ pub async fn run(
         shutdown.await;
         closing.close_streams();
     };
-    warp::serve(routes::routes(state))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    let limits = state.limits;
+    accept::serve(listener, routes::routes(state), limits, shutdown).await;
 }
 
 /// Binds `addr` for [`run`] with `TCP_NODELAY` set on the listener (accepted connections
@@ -287,6 +302,12 @@ impl ServerHandle {
             })
             .map_err(ServerError::Runtime)?;
         tracing::info!(%local, "HTTP server listening");
+        if local.ip().is_unspecified() {
+            tracing::warn!(
+                %local,
+                "the HTTP server listens on every network interface: anyone who can reach this machine can read the forecasts (bind 127.0.0.1 to keep it local)"
+            );
+        }
         Ok(ServerHandle {
             addr: local,
             stop: Some(stop),

@@ -45,10 +45,11 @@ impl Publisher {
     pub fn new(state: Arc<ServerState>) -> Self {
         let zones = crate::live::zones::MAX_ZONE as usize + 1;
         let model_version = state.snapshot.load().model_version.clone();
+        let first_id = state.event_id_base;
         let mut publisher = Publisher {
             state,
             zones_json: vec![None; zones],
-            seq: 0,
+            seq: first_id,
             rates: VecDeque::new(),
             last_status_event: None,
             evaluated_at: None,
