@@ -190,3 +190,41 @@ fn sigterm_stops_a_listening_aggregate_cleanly_with_outputs() {
         "zone,hour,pickups,mean_distance,mean_fare,mean_total\n4,2024-01-01 00:00:00,2,,,\n"
     );
 }
+
+#[test]
+fn clients_over_the_cap_are_refused_and_a_silent_client_cannot_hold_exit_when_idle() {
+    let mut job = AggregateJob::new(Source::Socket(SocketSource {
+        exit_when_idle: Some(Duration::from_millis(300)),
+        max_clients: 2,
+        client_idle_timeout: Duration::from_millis(500),
+        ..SocketSource::new("127.0.0.1:0")
+    }));
+    job.policy = keep_everything();
+    let running = job.start().unwrap();
+    let addr = running
+        .wait_ready(Duration::from_secs(10))
+        .unwrap()
+        .socket
+        .expect("socket bound");
+    let header = "tpep_pickup_datetime,PULocationID";
+    let mut first = TcpStream::connect(addr).unwrap();
+    writeln!(first, "{header}\n2024-01-01 00:10:00,4").unwrap();
+    let _silent = TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // A third client is told why and closed; its row never counts.
+    let mut third = TcpStream::connect(addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = writeln!(third, "{header}\n2024-01-01 00:20:00,5");
+    let mut reply = String::new();
+    let _ = std::io::Read::read_to_string(&mut third, &mut reply);
+    assert!(reply.contains("2 clients connected"), "{reply:?}");
+    drop(first);
+    // The silent client is dropped after its idle timeout, so the source ends by itself.
+    let started = std::time::Instant::now();
+    let outcome = running.join().unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(outcome.report.rows_read, 1);
+    assert_eq!(outcome.table.rows().len(), 1);
+}

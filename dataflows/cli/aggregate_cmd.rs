@@ -86,6 +86,7 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
             exit_when_idle: args
                 .exit_when_idle
                 .map(|s| Duration::from_secs(s.secs() as u64)),
+            ..SocketSource::new(addr)
         }),
         None => Source::files(args.input.clone())
             .with_order(match args.order {

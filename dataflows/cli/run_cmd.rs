@@ -145,6 +145,7 @@ impl RunArgs {
                 header: super::shared::header_columns(self.header.as_ref()),
                 batch_interval: Duration::from_millis(self.batch_interval_ms),
                 exit_when_idle: None,
+                ..SocketSource::new(addr)
             }));
         }
         source

@@ -139,6 +139,8 @@ impl PreparedSource {
                         batch_rows: settings.batch_rows,
                         exit_when_idle: s.exit_when_idle,
                         shutdown: stop.clone(),
+                        max_clients: s.max_clients,
+                        client_idle_timeout: s.client_idle_timeout,
                     };
                     let (feed, local) = listen(&s.addr, options, names.clone(), progress.clone())?;
                     socket = Some(local);

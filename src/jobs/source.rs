@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::sources::channel::{trip_channel, ChannelFeed, ChannelOptions, TripSender};
 use crate::sources::generated::GeneratedInput;
 use crate::sources::plan::ReplayOrder;
+use crate::sources::socket::SocketOptions;
 use crate::sources::trip_row::TripRow;
 
 /// Files replayed in the order given (CSV and Parquet, mixed).
@@ -35,6 +36,10 @@ pub struct SocketSource {
     pub batch_interval: Duration,
     /// End the source this long after the last client left (once one came).
     pub exit_when_idle: Option<Duration>,
+    /// Clients connected at once at most (one more is told so and closed).
+    pub max_clients: usize,
+    /// Disconnect a client that sends nothing for this long.
+    pub client_idle_timeout: Duration,
 }
 
 impl SocketSource {
@@ -48,6 +53,8 @@ impl SocketSource {
             header: None,
             batch_interval: Self::DEFAULT_BATCH_INTERVAL,
             exit_when_idle: None,
+            max_clients: SocketOptions::DEFAULT_MAX_CLIENTS,
+            client_idle_timeout: SocketOptions::DEFAULT_CLIENT_IDLE_TIMEOUT,
         }
     }
 }

@@ -38,6 +38,17 @@ pub struct SocketOptions {
     pub exit_when_idle: Option<Duration>,
     /// Set to stop (SIGINT/SIGTERM handlers set it).
     pub shutdown: Arc<AtomicBool>,
+    /// Clients connected at once at most; one more is told so and closed.
+    pub max_clients: usize,
+    /// A client that sends nothing for this long is disconnected (its partial line reported).
+    pub client_idle_timeout: Duration,
+}
+
+impl SocketOptions {
+    /// The default cap on connected clients.
+    pub const DEFAULT_MAX_CLIENTS: usize = 256;
+    /// The default idle timeout of a client.
+    pub const DEFAULT_CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 }
 
 impl Default for SocketOptions {
@@ -49,6 +60,8 @@ impl Default for SocketOptions {
             batch_rows: 8192,
             exit_when_idle: None,
             shutdown: Arc::new(AtomicBool::new(false)),
+            max_clients: Self::DEFAULT_MAX_CLIENTS,
+            client_idle_timeout: Self::DEFAULT_CLIENT_IDLE_TIMEOUT,
         }
     }
 }
@@ -107,13 +120,20 @@ pub fn listen(
     let (sender, events) = channel();
     let stop = Arc::new(AtomicBool::new(false));
     let accept_stop = stop.clone();
-    let columns = options.columns.clone();
-    let header = options.header.clone();
     let waker: Arc<OnceLock<Waker>> = Arc::default();
-    let wake = waker.clone();
+    let accept = Acceptor {
+        names,
+        columns: options.columns.clone(),
+        header: options.header.clone(),
+        stop: accept_stop,
+        waker: waker.clone(),
+        max_clients: options.max_clients.max(1),
+        idle_timeout: options.client_idle_timeout,
+        active: Arc::new(AtomicU64::new(0)),
+    };
     thread::Builder::new()
         .name("zonecast-accept".into())
-        .spawn(move || accept_loop(listener, sender, names, columns, header, accept_stop, wake))
+        .spawn(move || accept.run(listener, sender))
         .map_err(bind_error)?;
     tracing::info!(%local, "socket source listening");
     let feed = SocketFeed {
@@ -132,49 +152,81 @@ pub fn listen(
     Ok((feed, local))
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    sender: Sender<Event>,
+/// Accepts clients: one thread each, at most `max_clients` at once.
+struct Acceptor {
     names: SourceNames,
     columns: ColumnMap,
     header: Option<Vec<String>>,
     stop: Arc<AtomicBool>,
     waker: Arc<OnceLock<Waker>>,
-) {
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                let source = {
-                    let mut names = names.lock().expect("source names");
-                    names.push(format!("tcp:{peer}"));
-                    names.len() as u32 - 1
-                };
-                tracing::debug!(%peer, source, "client connected");
-                let _ = sender.send(Event::Connected);
-                let (sender, columns, header, stop, waker) = (
-                    sender.clone(),
-                    columns.clone(),
-                    header.clone(),
-                    stop.clone(),
-                    waker.clone(),
-                );
-                let name = format!("tcp:{peer}");
-                let _ = thread::Builder::new()
-                    .name("zonecast-client".into())
-                    .spawn(move || {
-                        let mut client = Client::new(source, name, columns, header);
-                        client.run(stream, &sender, &stop, &waker);
-                        let _ = sender.send(Event::Disconnected);
-                        if let Some(wake) = waker.get() {
-                            wake();
-                        }
-                    });
+    max_clients: usize,
+    idle_timeout: Duration,
+    active: Arc<AtomicU64>,
+}
+
+impl Acceptor {
+    fn run(self, listener: TcpListener, sender: Sender<Event>) {
+        while !self.stop.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer, &sender),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    thread::sleep(Duration::from_millis(50));
+                }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                thread::sleep(Duration::from_millis(50));
-            }
+        }
+    }
+
+    fn admit(&self, mut stream: TcpStream, peer: SocketAddr, sender: &Sender<Event>) {
+        if self.active.load(Ordering::SeqCst) >= self.max_clients as u64 {
+            tracing::warn!(%peer, max = self.max_clients, "socket source refused a client over the cap");
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                format!(
+                    "error: this source already has {} clients connected, the most it takes; retry later\n",
+                    self.max_clients
+                )
+                .as_bytes(),
+            );
+            return;
+        }
+        let source = {
+            let mut names = self.names.lock().expect("source names");
+            names.push(format!("tcp:{peer}"));
+            names.len() as u32 - 1
+        };
+        tracing::debug!(%peer, source, "client connected");
+        self.active.fetch_add(1, Ordering::SeqCst);
+        let _ = sender.send(Event::Connected);
+        let (client_sender, columns, header, stop, waker, active) = (
+            sender.clone(),
+            self.columns.clone(),
+            self.header.clone(),
+            self.stop.clone(),
+            self.waker.clone(),
+            self.active.clone(),
+        );
+        let idle_timeout = self.idle_timeout;
+        let name = format!("tcp:{peer}");
+        let spawned = thread::Builder::new()
+            .name("zonecast-client".into())
+            .spawn(move || {
+                let mut client = Client::new(source, name, columns, header);
+                client.run(stream, &client_sender, &stop, idle_timeout, &waker);
+                active.fetch_sub(1, Ordering::SeqCst);
+                let _ = client_sender.send(Event::Disconnected);
+                if let Some(wake) = waker.get() {
+                    wake();
+                }
+            });
+        if spawned.is_err() {
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            let _ = sender.send(Event::Disconnected);
         }
     }
 }
@@ -216,14 +268,17 @@ impl Client {
         mut stream: TcpStream,
         sender: &Sender<Event>,
         stop: &AtomicBool,
+        idle_timeout: Duration,
         waker: &OnceLock<Waker>,
     ) {
         let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
         let mut buffer = vec![0u8; 64 * 1024];
+        let mut last_data = Instant::now();
         loop {
             match stream.read(&mut buffer) {
                 Ok(0) => break,
                 Ok(n) => {
+                    last_data = Instant::now();
                     let batch = self.feed(&buffer[..n]);
                     if batch.rows_read > 0 {
                         if sender.send(Event::Rows(batch)).is_err() {
@@ -241,6 +296,10 @@ impl Client {
                     ) =>
                 {
                     if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if last_data.elapsed() >= idle_timeout {
+                        tracing::info!(client = %self.name, "socket client idle too long: disconnected");
                         break;
                     }
                 }
