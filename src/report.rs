@@ -114,12 +114,13 @@ impl RunReport {
             )
             .collect();
         rows.sort();
-        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-        writeln!(out, "{REJECTS_HEADER}")?;
-        for (pos, kind, reason) in rows {
-            writeln!(out, "{}", rejects_line(names, pos, kind, &reason))?;
-        }
-        out.flush()
+        crate::sinks::atomic_file::write_atomically(path, |out| {
+            writeln!(out, "{REJECTS_HEADER}")?;
+            for (pos, kind, reason) in rows {
+                writeln!(out, "{}", rejects_line(names, pos, kind, &reason))?;
+            }
+            Ok(())
+        })
     }
 
     /// A human summary: rows read, accepted, rejected by reason, late.

@@ -256,3 +256,29 @@ fn echoed_input_escapes_terminal_control_bytes() {
     assert!(!text.contains('\x1b'), "{text:?}");
     assert!(text.contains("\\u{1b}[2J"), "{text:?}");
 }
+
+#[test]
+fn an_output_that_names_an_input_is_refused_and_the_input_kept() {
+    let dir = Scratch::new();
+    let text = "tpep_pickup_datetime,PULocationID\n2024-01-01 00:10:00,4\n";
+    let path = dir.write("trips.csv", text);
+    for flag in ["--out", "--rejects", "--changes"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"))
+            .args(["aggregate", "--input", path.to_str().unwrap(), "--quiet"])
+            .args([flag, path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flag}");
+        assert!(stderr.contains("is one of the inputs"), "{stderr}");
+        assert_eq!(dir.read("trips.csv"), text, "{flag} left the input intact");
+    }
+    // The table is written whole through a temporary file: nothing else is left beside it.
+    let (ok, stderr) = aggregate_cli(&path, &dir);
+    assert!(ok, "{stderr}");
+    let names: Vec<String> = std::fs::read_dir(dir.path("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}

@@ -77,6 +77,14 @@ fn parse_idle(text: &str) -> Result<Span, String> {
 }
 
 pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
+    super::shared::refuse_overwriting_inputs(
+        &args.input,
+        &[
+            ("--out", args.out.as_ref()),
+            ("--rejects", args.rejects.as_ref()),
+            ("--changes", args.changes.as_ref()),
+        ],
+    )?;
     let shutdown = super::shared::shutdown_on_signals()?;
     let source = match &args.listen {
         Some(addr) => Source::Socket(SocketSource {

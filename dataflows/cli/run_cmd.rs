@@ -153,6 +153,7 @@ impl RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    super::shared::refuse_overwriting_inputs(&args.input, &[("--rejects", args.rejects.as_ref())])?;
     let shutdown = super::shared::shutdown_on_signals()?;
     let demo = args.input.is_empty() && args.listen.is_none() && args.model.is_none();
     let zones = ZoneDirectory::discover(args.zones.as_deref())?;

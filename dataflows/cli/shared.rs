@@ -108,3 +108,27 @@ pub fn run_until_signal<O: Send + 'static>(
     }
     handle.join()
 }
+
+/// Refuses to run when an output path names one of the inputs (it would be overwritten).
+pub fn refuse_overwriting_inputs(
+    inputs: &[PathBuf],
+    outputs: &[(&str, Option<&PathBuf>)],
+) -> anyhow::Result<()> {
+    let inputs: Vec<PathBuf> = inputs
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    for (flag, output) in outputs {
+        let Some(output) = output else { continue };
+        let Ok(resolved) = std::fs::canonicalize(output) else {
+            continue;
+        };
+        if inputs.contains(&resolved) {
+            anyhow::bail!(
+                "{flag} {} is one of the inputs: writing it would destroy the input; choose another output path",
+                output.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -117,11 +117,10 @@ impl SortedTable {
         text
     }
 
-    /// Writes the CSV to `path`.
+    /// Writes the CSV to `path` (atomically: the old file or the whole new one, never half).
     pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-        file.write_all(self.to_csv().as_bytes())?;
-        file.flush()
+        let text = self.to_csv();
+        crate::sinks::atomic_file::write_atomically(path, |file| file.write_all(text.as_bytes()))
     }
 }
 

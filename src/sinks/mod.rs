@@ -9,6 +9,7 @@
 //! - [`live`]: `SinkLive` operator — everything the server needs, one finished epoch at a time.
 //! - [`changes_log`]: the update log `(record, time, diff)` as CSV.
 
+pub mod atomic_file;
 pub mod changes_log;
 pub mod epochs;
 pub mod hourly_table;
