@@ -332,6 +332,19 @@ fn sse_ids_from_another_start_or_the_future_get_resync_then_new_events() {
     }
 }
 
+#[test]
+fn head_requests_answer_like_get_without_a_body() {
+    let running = generated_job(1, 300.0).start().unwrap();
+    running.wait_for(Duration::from_secs(60), |s| s["ready"] == true);
+    for path in ["/healthz", "/v1/status", "/v1/predictions", "/"] {
+        let head = common::http::request(running.http(), "HEAD", path, &[], &[]);
+        assert_eq!(head.status, 200, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path} sent a body");
+    }
+    let post = common::http::request(running.http(), "DELETE", "/v1/status", &[], &[]);
+    assert_eq!(post.status, 405);
+}
+
 fn model_bytes(baseline: Baseline) -> Vec<u8> {
     ModelFile::baseline(baseline, small_spec()).to_bytes()
 }

@@ -202,8 +202,24 @@ pub enum Fitted {
 }
 
 const MAGIC: &str = "zonecast-model";
-/// The most bytes a model file's contents may claim when decoded.
+/// The most bytes any model file's contents may claim when decoded.
 const MAX_MODEL_BYTES: usize = 1 << 30;
+
+/// Decodes `bytes` with a limit on what the contents may claim that grows with the file:
+/// decoded memory is at most 64 times the file length (plus 64 KiB), in tiers up to
+/// [`MAX_MODEL_BYTES`], so a crafted length prefix in a small file cannot ask for a big
+/// allocation.
+fn decode_bounded(bytes: &[u8]) -> Result<(ModelFile, usize), bincode::error::DecodeError> {
+    use bincode::config::standard;
+    use bincode::serde::decode_from_slice;
+    let claim = bytes.len().saturating_mul(64).saturating_add(64 << 10);
+    match claim {
+        c if c <= 1 << 20 => decode_from_slice(bytes, standard().with_limit::<{ 1 << 20 }>()),
+        c if c <= 16 << 20 => decode_from_slice(bytes, standard().with_limit::<{ 16 << 20 }>()),
+        c if c <= 256 << 20 => decode_from_slice(bytes, standard().with_limit::<{ 256 << 20 }>()),
+        _ => decode_from_slice(bytes, standard().with_limit::<MAX_MODEL_BYTES>()),
+    }
+}
 const FORMAT: u32 = 1;
 
 /// A trained model with everything needed to use and audit it.
@@ -354,10 +370,8 @@ impl ModelFile {
             reason,
         };
         // The limit makes the decoder refuse a length prefix beyond it before allocating (a
-        // crafted 9-byte file must not ask for exabytes).
-        let config = bincode::config::standard().with_limit::<MAX_MODEL_BYTES>();
-        let (mut model, used): (ModelFile, usize) =
-            bincode::serde::decode_from_slice(bytes, config).map_err(|e| corrupt(e.to_string()))?;
+        // crafted 9-byte file can ask for 1 MiB at most, not exabytes).
+        let (mut model, used) = decode_bounded(bytes).map_err(|e| corrupt(e.to_string()))?;
         if model.magic != MAGIC {
             return Err(corrupt("wrong magic".into()));
         }

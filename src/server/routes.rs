@@ -71,7 +71,8 @@ pub fn routes(
     state: Arc<ServerState>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let s = || with_state(state.clone());
-    let get = warp::get;
+    // HEAD is answered like GET (hyper sends the head without the body).
+    let get = || warp::get().or(warp::head()).unify();
     let predictions = warp::path!("v1" / "predictions")
         .and(get())
         .and(query())

@@ -465,3 +465,68 @@ impl TripFeed for SocketFeed {
         FeedPoll::Pending(wait.clamp(Duration::from_millis(1), Duration::from_millis(5)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// Lines a client might send: valid rows, dirty rows, blank lines and raw bytes.
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            (1u16..=265, 0u32..60)
+                .prop_map(
+                    |(zone, minute)| format!("2024-01-01 00:{minute:02}:00,{zone}").into_bytes()
+                ),
+            Just(b"not a time,4".to_vec()),
+            Just(Vec::new()),
+            Just(b"2024-01-01 00:10:00,4\r".to_vec()),
+            vec(
+                any::<u8>().prop_filter("no newline", |b| *b != b'\n'),
+                0..80
+            ),
+        ]
+    }
+
+    fn client() -> Client {
+        Client::new(0, "tcp:test".into(), ColumnMap::default(), None)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// However the bytes are cut into reads, the same rows come out, and every non-blank
+        /// line after the header is counted once.
+        #[test]
+        fn lines_cut_anywhere_read_the_same(
+            lines in vec(line(), 0..40),
+            cuts in vec(any::<prop::sample::Index>(), 0..12),
+        ) {
+            let mut bytes = b"tpep_pickup_datetime,PULocationID\n".to_vec();
+            for l in &lines {
+                bytes.extend_from_slice(l);
+                bytes.push(b'\n');
+            }
+            let whole = client().feed(&bytes);
+            let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+            at.push(0);
+            at.push(bytes.len());
+            at.sort_unstable();
+            let mut reader = client();
+            let mut pieces = Batch::default();
+            for w in at.windows(2) {
+                let b = reader.feed(&bytes[w[0]..w[1]]);
+                pieces.trips.extend(b.trips);
+                pieces.rejects.extend(b.rejects);
+                pieces.rows_read += b.rows_read;
+            }
+            prop_assert_eq!(&whole.trips, &pieces.trips);
+            prop_assert_eq!(&whole.rejects, &pieces.rejects);
+            prop_assert_eq!(whole.rows_read, pieces.rows_read);
+            prop_assert_eq!(whole.rows_read as usize, whole.trips.len() + whole.rejects.len());
+            let counted = lines.iter().filter(|l| !strip_line_end(l).is_empty()).count();
+            prop_assert_eq!(whole.rows_read as usize, counted);
+        }
+    }
+}
