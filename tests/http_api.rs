@@ -191,8 +191,16 @@ fn online_evaluation_of_a_previous_hour_model_equals_the_previous_hour_baseline(
     // forecast (corrected by every late trip) must score exactly like the baseline.
     let running = generated_job(4, 3600.0).start().unwrap();
     ready(&running);
-    let evaluation = get(running.http(), "/v1/evaluation").json();
-    assert!(evaluation["forecasts_evaluated"].as_u64().unwrap() > 1000);
+    // The evaluation of a newly closed hour follows that hour's events by a few milliseconds.
+    let started = std::time::Instant::now();
+    let evaluation = loop {
+        let evaluation = get(running.http(), "/v1/evaluation").json();
+        if evaluation["forecasts_evaluated"].as_u64().unwrap() > 1000 {
+            break evaluation;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{evaluation}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let mae = evaluation["mae"].as_f64().unwrap();
     let baseline = evaluation["baselines"]["previous_hour"].as_f64().unwrap();
     assert!(
