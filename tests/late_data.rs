@@ -24,7 +24,7 @@ fn base_rows() -> String {
 }
 
 fn aggregate(dir: &Scratch, input: &std::path::Path, tag: &str) -> (String, String, String) {
-    let out = dir.path(&format!("{tag}.csv"));
+    let out = dir.path(&format!("{tag}.table.csv"));
     let changes = dir.path(&format!("{tag}.changes.csv"));
     let rejects = dir.path(&format!("{tag}.rejects.csv"));
     zonecast(&[
