@@ -159,3 +159,75 @@ fn regex_free_shape(json: &str) -> String {
     }
     out
 }
+
+/// The format 1 model files in `fixtures/models/` (written before files were framed) load,
+/// score exactly as they did when they were written, and are written back framed.
+#[test]
+fn format_1_model_files_still_load_and_score_as_before() {
+    let dir = Scratch::new();
+    let trips = dir.path("s.csv");
+    // The trips the fixtures were trained on (fixtures/README.md).
+    let out = zonecast(&[
+        "generate",
+        "--out",
+        trips.to_str().unwrap(),
+        "--trips",
+        "2000",
+        "--days",
+        "9",
+        "--seed",
+        "11",
+    ]);
+    assert!(out.status.success());
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
+    for kind in ["rf", "ridge"] {
+        let path = fixtures.join(format!("v1_{kind}.model"));
+        let legacy = std::fs::read(&path).unwrap();
+        assert!(
+            !legacy.starts_with(b"ZCMODEL"),
+            "the fixture predates framing"
+        );
+        let model = ModelFile::load(&path).unwrap();
+        assert_eq!(model.kind, kind.parse().unwrap());
+        let out = zonecast(&[
+            "evaluate",
+            "--input",
+            trips.to_str().unwrap(),
+            "--model",
+            path.to_str().unwrap(),
+            "--from",
+            "2024-01-08 00:00:00",
+            "--to",
+            "2024-01-10 00:00:00",
+            "--json",
+        ]);
+        let expected =
+            std::fs::read_to_string(fixtures.join(format!("v1_{kind}.evaluate.json"))).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{kind}");
+        // Saved again, the same model is framed and checksummed, and loads equal.
+        let resaved = dir.path(&format!("{kind}.v2"));
+        model.save(&resaved).unwrap();
+        let framed = std::fs::read(&resaved).unwrap();
+        assert!(framed.starts_with(b"ZCMODEL\0"));
+        assert_eq!(ModelFile::load(&resaved).unwrap(), model);
+    }
+}
+
+/// Every single-bit flip anywhere in a framed file is refused before decoding, naming the
+/// checksum or the frame.
+#[test]
+fn a_flipped_bit_anywhere_in_a_model_file_is_refused() {
+    let bytes = trained(ModelKind::Ridge).to_bytes();
+    for at in 0..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 1 << (at % 8);
+        let err = ModelFile::from_bytes(&damaged, std::path::Path::new("m.bin")).unwrap_err();
+        assert!(
+            matches!(err, ModelError::Corrupt { .. }),
+            "byte {at}: {err}"
+        );
+        if at >= 24 {
+            assert!(err.to_string().contains("checksum"), "byte {at}: {err}");
+        }
+    }
+}

@@ -90,13 +90,14 @@ proptest! {
     }
 
     #[test]
-    fn mutated_model_files_are_refused_or_load_without_panicking(
+    fn mutated_model_files_are_refused_by_the_checksum_or_the_frame(
         edits in vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
         cut in any::<prop::sample::Index>(),
         truncate in any::<bool>(),
     ) {
         let model = ModelFile::baseline(Baseline::FourWeekMean, FeatureSpec::default());
-        let mut bytes = model.to_bytes();
+        let original = model.to_bytes();
+        let mut bytes = original.clone();
         for (at, value) in edits {
             let i = at.index(bytes.len());
             bytes[i] = value;
@@ -104,8 +105,10 @@ proptest! {
         if truncate {
             bytes.truncate(cut.index(bytes.len()));
         }
-        if let Ok(loaded) = ModelFile::from_bytes(&bytes, Path::new("fuzz.bin")) {
-            // A file that loads is a consistent model: it encodes back to the same bytes.
+        let loaded = ModelFile::from_bytes(&bytes, Path::new("fuzz.bin"));
+        // Any change is refused (the frame or the checksum); an unchanged file loads.
+        prop_assert_eq!(loaded.is_ok(), bytes == original);
+        if let Ok(loaded) = loaded {
             prop_assert_eq!(loaded.to_bytes(), bytes);
         }
     }

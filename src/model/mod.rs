@@ -2,12 +2,14 @@
 //!
 //! Every model implements [`Forecaster`] and sits behind [`ModelFile::predict`]: the random
 //! forest (default), ridge regression, and the three baselines (`previous_hour`, `same_hour_last_week`,
-//! `four_week_mean`). A model file (bincode, an exact round trip of every `f64`) carries the
-//! feature spec, the model kind, a content-hash version, the training window and the
-//! validation metrics; loading checks all of it. Rows without enough history for the model
+//! `four_week_mean`). A model file (bincode, an exact round trip of every `f64`, framed with
+//! a length and a checksum by [`encoding`]) carries the feature spec, the model kind, a
+//! content-hash version, the training window and the validation metrics; loading checks all
+//! of it. Rows without enough history for the model
 //! (the first weeks of a stream) are served by the `four_week_mean` baseline, and say so.
 
 pub mod baselines;
+pub mod encoding;
 pub mod external;
 pub mod flat_forest;
 pub mod forest;
@@ -202,25 +204,6 @@ pub enum Fitted {
 }
 
 const MAGIC: &str = "zonecast-model";
-/// The most bytes any model file's contents may claim when decoded.
-const MAX_MODEL_BYTES: usize = 1 << 30;
-
-/// Decodes `bytes` with a limit on what the contents may claim that grows with the file:
-/// decoded memory is at most 64 times the file length (plus 64 KiB), in tiers up to
-/// [`MAX_MODEL_BYTES`], so a crafted length prefix in a small file cannot ask for a big
-/// allocation.
-fn decode_bounded(bytes: &[u8]) -> Result<(ModelFile, usize), bincode::error::DecodeError> {
-    use bincode::config::standard;
-    use bincode::serde::decode_from_slice;
-    let claim = bytes.len().saturating_mul(64).saturating_add(64 << 10);
-    match claim {
-        c if c <= 1 << 20 => decode_from_slice(bytes, standard().with_limit::<{ 1 << 20 }>()),
-        c if c <= 16 << 20 => decode_from_slice(bytes, standard().with_limit::<{ 16 << 20 }>()),
-        c if c <= 256 << 20 => decode_from_slice(bytes, standard().with_limit::<{ 256 << 20 }>()),
-        _ => decode_from_slice(bytes, standard().with_limit::<MAX_MODEL_BYTES>()),
-    }
-}
-const FORMAT: u32 = 1;
 
 /// A trained model with everything needed to use and audit it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -276,7 +259,7 @@ impl ModelFile {
         let offsets = spec.offsets();
         ModelFile {
             magic: MAGIC.into(),
-            format: FORMAT,
+            format: encoding::FORMAT,
             kind,
             spec,
             version,
@@ -358,28 +341,45 @@ impl ModelFile {
         }
     }
 
-    /// The encoded file contents.
+    /// The encoded file contents (format 2: framed and checksummed, see [`encoding`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("encode model")
+        debug_assert_eq!(
+            self.format,
+            encoding::FORMAT,
+            "a model in memory is current"
+        );
+        let payload =
+            bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("encode model");
+        encoding::frame(&payload)
     }
 
-    /// Decodes file contents (`path` is only for messages).
+    /// Decodes file contents (`path` is only for messages): the frame and checksum are
+    /// checked before anything is decoded; unframed format 1 files still load.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelError> {
         let corrupt = |reason: String| ModelError::Corrupt {
             path: path.to_path_buf(),
             reason,
         };
+        let payload = encoding::unframe(bytes).map_err(corrupt)?;
         // The limit makes the decoder refuse a length prefix beyond it before allocating (a
         // crafted 9-byte file can ask for 1 MiB at most, not exabytes).
-        let (mut model, used) = decode_bounded(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let (mut model, used) =
+            encoding::decode_bounded(payload.bytes()).map_err(|e| corrupt(e.to_string()))?;
         if model.magic != MAGIC {
             return Err(corrupt("wrong magic".into()));
         }
-        if model.format != FORMAT {
-            return Err(corrupt(format!("format {} is not {FORMAT}", model.format)));
+        if model.format != payload.format() {
+            return Err(corrupt(format!(
+                "format {} in a file framed as format {}",
+                model.format,
+                payload.format()
+            )));
         }
-        if used != bytes.len() {
-            return Err(corrupt(format!("{} trailing bytes", bytes.len() - used)));
+        if used != payload.bytes().len() {
+            return Err(corrupt(format!(
+                "{} trailing bytes",
+                payload.bytes().len() - used
+            )));
         }
         let expected = ModelFile::new(
             model.kind,
@@ -396,6 +396,7 @@ impl ModelFile {
             )));
         }
         model.offsets = model.spec.offsets();
+        model.format = encoding::FORMAT; // saved again, a format 1 model is written framed
         Ok(model)
     }
 
