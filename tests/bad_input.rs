@@ -201,15 +201,52 @@ fn a_gzip_file_is_refused_with_what_to_do() {
 }
 
 #[test]
-fn cr_only_line_endings_are_refused_not_read_as_nothing() {
+fn cr_only_line_endings_are_read_like_newlines() {
     let dir = Scratch::new();
-    let path = dir.write(
-        "mac.csv",
-        "tpep_pickup_datetime,PULocationID\r2024-01-01 00:10:00,4\r2024-01-01 00:20:00,5\r",
-    );
-    let (ok, stderr) = aggregate_cli(&path, &dir);
-    assert!(!ok && stderr.contains("carriage return alone"), "{stderr}");
-    // CRLF files are fine.
+    let mut mac = String::from("tpep_pickup_datetime,PULocationID\r");
+    let mut unix = String::from("tpep_pickup_datetime,PULocationID\n");
+    for i in 0..300 {
+        let line = format!("2024-01-01 {:02}:{:02}:00,{}", i / 60, i % 60, 1 + i % 7);
+        mac.push_str(&line);
+        mac.push('\r');
+        unix.push_str(&line);
+        unix.push('\n');
+        if i == 150 {
+            mac.push_str("bad row\r\r"); // a bad row and a blank line keep their numbers
+            unix.push_str("bad row\n\n");
+        }
+    }
+    let mac = dir.write("mac.csv", mac);
+    let unix = dir.write("unix.csv", unix);
+    let table = |input: &std::path::Path, name: &str| {
+        let out = dir.path(&format!("{name}.hourly.csv"));
+        let rejects = dir.path(&format!("{name}.rejects.csv"));
+        let run = zonecast(&[
+            "aggregate",
+            "--input",
+            input.to_str().unwrap(),
+            "--batch-rows",
+            "7",
+            "--out",
+            out.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let rejects = std::fs::read_to_string(rejects).unwrap().replace(name, "X");
+        (std::fs::read_to_string(out).unwrap(), rejects)
+    };
+    let (mac_table, mac_rejects) = table(&mac, "mac");
+    let (unix_table, unix_rejects) = table(&unix, "unix");
+    assert_eq!(mac_table, unix_table);
+    assert_eq!(mac_rejects, unix_rejects);
+    assert!(mac_rejects.contains(",153,"), "{mac_rejects}");
+    assert_eq!(mac_table.lines().count(), 1 + 5 * 7);
+    // CRLF files are read too.
     let path = dir.write(
         "dos.csv",
         "tpep_pickup_datetime,PULocationID\r\n2024-01-01 00:10:00,4\r\n",

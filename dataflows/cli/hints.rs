@@ -102,7 +102,6 @@ fn source(e: &SourceError) -> Option<String> {
         }
         SourceError::Io { .. }
         | SourceError::Compressed(_)
-        | SourceError::CrLineEndings(_)
         | SourceError::HeaderTooLong(_)
         | SourceError::Parquet { .. }
         | SourceError::Empty(_)

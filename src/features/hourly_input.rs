@@ -11,7 +11,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::features::history::PickupHistory;
 use crate::format::Format;
-use crate::schema::csv_line::{line_reader, split_header, split_names, strip_line_end};
+use crate::schema::csv_line::{
+    line_reader, line_terminator, split_header, split_names, strip_line_end,
+};
 use crate::schema::values::parse_zone;
 use crate::time::{hour_of, parse_local};
 use crate::trip::{HourlyStats, ZoneHour};
@@ -116,7 +118,8 @@ pub fn read_hourly_into(
     match Format::of(path)? {
         Format::Csv => {
             let text = std::fs::read(path).map_err(io(path))?;
-            let mut lines = text.split(|&b| b == b'\n');
+            let line_end = line_terminator(&text);
+            let mut lines = text.split(|&b| b == line_end);
             let header = split_header(lines.next().unwrap_or_default());
             let find = |name: &str| {
                 header

@@ -144,6 +144,24 @@ pub fn split_names(reader: &mut Reader, line: &[u8]) -> Vec<String> {
     }
 }
 
+/// The byte that ends lines in a CSV file whose first bytes are `start`: `\r` when the
+/// first line ends in a carriage return alone (classic Mac files), else `\n` (which also
+/// covers `\r\n`, whose `\r` [`strip_line_end`] removes).
+///
+/// ```
+/// use zonecast::schema::csv_line::line_terminator;
+/// assert_eq!(line_terminator(b"a,b\r\n1,2\r\n"), b'\n');
+/// assert_eq!(line_terminator(b"a,b\r1,2\r"), b'\r');
+/// assert_eq!(line_terminator(b"a,b\n1,2\r3,4\n"), b'\n');
+/// ```
+pub fn line_terminator(start: &[u8]) -> u8 {
+    let newline = memchr::memchr(b'\n', start).unwrap_or(start.len());
+    match memchr::memchr(b'\r', &start[..newline]) {
+        Some(cr) if cr + 1 < start.len() && start[cr + 1] != b'\n' => b'\r',
+        _ => b'\n',
+    }
+}
+
 /// Removes a trailing `\n` and `\r`.
 pub fn strip_line_end(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);

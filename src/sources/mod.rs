@@ -79,9 +79,6 @@ pub enum SourceError {
     /// A gzip-compressed file.
     #[error("{0} is gzip-compressed: decompress it first (gunzip -k FILE)")]
     Compressed(PathBuf),
-    /// Lines end in a carriage return alone.
-    #[error("{0} ends its lines with a carriage return alone (classic Mac line endings): convert them first (tr '\\r' '\\n' < IN > OUT)")]
-    CrLineEndings(PathBuf),
     /// No newline in the first MiB.
     #[error("{0} has no line break in its first MiB: a CSV input starts with a header line")]
     HeaderTooLong(PathBuf),

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use memchr::memchr_iter;
 
 use crate::reject::Reject;
+use crate::schema::csv_line::line_terminator;
 use crate::schema::ColumnMap;
 use crate::sources::csv_rows::{split_header, strip_line_end, CsvRowParser};
 use crate::sources::parquet_rows::{ParquetInput, RowGroupCache};
@@ -41,6 +42,8 @@ pub struct PlannedInput {
     pub path: PathBuf,
     /// How to read its rows.
     pub reader: InputReader,
+    /// The byte that ends a CSV line: `\n` (also for `\r\n`), or `\r` in classic Mac files.
+    pub line_end: u8,
 }
 
 /// How an input's rows are read.
@@ -136,7 +139,7 @@ impl ReplayPlan {
             let name = path.display().to_string();
             match Format::of(path)? {
                 Format::Csv => {
-                    let (parser, mut spans) = plan_csv(path, map, next, batch_rows)?;
+                    let (parser, line_end, mut spans) = plan_csv(path, map, next, batch_rows)?;
                     for (epoch, span, rows) in spans.drain(..) {
                         chunks.push(Chunk {
                             input: index,
@@ -149,6 +152,7 @@ impl ReplayPlan {
                         name,
                         path: path.clone(),
                         reader: InputReader::Csv(parser),
+                        line_end,
                     });
                 }
                 Format::Parquet => {
@@ -169,6 +173,7 @@ impl ReplayPlan {
                         name,
                         path: path.clone(),
                         reader: InputReader::Parquet(input),
+                        line_end: b'\n',
                     });
                 }
             }
@@ -242,7 +247,7 @@ impl ReplayPlan {
                 file.read_exact(&mut bytes)
                     .map_err(|e| SourceError::io(&input.path, e))?;
                 let mut line_start = 0;
-                let ends = memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len()));
+                let ends = memchr_iter(input.line_end, &bytes).chain(std::iter::once(bytes.len()));
                 for (line_no, line_end) in (first_line..).zip(ends) {
                     if line_start > bytes.len()
                         || (line_end == bytes.len() && line_start == bytes.len())
@@ -310,13 +315,13 @@ type CsvSpans = Vec<(u64, ChunkSpan, u64)>;
 pub const MAX_HEADER_BYTES: usize = 1 << 20;
 
 /// Reads a CSV file's header and cuts its data lines at epoch boundaries.
-/// Returns the row parser and `(epoch, span, positions)` per chunk.
+/// Returns the row parser, the line terminator and `(epoch, span, positions)` per chunk.
 fn plan_csv(
     path: &Path,
     map: &ColumnMap,
     first_position: u64,
     batch_rows: u64,
-) -> Result<(CsvRowParser, CsvSpans), SourceError> {
+) -> Result<(CsvRowParser, u8, CsvSpans), SourceError> {
     let mut file = File::open(path).map_err(|e| SourceError::io(path, e))?;
     let mut buffer = vec![0u8; 1 << 20];
     let mut header = Vec::new();
@@ -325,6 +330,7 @@ fn plan_csv(
     let mut line_starts = Vec::new(); // byte offsets where a chunk starts
     let mut positions = 0u64; // data lines seen
     let mut pending_line = false; // a data line has started but not ended
+    let mut line_end = b'\n';
     loop {
         let n = file
             .read(&mut buffer)
@@ -333,19 +339,15 @@ fn plan_csv(
             break;
         }
         let data = &buffer[..n];
-        if offset == 0 && header.is_empty() && data.starts_with(&[0x1f, 0x8b]) {
-            return Err(SourceError::Compressed(path.to_path_buf()));
+        if offset == 0 && header.is_empty() {
+            if data.starts_with(&[0x1f, 0x8b]) {
+                return Err(SourceError::Compressed(path.to_path_buf()));
+            }
+            line_end = line_terminator(data);
         }
         let mut from = 0;
         if header_end.is_none() {
-            let end = memchr::memchr(b'\n', data);
-            let head = &data[..end.unwrap_or(data.len())];
-            // A carriage return inside the first line: lines end in CR alone (classic Mac).
-            if let Some(cr) = memchr::memchr(b'\r', head) {
-                if cr + 1 < head.len() {
-                    return Err(SourceError::CrLineEndings(path.to_path_buf()));
-                }
-            }
+            let end = memchr::memchr(line_end, data);
             match end {
                 Some(i) => {
                     header.extend_from_slice(&data[..=i]);
@@ -363,7 +365,7 @@ fn plan_csv(
             }
         }
         let mut line_begin = from;
-        for nl in memchr_iter(b'\n', &data[from..]).map(|i| i + from) {
+        for nl in memchr_iter(line_end, &data[from..]).map(|i| i + from) {
             if !pending_line {
                 start_line(
                     offset + line_begin as u64,
@@ -421,7 +423,7 @@ fn plan_csv(
             next_position - position,
         ));
     }
-    Ok((parser, spans))
+    Ok((parser, line_end, spans))
 }
 
 fn start_line(byte: u64, position: u64, batch_rows: u64, starts: &mut Vec<(u64, u64)>) {

@@ -67,7 +67,8 @@ pub fn send_file(
     match Format::of(path)? {
         Format::Csv => {
             let text = std::fs::read(path).map_err(io)?;
-            let mut lines = text.split(|&b| b == b'\n');
+            let line_end = crate::schema::csv_line::line_terminator(&text);
+            let mut lines = text.split(|&b| b == line_end);
             let header = lines.next().unwrap_or_default();
             let mut parser =
                 CsvRowParser::new(&path.display().to_string(), &split_header(header), columns)?;
