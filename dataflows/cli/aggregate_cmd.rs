@@ -24,9 +24,13 @@ enum Order {
 /// Flags of `zonecast aggregate`.
 #[derive(Args, Debug)]
 pub struct AggregateArgs {
-    /// Trip files (CSV or Parquet, mixed), replayed in the order given.
+    /// Trip files (CSV or Parquet, mixed), replayed in the order given; `-` reads standard
+    /// input (FIFOs work too: both are read to their end first).
     #[arg(long, num_args = 1.., required_unless_present = "listen", conflicts_with = "listen")]
     input: Vec<PathBuf>,
+    /// Format of every input (default: told from each name; sniffed for `-` and FIFOs).
+    #[arg(long, value_enum)]
+    format: Option<super::shared::InputFormat>,
     /// Listen for CSV lines on `HOST:PORT` instead of reading files (port 0 picks one).
     #[arg(long)]
     listen: Option<String>,
@@ -101,7 +105,8 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
                 Order::File => ReplayOrder::File,
                 Order::Sorted => ReplayOrder::Sorted,
             })
-            .with_speed(args.speed),
+            .with_speed(args.speed)
+            .with_format(super::shared::input_format(args.format)),
     };
     let job = AggregateJob {
         source,

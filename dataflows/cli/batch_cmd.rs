@@ -18,9 +18,12 @@ use super::shared::ProcessArgs;
 /// Flags of `zonecast batch`.
 #[derive(Args, Debug)]
 pub struct BatchArgs {
-    /// Trip files (CSV or Parquet, mixed).
+    /// Trip files (CSV or Parquet, mixed); `-` reads standard input (FIFOs work too).
     #[arg(long, num_args = 1.., required = true)]
     input: Vec<PathBuf>,
+    /// Format of every input (default: told from each name; sniffed for `-` and FIFOs).
+    #[arg(long, value_enum)]
+    format: Option<super::shared::InputFormat>,
     /// The model file (from `zonecast train`).
     #[arg(long)]
     model: PathBuf,
@@ -54,7 +57,9 @@ pub struct BatchArgs {
 
 pub fn run(args: BatchArgs) -> anyhow::Result<()> {
     let model = ModelFile::load(&args.model)?;
-    let mut job = BatchJob::new(Source::files(args.input.clone()), model, args.db.clone());
+    let source =
+        Source::files(args.input.clone()).with_format(super::shared::input_format(args.format));
+    let mut job = BatchJob::new(source, model, args.db.clone());
     job.columns = ColumnMap::new(args.columns.clone());
     job.cluster = args.processes.cluster(args.workers);
     job.range = HourRange {

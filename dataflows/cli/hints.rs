@@ -96,11 +96,15 @@ fn source(e: &SourceError) -> Option<String> {
         SourceError::UnsupportedColumn { .. } => {
             Some("map another column to the field with --column FIELD=NAME".into())
         }
-        SourceError::UnknownFormat(_) => Some(format_hint()),
+        SourceError::UnknownFormat(_) => Some(
+            "pass --format csv or --format parquet, or name the file *.csv or *.parquet".into(),
+        ),
         SourceError::Bind { .. } => {
             Some("pick a free port with --listen 127.0.0.1:PORT (0 picks one)".into())
         }
+        SourceError::OnePassInput(..) => Some("use --processes 1".into()),
         SourceError::Io { .. }
+        | SourceError::StdinTwice
         | SourceError::Compressed(_)
         | SourceError::HeaderTooLong(_)
         | SourceError::Parquet { .. }

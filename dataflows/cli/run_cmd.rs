@@ -32,9 +32,13 @@ enum Order {
 /// Flags of `zonecast run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Trip files (CSV or Parquet, mixed) replayed first.
+    /// Trip files (CSV or Parquet, mixed) replayed first; `-` reads standard input (read to
+    /// its end first, like a FIFO; for an endless stream use --listen).
     #[arg(long, num_args = 1..)]
     input: Vec<PathBuf>,
+    /// Format of every input (default: told from each name; sniffed for `-` and FIFOs).
+    #[arg(long, value_enum)]
+    format: Option<super::shared::InputFormat>,
     /// Replay order of the files.
     #[arg(long, value_enum)]
     order: Option<Order>,
@@ -138,7 +142,8 @@ impl RunArgs {
                 Some(Order::Sorted) => ReplayOrder::Sorted,
                 _ => ReplayOrder::File,
             })
-            .with_speed(self.speed);
+            .with_speed(self.speed)
+            .with_format(super::shared::input_format(self.format));
         if let Some(addr) = &self.listen {
             source = source.then(Source::Socket(SocketSource {
                 addr: addr.clone(),

@@ -39,6 +39,23 @@ impl ProcessArgs {
     }
 }
 
+/// `--format` of trip inputs.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum InputFormat {
+    /// Comma-separated text with a header line.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// The format `flag` names, if any.
+pub fn input_format(flag: Option<InputFormat>) -> Option<zonecast::format::Format> {
+    flag.map(|f| match f {
+        InputFormat::Csv => zonecast::format::Format::Csv,
+        InputFormat::Parquet => zonecast::format::Format::Parquet,
+    })
+}
+
 /// `--allowed-lateness`, `--max-ahead`, `--watermark-support`.
 #[derive(Args, Debug)]
 pub struct EventTimeArgs {

@@ -21,6 +21,7 @@ use crate::sources::paced_feed::PacedFeed;
 use crate::sources::pacing::Pacer;
 use crate::sources::plan::ReplayPlan;
 use crate::sources::socket::{listen, SocketOptions, SourceNames};
+use crate::sources::spool::is_one_pass;
 use crate::sources::{Batch, EmptyFeed, SourceError, TripFeed};
 use crate::trip::RowPos;
 
@@ -109,8 +110,15 @@ impl PreparedSource {
             }
             let opened = match part {
                 Source::Files(files) => {
-                    let plan = ReplayPlan::new(
+                    let processes = settings.cluster.processes.max(1);
+                    if let Some(path) = files.paths.iter().find(|p| is_one_pass(p)) {
+                        if processes > 1 {
+                            return Err(SourceError::OnePassInput(path.clone(), processes));
+                        }
+                    }
+                    let plan = ReplayPlan::open(
                         &files.paths,
+                        files.format,
                         &settings.columns,
                         settings.batch_rows,
                         files.order,

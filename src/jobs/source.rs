@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::format::Format;
 use crate::sources::channel::{trip_channel, ChannelFeed, ChannelOptions, TripSender};
 use crate::sources::generated::GeneratedInput;
 use crate::sources::plan::ReplayOrder;
@@ -23,6 +24,9 @@ pub struct FileSource {
     pub order: ReplayOrder,
     /// Pace at this many x event time (`None`: as fast as possible).
     pub speed: Option<f64>,
+    /// The format of every file (`None`: told from each name, or sniffed for standard input
+    /// and FIFOs).
+    pub format: Option<Format>,
 }
 
 /// A TCP listener whose clients send CSV lines (read by global worker 0 on process 0).
@@ -102,6 +106,7 @@ impl Source {
             paths: paths.into_iter().map(Into::into).collect(),
             order: ReplayOrder::File,
             speed: None,
+            format: None,
         })
     }
 
@@ -177,6 +182,12 @@ impl Source {
     /// Sets the order of every file part.
     pub fn with_order(mut self, order: ReplayOrder) -> Source {
         self.for_files(&mut |f| f.order = order);
+        self
+    }
+
+    /// Sets the format of every file part (instead of telling it from each name).
+    pub fn with_format(mut self, format: Option<Format>) -> Source {
+        self.for_files(&mut |f| f.format = format);
         self
     }
 

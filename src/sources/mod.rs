@@ -12,6 +12,7 @@
 //! - [`memory`]: batches built in a program, shared out like file epochs.
 //! - [`channel`]: rows pushed from any thread through a [`channel::TripSender`].
 //! - [`chain_feed`]: one worker's feed for any job: bounded parts, then a tail, then heartbeats.
+//! - [`spool`]: copies standard input and FIFOs once into temporary files a plan can read.
 //! - [`socket`]: a TCP listener whose clients send CSV lines; epochs by arrival.
 //! - [`csv_rows`], [`parquet_rows`], [`trip_row`]: turn rows into trips or reasons.
 
@@ -29,6 +30,7 @@ pub mod plan;
 pub mod send;
 pub mod socket;
 mod source_trips;
+pub mod spool;
 pub mod trip_row;
 
 use std::path::{Path, PathBuf};
@@ -83,8 +85,14 @@ pub enum SourceError {
     #[error("{0} has no line break in its first MiB: a CSV input starts with a header line")]
     HeaderTooLong(PathBuf),
     /// The format could not be told from the name.
-    #[error("cannot tell the format of {0}: name it *.csv or *.parquet")]
+    #[error("cannot tell the format of {0}: name it *.csv or *.parquet, or give its format")]
     UnknownFormat(PathBuf),
+    /// Standard input was named twice.
+    #[error("standard input (-) is named twice among the inputs: it can be read only once")]
+    StdinTwice,
+    /// A one-pass input (standard input, a FIFO) in a job of several processes.
+    #[error("{0} can be read only once, but {1} processes each read every input: save it to a file first, or run one process")]
+    OnePassInput(PathBuf, usize),
     /// A required column is missing or a mapping is malformed.
     #[error(transparent)]
     Schema(#[from] SchemaError),

@@ -20,6 +20,7 @@ use crate::schema::csv_line::line_terminator;
 use crate::schema::ColumnMap;
 use crate::sources::csv_rows::{split_header, strip_line_end, CsvRowParser};
 use crate::sources::parquet_rows::{ParquetInput, RowGroupCache};
+use crate::sources::spool::{spool, STDIN};
 use crate::sources::{Batch, Format, SourceError};
 use crate::trip::{RowPos, Trip};
 
@@ -121,23 +122,43 @@ pub struct ReplayPlan {
     /// Consecutive epochs replayed by one worker: about a Parquet row group, so each worker
     /// decodes its own row groups (1 for CSV-only plans).
     pub block: u64,
+    /// Copies of one-pass inputs (standard input, FIFOs), kept while the plan lives.
+    pub spooled: Option<Arc<tempfile::TempDir>>,
 }
 
 impl ReplayPlan {
-    /// Opens every input and cuts it into epochs of `batch_rows` rows.
+    /// Opens every input (format told from its name) and cuts it into epochs of `batch_rows`
+    /// rows.
     pub fn new(
         paths: &[PathBuf],
         map: &ColumnMap,
         batch_rows: u64,
         order: ReplayOrder,
     ) -> Result<Self, SourceError> {
+        ReplayPlan::open(paths, None, map, batch_rows, order)
+    }
+
+    /// Opens every input and cuts it into epochs of `batch_rows` rows. `format` overrides the
+    /// format told from each name; standard input (`-`) and FIFOs are first copied once (see
+    /// [`crate::sources::spool`]).
+    pub fn open(
+        given: &[PathBuf],
+        format: Option<Format>,
+        map: &ColumnMap,
+        batch_rows: u64,
+        order: ReplayOrder,
+    ) -> Result<Self, SourceError> {
+        let spooled = spool(given, format)?;
         let batch_rows = batch_rows.max(1);
         let mut inputs = Vec::new();
         let mut chunks = Vec::new();
         let mut next = 0u64;
-        for (index, path) in paths.iter().enumerate() {
-            let name = path.display().to_string();
-            match Format::of(path)? {
+        for (index, (path, format)) in spooled.paths.iter().zip(&spooled.formats).enumerate() {
+            let name = match given[index].as_os_str() == STDIN {
+                true => "stdin".to_string(),
+                false => given[index].display().to_string(),
+            };
+            match format {
                 Format::Csv => {
                     let (parser, line_end, mut spans) = plan_csv(path, map, next, batch_rows)?;
                     for (epoch, span, rows) in spans.drain(..) {
@@ -193,6 +214,7 @@ impl ReplayPlan {
             positions: next,
             body: PlanBody::Chunks(chunks),
             block,
+            spooled: spooled.folder.map(Arc::new),
         };
         if order == ReplayOrder::Sorted {
             plan.body = PlanBody::Sorted(Arc::new(plan.read_sorted()?));

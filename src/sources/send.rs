@@ -13,6 +13,7 @@ use crate::schema::ColumnMap;
 use crate::sources::csv_rows::{split_header, CsvRowParser};
 use crate::sources::pacing::Pacer;
 use crate::sources::plan::{ReplayOrder, ReplayPlan};
+use crate::sources::spool::spool;
 use crate::sources::{Batch, Format, SourceError};
 use crate::time::format_naive;
 use crate::trip::format_micros;
@@ -38,6 +39,9 @@ pub fn send_file(
         source: e,
     })?;
     let _ = stream.set_nodelay(true);
+    // Standard input (`-`) and FIFOs are copied once first; the format is sniffed for them.
+    let spooled = spool(&[path.to_path_buf()], None)?;
+    let (path, format) = (spooled.paths[0].as_path(), spooled.formats[0]);
     let io = |e| SourceError::io(path, e);
     let mut out = BufWriter::with_capacity(1 << 16, stream);
     let pacer = speed.map(Pacer::new);
@@ -64,7 +68,7 @@ pub fn send_file(
         }
         Ok(())
     };
-    match Format::of(path)? {
+    match format {
         Format::Csv => {
             let text = std::fs::read(path).map_err(io)?;
             let line_end = crate::schema::csv_line::line_terminator(&text);
