@@ -13,8 +13,6 @@
 //! The worker hands each finished epoch to an unbounded channel and moves on: the dataflow
 //! never waits on the hub, the server or a subscriber.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -34,14 +32,13 @@ use crate::live::{LiveEpoch, LiveState, ZoneDirectory};
 use crate::model::watch::{ModelHandle, ModelWatcher};
 use crate::model::ModelFile;
 use crate::progress::Progress;
-use crate::report::{late_reason, rejected_reason, rejects_line, Report, REJECTS_HEADER};
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
 use crate::server::{
     AdminAccess, ConnectionLimits, Publisher, ServerHandle, ServerState, DEFAULT_HTTP_ADDR,
 };
 use crate::sinks::live::SinkLive;
-use crate::sources::socket::SourceNames;
+use crate::sinks::rejects_log::RejectsLog;
 use crate::sources::TripFeed;
 
 /// Builds the live dataflow: [`build_streams`] with every output gathered on worker 0 and
@@ -219,6 +216,15 @@ impl LiveJob {
         let mut server = None;
         let mut hub_thread = None;
         let mut state = None;
+        let rejects = match (&self.rejects, leader) {
+            (Some(path), true) => Some(RejectsLog::create(path, source.names.clone()).map_err(
+                |source| JobError::Output {
+                    path: path.clone(),
+                    source,
+                },
+            )?),
+            _ => None,
+        };
         if leader {
             let admin = self.admin_token.clone().map(|token| AdminAccess {
                 token,
@@ -233,7 +239,8 @@ impl LiveJob {
             .with_model_handle(Some(models.clone()), admin)
             .with_input_done(source.done_epoch.clone())
             .with_input_clock(hub.input_clock().clone())
-            .with_limits(self.http_limits);
+            .with_limits(self.http_limits)
+            .with_rejects_log(rejects.as_ref().map(RejectsLog::health));
             let publisher = match &self.http {
                 Some(addr) => {
                     server = Some(ServerHandle::start(
@@ -257,10 +264,6 @@ impl LiveJob {
         let aggregate_keys = state
             .as_ref()
             .map_or_else(|| Arc::new(AtomicU64::new(0)), |s| s.aggregate_keys.clone());
-        let rejects = match (&self.rejects, leader) {
-            (Some(path), true) => Some(RejectsLog::create(path, source.names.clone())?),
-            _ => None,
-        };
         let sink = Mutex::new(Some((sender, rejects)));
         let _progress = Progress::start(
             source.rows_read.clone(),
@@ -332,38 +335,3 @@ impl LiveJob {
 
 /// Where worker 0 hands finished epochs (and rejected rows).
 type EpochOutput = (Sender<(u64, LiveEpoch)>, Option<RejectsLog>);
-
-/// Appends rejected and late rows as they come.
-struct RejectsLog {
-    out: BufWriter<File>,
-    names: SourceNames,
-}
-
-impl RejectsLog {
-    fn create(path: &PathBuf, names: SourceNames) -> Result<Self, JobError> {
-        let error = |source| JobError::Output {
-            path: path.clone(),
-            source,
-        };
-        let mut out = BufWriter::new(File::create(path).map_err(error)?);
-        writeln!(out, "{REJECTS_HEADER}").map_err(error)?;
-        Ok(RejectsLog { out, names })
-    }
-
-    fn write(&mut self, reports: &[Report]) {
-        let names = self.names.lock().expect("names").clone();
-        for report in reports {
-            let (pos, kind, reason) = match report {
-                Report::Rejected(r) => (r.pos, "rejected", rejected_reason(r)),
-                Report::Late {
-                    pos,
-                    pickup,
-                    watermark,
-                } => (*pos, "late", late_reason(*pickup, *watermark)),
-                _ => continue,
-            };
-            let _ = writeln!(self.out, "{}", rejects_line(&names, pos, kind, &reason));
-        }
-        let _ = self.out.flush();
-    }
-}

@@ -212,3 +212,84 @@ fn run_without_a_model_serves_the_baseline_and_says_so() {
         "{said:?}"
     );
 }
+
+/// A rejects log that hits the file size limit mid-run (as on a full disk): the job keeps
+/// serving, says so on stderr, in `/v1/status` and `/metrics`, counts every record it could not
+/// write, and leaves whole lines only in the file.
+#[test]
+fn a_rejects_log_that_cannot_be_written_degrades_loudly_and_keeps_serving() {
+    let dir = common::Scratch::new();
+    let mut text = String::from("tpep_pickup_datetime,PULocationID\n");
+    for i in 0..400 {
+        let zone = if i % 4 == 3 { 999 } else { 1 + i % 9 };
+        text.push_str(&format!(
+            "2024-01-01 {:02}:{:02}:00,{zone}\n",
+            i / 60,
+            i % 60
+        ));
+    }
+    let input = dir.write("trips.csv", text);
+    let rejects = dir.path("rejects.csv");
+    let command = format!(
+        "trap '' XFSZ; ulimit -f 2; exec '{}' run --input '{}' --rejects '{}' --batch-rows 10 --http 127.0.0.1:0 --quiet",
+        env!("CARGO_BIN_EXE_zonecast"),
+        input.display(),
+        rejects.display()
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &command])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (said_tx, said) = channel();
+    let (addr_tx, addr_lines) = channel();
+    std::thread::spawn(move || {
+        for line in lines {
+            let _ = said_tx.send(line.clone());
+            let _ = addr_tx.send(line);
+        }
+    });
+    let addr = http_addr(&addr_lines);
+    final_predictions(addr);
+    let status = get(addr, "/v1/status").json();
+    let log = &status["rejects_log"];
+    let (written, lost) = (
+        log["written"].as_u64().unwrap(),
+        log["lost"].as_u64().unwrap(),
+    );
+    assert_eq!(log["failing"], true, "{status}");
+    assert!(written > 0 && lost > 0, "{status}");
+    assert_eq!(written + lost, 100, "{status}");
+    assert_eq!(status["rejected"], 100);
+    assert!(
+        log["last_error"].as_str().unwrap().contains("too large"),
+        "{status}"
+    );
+    let metrics = get(addr, "/metrics").text();
+    assert!(
+        metrics.contains(&format!("zonecast_rejects_log_lost_total {lost}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("zonecast_rejects_log_failing 1"),
+        "{metrics}"
+    );
+    terminate(&mut child);
+    let file = std::fs::read_to_string(&rejects).unwrap();
+    assert!(file.ends_with('\n'));
+    assert_eq!(file.lines().count() as u64, written + 1, "whole lines only");
+    let said: Vec<String> = said.try_iter().collect();
+    assert!(
+        said.iter()
+            .any(|l| l.contains("cannot write the rejects log")),
+        "{said:?}"
+    );
+}

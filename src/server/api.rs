@@ -234,6 +234,24 @@ pub struct Status {
     pub staleness_seconds: f64,
     /// Event-time seconds from the newest pickup served to the newest pickup read.
     pub event_time_lag_seconds: Option<i64>,
+    /// The rejects log (`--rejects`): records written and lost, and whether it is failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejects_log: Option<OutputStatus>,
+}
+
+/// How an output file fares (`/v1/status` `rejects_log`).
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputStatus {
+    /// The file.
+    pub path: String,
+    /// Records written.
+    pub written: u64,
+    /// Records that could not be written (e.g. a full disk).
+    pub lost: u64,
+    /// Whether the last write failed.
+    pub failing: bool,
+    /// The last write error.
+    pub last_error: Option<String>,
 }
 
 /// The `status` event of `/v1/stream`.

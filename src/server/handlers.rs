@@ -201,6 +201,10 @@ pub fn metrics(state: &ServerState) -> Response<Bytes> {
         staleness_seconds: state.staleness_seconds(),
         event_time_lag_seconds: state.event_time_lag_seconds(),
         model_kind: state.model_kind.read().expect("model kind").clone(),
+        rejects_log: state
+            .rejects_log
+            .as_ref()
+            .map(|h| (h.written(), h.lost(), h.failing())),
     };
     bytes_response(
         StatusCode::OK,

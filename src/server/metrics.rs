@@ -131,6 +131,8 @@ pub struct JobGauges {
     pub staleness_seconds: f64,
     /// Event-time seconds from the newest pickup served to the newest pickup read.
     pub event_time_lag_seconds: Option<i64>,
+    /// The rejects log's records written, records lost and whether it is failing.
+    pub rejects_log: Option<(u64, u64, bool)>,
 }
 
 /// The whole exposition.
@@ -207,6 +209,20 @@ pub fn render(snapshot: &Snapshot, http: &HttpMetrics, gauges: &JobGauges) -> St
         "Scoring batches an external (Python) model failed; the four_week_mean baseline served them.",
         gauges.model_errors,
     );
+    if let Some((written, lost, _)) = gauges.rejects_log {
+        counter(
+            &mut out,
+            "zonecast_rejects_log_written_total",
+            "Rejected and late rows written to the rejects log.",
+            written,
+        );
+        counter(
+            &mut out,
+            "zonecast_rejects_log_lost_total",
+            "Rejected and late rows the rejects log could not write (full or read-only disk).",
+            lost,
+        );
+    }
     let gauge = |out: &mut String, name: &str, help: &str, value: String| {
         family(out, name, "gauge", help);
         let _ = writeln!(out, "{name} {value}");
@@ -236,6 +252,14 @@ pub fn render(snapshot: &Snapshot, http: &HttpMetrics, gauges: &JobGauges) -> St
         "Event time from the newest pickup served to the newest pickup read.",
         opt(gauges.event_time_lag_seconds),
     );
+    if let Some((_, _, failing)) = gauges.rejects_log {
+        gauge(
+            &mut out,
+            "zonecast_rejects_log_failing",
+            "1 while the last write of the rejects log failed.",
+            u8::from(failing).to_string(),
+        );
+    }
     gauge(
         &mut out,
         "zonecast_epoch",

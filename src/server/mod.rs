@@ -35,6 +35,7 @@ use tokio::sync::{broadcast, watch};
 use crate::features::FeatureSpec;
 use crate::live::LiveState;
 use crate::model::watch::ModelHandle;
+use crate::sinks::rejects_log::OutputHealth;
 use crate::sources::input_clock::InputClock;
 
 pub use accept::ConnectionLimits;
@@ -104,6 +105,8 @@ pub struct ServerState {
     pub input_clock: Option<Arc<InputClock>>,
     /// Connection cap and timeouts of the HTTP server.
     pub limits: ConnectionLimits,
+    /// The health of the job's rejects log (`--rejects`), when it writes one.
+    pub rejects_log: Option<Arc<OutputHealth>>,
     closing: watch::Sender<bool>,
 }
 
@@ -142,6 +145,7 @@ impl ServerState {
             event_id_base: now.max(0) as u64 * 1_000,
             input_clock: None,
             limits: ConnectionLimits::default(),
+            rejects_log: None,
             closing,
         })
     }
@@ -183,6 +187,25 @@ impl ServerState {
             .expect("configure the state before sharing it")
             .limits = limits;
         self
+    }
+
+    /// Builder-style: report the health of the job's rejects log.
+    pub fn with_rejects_log(mut self: Arc<Self>, health: Option<Arc<OutputHealth>>) -> Arc<Self> {
+        Arc::get_mut(&mut self)
+            .expect("configure the state before sharing it")
+            .rejects_log = health;
+        self
+    }
+
+    /// The rejects log's status for `/v1/status`.
+    pub fn rejects_log_status(&self) -> Option<api::OutputStatus> {
+        self.rejects_log.as_ref().map(|h| api::OutputStatus {
+            path: h.path.display().to_string(),
+            written: h.written(),
+            lost: h.lost(),
+            failing: h.failing(),
+            last_error: h.last_error(),
+        })
     }
 
     /// Seconds the oldest row read but not yet served has waited (0 when all are served).

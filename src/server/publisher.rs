@@ -213,6 +213,7 @@ impl Publisher {
             model_errors: handle.map_or(0, |h| h.scoring_errors()),
             staleness_seconds: state.staleness_seconds(),
             event_time_lag_seconds: state.event_time_lag_seconds(),
+            rejects_log: state.rejects_log_status(),
         };
         let snapshot = Snapshot {
             epoch: live.epoch,

@@ -8,12 +8,14 @@
 //! - [`hourly_table`]: the accumulated hourly table and its CSV form.
 //! - [`live`]: `SinkLive` operator — everything the server needs, one finished epoch at a time.
 //! - [`changes_log`]: the update log `(record, time, diff)` as CSV.
+//! - [`rejects_log`]: a live job's rejected and late rows appended to CSV, with its health.
 
 pub mod atomic_file;
 pub mod changes_log;
 pub mod epochs;
 pub mod hourly_table;
 pub mod live;
+pub mod rejects_log;
 pub mod reports;
 
 pub use epochs::SinkEpochs;
