@@ -119,11 +119,12 @@ impl BatchJob {
             });
         }
         let mut store = Store::open(&self.db, self.lock_timeout)?;
-        let run_id = store.begin_run(&RunStart {
+        let begun = store.begin_run(&RunStart {
             inputs: self.source.describe(),
             model_version: self.model.version.clone(),
             model_kind: self.model.kind.name().to_string(),
         })?;
+        let run_id = begun.run_id;
         control.ready(JobAddresses::default());
         let started = Instant::now();
         let computed = self.compute(&control);
@@ -145,7 +146,10 @@ impl BatchJob {
         let writing = Instant::now();
         match store.complete_run(run_id, &result, self.range) {
             Ok(written) => Ok(BatchOutcome {
-                written,
+                written: Written {
+                    abandoned: begun.abandoned,
+                    ..written
+                },
                 report,
                 dataflow,
                 write: writing.elapsed(),

@@ -20,7 +20,7 @@ use zonecast::jobs::{JobError, Source};
 use zonecast::live::ZoneDirectory;
 use zonecast::model::{Baseline, ModelFile};
 use zonecast::server::{Publisher, ServerHandle, ServerState};
-use zonecast::store::{HourRange, Store, StoreError};
+use zonecast::store::{HourRange, RunCounts, Store, StoreError};
 use zonecast::time::days_from_civil;
 
 fn trips(dir: &Path, name: &str, days: u32) -> PathBuf {
@@ -44,6 +44,15 @@ type Rows = Vec<(u16, i64, f64, String, bool)>;
 
 fn rows(db: &Path) -> Rows {
     Store::open_read(db).unwrap().forecasts().unwrap()
+}
+
+fn counts(complete: u64, failed: u64, running: u64, abandoned: u64) -> RunCounts {
+    RunCounts {
+        complete,
+        failed,
+        running,
+        abandoned,
+    }
 }
 
 fn batch(inputs: Vec<PathBuf>, model: ModelFile, db: &Path) -> BatchJob {
@@ -79,7 +88,7 @@ fn rerunning_the_same_input_and_model_adds_no_rows() {
     let versions: std::collections::BTreeSet<&str> = after.iter().map(|r| r.3.as_str()).collect();
     assert_eq!(versions.len(), 2);
     let store = Store::open_read(&db).unwrap();
-    assert_eq!(store.run_counts().unwrap(), (3, 0, 0));
+    assert_eq!(store.run_counts().unwrap(), counts(3, 0, 0, 0));
     drop(store);
     // A run that fails part-way is recorded as failed, and writes nothing.
     let error = batch(
@@ -92,7 +101,7 @@ fn rerunning_the_same_input_and_model_adds_no_rows() {
     assert!(error.to_string().contains("missing.csv"), "{error}");
     assert_eq!(
         Store::open_read(&db).unwrap().run_counts().unwrap(),
-        (3, 1, 0)
+        counts(3, 1, 0, 0)
     );
     assert_eq!(rows(&db), after);
 }
@@ -172,7 +181,7 @@ fn overlapping_runs_serialise_and_a_held_lock_fails_clearly() {
         h.join().unwrap().unwrap();
     }
     let store = Store::open_read(&db).unwrap();
-    assert_eq!(store.run_counts().unwrap(), (2, 0, 0));
+    assert_eq!(store.run_counts().unwrap(), counts(2, 0, 0, 0));
     drop(store);
     // A writer that never lets go: the run waits, then fails with a clear error.
     let blocker = rusqlite_free_lock(&db);
@@ -189,10 +198,10 @@ fn overlapping_runs_serialise_and_a_held_lock_fails_clearly() {
     );
     drop(blocker);
     let store = Store::open_read(&db).unwrap();
-    let (complete, _, running) = store.run_counts().unwrap();
+    let counts = store.run_counts().unwrap();
     assert_eq!(
-        (complete, running),
-        (2, 0),
+        (counts.complete, counts.running, counts.abandoned),
+        (2, 0, 0),
         "no partial run is recorded as complete"
     );
     assert!(rows(&db)
@@ -402,4 +411,124 @@ fn concurrent_first_opens_of_a_new_database_all_succeed() {
                 .expect("every opener sees a complete schema");
         }
     }
+}
+
+/// A batch process killed with SIGKILL leaves its run `running`; the next run finds its lock
+/// released, marks it `abandoned` (in the table and its summary) and removes its lock file. A
+/// live run's lock is respected (see the overlapping runs test).
+#[test]
+fn a_killed_batch_run_is_marked_abandoned_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("trips.csv");
+    common::generate(&input, 400_000, 14, 31);
+    let model_path = dir.path().join("m.bin");
+    model(Baseline::PreviousHour).save(&model_path).unwrap();
+    let db = dir.path().join("p.sqlite");
+    let args = |db: &Path| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"));
+        command.args(["batch", "--quiet", "--input", input.to_str().unwrap()]);
+        command.args([
+            "--model",
+            model_path.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ]);
+        command
+    };
+    let mut doomed = args(&db)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = Store::open_read(&db)
+            .and_then(|s| s.run_counts())
+            .is_ok_and(|c| c.running == 1);
+        if running {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        assert!(
+            doomed.try_wait().unwrap().is_none(),
+            "the run ended too soon to be killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    doomed.kill().unwrap(); // SIGKILL
+    doomed.wait().unwrap();
+    assert_eq!(
+        Store::open_read(&db).unwrap().run_counts().unwrap(),
+        counts(0, 0, 1, 0)
+    );
+    let next = args(&db).output().unwrap();
+    let summary = String::from_utf8_lossy(&next.stderr);
+    assert!(next.status.success(), "{summary}");
+    assert!(summary.contains("abandoned      runs 1 "), "{summary}");
+    assert_eq!(
+        Store::open_read(&db).unwrap().run_counts().unwrap(),
+        counts(1, 0, 0, 1)
+    );
+    let error: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT error FROM runs WHERE run_id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert!(error.contains("died"), "{error}");
+    let locks: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+        .collect();
+    assert!(locks.is_empty(), "lock files left: {locks:?}");
+}
+
+/// A schema version 1 database (before run locks) is migrated by the next run: its rows are
+/// kept, and a run it left `running` is marked `abandoned`.
+#[test]
+fn a_version_1_database_is_migrated_and_its_stuck_runs_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trips(dir.path(), "trips.csv", 4);
+    let db = dir.path().join("p.sqlite");
+    let v1 = include_str!("../src/store/schema.sql")
+        .replace(", 'abandoned'", "")
+        .replace(
+            "    error             TEXT,\n    lock_file         TEXT                    -- the running process's lock file (see run_lock.rs)\n",
+            "    error             TEXT\n",
+        );
+    assert!(
+        !v1.contains("lock_file"),
+        "the v1 schema is derived from schema.sql"
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(&v1).unwrap();
+    conn.execute_batch(
+        "PRAGMA user_version = 1;
+         INSERT INTO runs (status, started_at, inputs, model_version, model_kind)
+           VALUES ('complete', '2024-01-01T00:00:00.000Z', '[]', 'v', 'rf'),
+                  ('running', '2024-01-02T00:00:00.000Z', '[]', 'v', 'rf');",
+    )
+    .unwrap();
+    drop(conn);
+    // Read as it is (serving does not write)...
+    assert_eq!(
+        Store::open_read(&db).unwrap().run_counts().unwrap(),
+        counts(1, 0, 1, 0)
+    );
+    // ...and migrated by a run.
+    let outcome = batch(vec![input], model(Baseline::PreviousHour), &db)
+        .run()
+        .unwrap();
+    assert_eq!(outcome.written.abandoned, vec![2]);
+    assert_eq!(outcome.written.run_id, 3);
+    assert_eq!(
+        Store::open_read(&db).unwrap().run_counts().unwrap(),
+        counts(2, 0, 0, 1)
+    );
+    let version: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, zonecast::store::SCHEMA_VERSION);
 }

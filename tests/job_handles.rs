@@ -431,7 +431,11 @@ fn batch_and_serve_handles_return_outcomes_and_errors() {
         .unwrap()
         .run_counts()
         .unwrap();
-    assert_eq!(counts, (1, 1, 0), "one complete run, one failed");
+    assert_eq!(
+        (counts.complete, counts.failed, counts.running),
+        (1, 1, 0),
+        "one complete run, one failed"
+    );
     // A never-ending source is refused.
     let (channel, _sender) = Source::channel(ChannelOptions::default());
     let error = BatchJob::new(channel, model, db.clone())

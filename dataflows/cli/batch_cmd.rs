@@ -89,6 +89,13 @@ pub fn run(args: BatchArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     eprintln!("hourly rows    {}", w.hourly);
+    if !w.abandoned.is_empty() {
+        let ids: Vec<String> = w.abandoned.iter().map(i64::to_string).collect();
+        eprintln!(
+            "abandoned      runs {} (their process died before finishing; none of their rows were committed)",
+            ids.join(", ")
+        );
+    }
     eprintln!(
         "wall time      {} dataflow + {} database",
         format_elapsed(outcome.dataflow),

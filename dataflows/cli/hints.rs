@@ -146,7 +146,7 @@ fn store(e: &StoreError) -> Option<String> {
             "write it with `zonecast batch --db {}` first",
             path.display()
         )),
-        StoreError::Sqlite { .. } => None,
+        StoreError::Sqlite { .. } | StoreError::Lock { .. } => None,
     }
 }
 

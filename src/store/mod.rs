@@ -21,10 +21,13 @@ use crate::time::{format_iso, format_utc_ms, now_ms, parse_naive, SECS_PER_HOUR}
 /// command line both start from this).
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes (`PRAGMA user_version`); version 1 databases are
+/// read as they are and migrated when a run writes to them.
+pub const SCHEMA_VERSION: i64 = 2;
 
 mod read;
+pub use read::RunCounts;
+pub mod run_lock;
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// Errors of the prediction database. Each says which file and what to do.
@@ -62,6 +65,14 @@ pub enum StoreError {
     /// The database holds no complete run yet.
     #[error("{0} holds no complete run yet: finish a batch run into it first")]
     Empty(PathBuf),
+    /// The run's lock file beside the database could not be made.
+    #[error("cannot create a run lock file beside {path}: {source}; make its folder writable")]
+    Lock {
+        /// The database.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// Any other SQLite error.
     #[error("database {path}: {source}")]
     Sqlite {
@@ -131,6 +142,8 @@ pub struct Written {
     pub hourly: u64,
     /// The first target hour written (after `since_last_run`).
     pub from: Option<i64>,
+    /// Runs whose process had died, marked `abandoned` by this run.
+    pub abandoned: Vec<i64>,
 }
 
 /// An open prediction database.
@@ -138,6 +151,17 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     lock_timeout: Duration,
+    /// The lock of the run this store is writing, until its record is final.
+    run_lock: Option<run_lock::RunLock>,
+}
+
+/// A run just recorded as `running`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BegunRun {
+    /// Its id.
+    pub run_id: i64,
+    /// Runs whose process had died, marked `abandoned` on the way.
+    pub abandoned: Vec<i64>,
 }
 
 fn hour_text(hour: i64) -> String {
@@ -171,6 +195,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             lock_timeout,
+            run_lock: None,
         };
         store.prepare(true)?;
         Ok(store)
@@ -190,6 +215,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             lock_timeout: Duration::from_secs(5),
+            run_lock: None,
         };
         store.prepare(false)?;
         Ok(store)
@@ -246,7 +272,11 @@ impl Store {
                 .map_err(|e| self.error(e))?;
             return Ok(true);
         }
-        if version != SCHEMA_VERSION {
+        if version == 1 && create {
+            self.migrate_from_1()?;
+            return Ok(false);
+        }
+        if version != SCHEMA_VERSION && version != 1 {
             return Err(StoreError::Foreign {
                 path: self.path.clone(),
                 found: version,
@@ -255,16 +285,48 @@ impl Store {
         Ok(false)
     }
 
-    /// Records a run as started (`running`); returns its id.
-    pub fn begin_run(&mut self, run: &RunStart) -> Result<i64, StoreError> {
+    /// Version 1 to 2: `runs` gains the `abandoned` status and `lock_file` (SQLite cannot
+    /// change a CHECK constraint in place, so the table is rebuilt, in the caller's write
+    /// transaction).
+    fn migrate_from_1(&self) -> Result<(), StoreError> {
+        let start = SCHEMA
+            .find("CREATE TABLE IF NOT EXISTS runs (")
+            .expect("schema.sql creates runs");
+        let end = start + SCHEMA[start..].find(");").expect("runs ends") + 1;
+        let create = SCHEMA[start..end].replacen(
+            "CREATE TABLE IF NOT EXISTS runs (",
+            "CREATE TABLE runs_v2 (",
+            1,
+        );
+        self.conn
+            .execute_batch(&format!(
+                "{create};
+                 INSERT INTO runs_v2 SELECT *, NULL FROM runs;
+                 DROP TABLE runs;
+                 ALTER TABLE runs_v2 RENAME TO runs;
+                 PRAGMA user_version = {SCHEMA_VERSION};"
+            ))
+            .map_err(|e| self.error(e))
+    }
+
+    /// Records a run as started (`running`, holding a [`run_lock::RunLock`] until its record
+    /// is final); first marks runs whose process died `abandoned`.
+    pub fn begin_run(&mut self, run: &RunStart) -> Result<BegunRun, StoreError> {
+        let lock = run_lock::RunLock::acquire(&self.path).map_err(|source| StoreError::Lock {
+            path: self.path.clone(),
+            source,
+        })?;
+        let abandoned = self.abandon_dead_runs()?;
         let inputs = serde_json::to_string(&run.inputs).expect("paths");
         self.conn
             .execute(
-                "INSERT INTO runs (status, started_at, inputs, model_version, model_kind) VALUES ('running', ?1, ?2, ?3, ?4)",
-                params![format_utc_ms(now_ms()), inputs, run.model_version, run.model_kind],
+                "INSERT INTO runs (status, started_at, inputs, model_version, model_kind, lock_file) VALUES ('running', ?1, ?2, ?3, ?4, ?5)",
+                params![format_utc_ms(now_ms()), inputs, run.model_version, run.model_kind, lock.name],
             )
             .map_err(|e| self.error(e))?;
-        Ok(self.conn.last_insert_rowid())
+        let run_id = self.conn.last_insert_rowid();
+        self.run_lock = Some(lock);
+        Ok(BegunRun { run_id, abandoned })
     }
 
     /// Marks a run failed with `message` (its rows were never committed).
@@ -275,6 +337,7 @@ impl Store {
                 params![run_id, format_utc_ms(now_ms()), message],
             )
             .map_err(|e| self.error(e))?;
+        self.run_lock = None;
         Ok(())
     }
 
@@ -402,12 +465,14 @@ impl Store {
         )
         .map_err(fail)?;
         tx.commit().map_err(fail)?;
+        self.run_lock = None;
         Ok(Written {
             run_id,
             forecasts,
             forecasts_changed: changed,
             hourly,
             from,
+            abandoned: Vec::new(),
         })
     }
 }

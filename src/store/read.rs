@@ -10,6 +10,19 @@ use crate::live::{LiveState, ServedForecast, ZoneDirectory};
 use crate::time::parse_naive;
 use crate::watermark::WatermarkPolicy;
 
+/// Runs by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Committed runs.
+    pub complete: u64,
+    /// Runs that failed with an error (recorded).
+    pub failed: u64,
+    /// Runs still running (or whose death no later run has noticed yet).
+    pub running: u64,
+    /// Runs whose process died before finishing, found by a later run.
+    pub abandoned: u64,
+}
+
 /// The latest complete run's record, as read back for serving.
 struct LatestRun {
     version: String,
@@ -33,8 +46,8 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// Counts `(complete, failed, running)` runs.
-    pub fn run_counts(&self) -> Result<(u64, u64, u64), StoreError> {
+    /// Counts runs by status.
+    pub fn run_counts(&self) -> Result<RunCounts, StoreError> {
         let count = |status: &str| -> Result<u64, StoreError> {
             self.conn
                 .query_row(
@@ -44,7 +57,12 @@ impl Store {
                 )
                 .map_err(|e| self.error(e))
         };
-        Ok((count("complete")?, count("failed")?, count("running")?))
+        Ok(RunCounts {
+            complete: count("complete")?,
+            failed: count("failed")?,
+            running: count("running")?,
+            abandoned: count("abandoned")?,
+        })
     }
 
     /// Every forecast row `(zone, target hour, predicted pickups, model version, fallback)`,

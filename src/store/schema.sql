@@ -1,9 +1,9 @@
--- zonecast's prediction database (SQLite). Version 1.
+-- zonecast's prediction database (SQLite). Version 2 (version 1 had no abandoned runs, no lock files).
 -- Times: event hours as naive NYC local text 'YYYY-MM-DDTHH:00:00' (sorts as time);
 -- wall-clock times as RFC 3339 UTC.
 CREATE TABLE IF NOT EXISTS runs (
     run_id            INTEGER PRIMARY KEY,
-    status            TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed')),
+    status            TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed', 'abandoned')),
     started_at        TEXT NOT NULL,
     finished_at       TEXT,
     inputs            TEXT NOT NULL,          -- JSON array of input paths
@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS runs (
     hourly_written    INTEGER,
     dataflow_seconds  REAL,
     write_seconds     REAL,
-    error             TEXT
+    error             TEXT,
+    lock_file         TEXT                    -- the running process's lock file (see run_lock.rs)
 );
 CREATE TABLE IF NOT EXISTS forecasts (
     zone              INTEGER NOT NULL,

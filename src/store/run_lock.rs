@@ -1,0 +1,122 @@
+//! Run locks: a batch run's liveness in, `abandoned` run records out.
+//!
+//! A run holds an exclusive advisory lock (`flock`) on its own lock file beside the database,
+//! `DB.run-PID-NANOS.lock`, from before its `running` record is inserted until its record is
+//! final. The kernel releases the lock when the process dies, however it dies (`kill -9`, OOM,
+//! power loss), so the next run that finds a `running` record whose lock file it can lock (or
+//! whose lock file is gone, as for records from schema version 1) knows its process is dead
+//! and marks it `abandoned`. A lock held by a live run, in this process or another on the same
+//! machine, is left alone.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+use rusqlite::params;
+
+use super::{Store, StoreError};
+use crate::time::{format_utc_ms, now_ms};
+
+/// The lock a running batch run holds; released (and its file removed) on drop.
+#[derive(Debug)]
+pub struct RunLock {
+    file: File,
+    path: PathBuf,
+    /// The lock file's name, stored in the run's record.
+    pub name: String,
+}
+
+impl RunLock {
+    /// Creates and locks a fresh lock file beside `db`.
+    pub fn acquire(db: &Path) -> std::io::Result<RunLock> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let base = db.file_name().map_or_else(
+            || "zonecast.sqlite".into(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let name = format!("{base}.run-{}-{nanos}.lock", std::process::id());
+        let path = lock_path(db, &name);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok(RunLock { file, path, name })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+fn lock_path(db: &Path, name: &str) -> PathBuf {
+    db.parent().unwrap_or(Path::new(".")).join(name)
+}
+
+/// Whether the process that holds (held) the lock file `name` beside `db` is gone.
+fn holder_is_dead(db: &Path, name: Option<&str>) -> bool {
+    let Some(name) = name else {
+        return true; // a record from before run locks (schema version 1)
+    };
+    let path = lock_path(db, name);
+    let file = match OpenOptions::new().write(true).open(&path) {
+        Ok(file) => file,
+        Err(e) => return e.kind() == std::io::ErrorKind::NotFound,
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&path);
+            true
+        }
+        Err(TryLockError::WouldBlock) => false,
+        Err(TryLockError::Error(_)) => false, // cannot tell: leave it
+    }
+}
+
+impl Store {
+    /// Marks every `running` run whose process died `abandoned`; returns their ids.
+    pub fn abandon_dead_runs(&mut self) -> Result<Vec<i64>, StoreError> {
+        let running: Vec<(i64, Option<String>)> = {
+            let mut statement = self
+                .conn
+                .prepare(
+                    "SELECT run_id, lock_file FROM runs WHERE status = 'running' ORDER BY run_id",
+                )
+                .map_err(|e| self.error(e))?;
+            let rows = statement
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.error(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.error(e))?
+        };
+        let mut abandoned = Vec::new();
+        for (run_id, lock_file) in running {
+            if !holder_is_dead(&self.path, lock_file.as_deref()) {
+                continue;
+            }
+            let changed = self
+                .conn
+                .execute(
+                    "UPDATE runs SET status = 'abandoned', finished_at = ?2, error = ?3
+                     WHERE run_id = ?1 AND status = 'running'",
+                    params![
+                        run_id,
+                        format_utc_ms(now_ms()),
+                        "the process running it died before it finished (found by a later run); none of its rows were committed"
+                    ],
+                )
+                .map_err(|e| self.error(e))?;
+            if changed > 0 {
+                tracing::warn!(
+                    "run {run_id} in {} was left running by a process that died; marked abandoned",
+                    self.path.display()
+                );
+                abandoned.push(run_id);
+            }
+        }
+        Ok(abandoned)
+    }
+}
