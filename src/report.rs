@@ -117,7 +117,16 @@ impl RunReport {
         crate::sinks::atomic_file::write_atomically(path, |out| {
             writeln!(out, "{REJECTS_HEADER}")?;
             for (pos, kind, reason) in rows {
-                writeln!(out, "{}", rejects_line(names, pos, kind, &reason))?;
+                writeln!(
+                    out,
+                    "{}",
+                    rejects_line(
+                        names.get(pos.source as usize).map_or("?", String::as_str),
+                        pos,
+                        kind,
+                        &reason
+                    )
+                )?;
             }
             Ok(())
         })
@@ -155,9 +164,8 @@ pub fn late_reason(pickup: i64, watermark: i64) -> String {
     )
 }
 
-/// One line of a rejects file (`names` maps source indexes to names).
-pub fn rejects_line(names: &[String], pos: RowPos, kind: &str, reason: &str) -> String {
-    let name = names.get(pos.source as usize).map_or("?", String::as_str);
+/// One line of a rejects file, for a row of the source `name`.
+pub fn rejects_line(name: &str, pos: RowPos, kind: &str, reason: &str) -> String {
     format!(
         "{},{},{kind},{}",
         csv_quote(name),

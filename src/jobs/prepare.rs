@@ -94,7 +94,7 @@ impl PreparedSource {
         settings: &SourceSettings,
         stop: Arc<AtomicBool>,
     ) -> Result<Self, SourceError> {
-        let names: SourceNames = Arc::new(Mutex::new(Vec::new()));
+        let names = SourceNames::default();
         let progress = Arc::new(AtomicU64::new(0));
         let leader = settings.cluster.is_leader();
         let parts_in = source.parts();
@@ -123,7 +123,9 @@ impl PreparedSource {
                         settings.batch_rows,
                         files.order,
                     )?;
-                    names.lock().expect("names").extend(plan.source_names());
+                    for name in plan.source_names() {
+                        names.push(name);
+                    }
                     total += plan.positions;
                     Some(match files.speed {
                         Some(speed) => Part::Paced(Arc::new(plan), Pacer::new(speed)),
@@ -251,14 +253,12 @@ impl PreparedSource {
 
     /// A copy of the source names.
     pub fn source_names(&self) -> Vec<String> {
-        self.names.lock().expect("names").clone()
+        self.names.to_vec()
     }
 }
 
 fn push_name(names: &SourceNames, name: &str) -> u32 {
-    let mut names = names.lock().expect("names");
-    names.push(name.to_string());
-    names.len() as u32 - 1
+    names.push(name)
 }
 
 /// Memory rows validated and cut into epochs of `batch_rows` rows (line = 1-based row index).

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::report::{late_reason, rejected_reason, rejects_line, Report, REJECTS_HEADER};
+use crate::sources::source_names::SourceNames;
 
 /// Where the log's bytes go: a file, or (in tests) anything that can fail like one.
 pub trait LogTarget: Send {
@@ -70,14 +71,14 @@ impl OutputHealth {
 pub struct RejectsLog {
     target: Box<dyn LogTarget>,
     good_len: u64,
-    names: Arc<Mutex<Vec<String>>>,
+    names: SourceNames,
     health: Arc<OutputHealth>,
 }
 
 impl RejectsLog {
     /// Creates (or empties) `path` and writes the header; `names` maps source indexes to the
     /// names in the log.
-    pub fn create(path: &Path, names: Arc<Mutex<Vec<String>>>) -> std::io::Result<Self> {
+    pub fn create(path: &Path, names: SourceNames) -> std::io::Result<Self> {
         let file = File::create(path)?;
         RejectsLog::to_target(Box::new(file), path, names)
     }
@@ -86,7 +87,7 @@ impl RejectsLog {
     pub fn to_target(
         mut target: Box<dyn LogTarget>,
         path: &Path,
-        names: Arc<Mutex<Vec<String>>>,
+        names: SourceNames,
     ) -> std::io::Result<Self> {
         let header = format!("{REJECTS_HEADER}\n");
         target.append(header.as_bytes())?;
@@ -108,7 +109,6 @@ impl RejectsLog {
 
     /// Appends the rejected and late rows among `reports`.
     pub fn write(&mut self, reports: &[Report]) {
-        let names = self.names.lock().expect("names").clone();
         let mut bytes = Vec::new();
         let mut records = 0u64;
         for report in reports {
@@ -121,7 +121,9 @@ impl RejectsLog {
                 } => (*pos, "late", late_reason(*pickup, *watermark)),
                 _ => continue,
             };
-            bytes.extend_from_slice(rejects_line(&names, pos, kind, &reason).as_bytes());
+            bytes.extend_from_slice(
+                rejects_line(&self.names.name(pos.source), pos, kind, &reason).as_bytes(),
+            );
             bytes.push(b'\n');
             records += 1;
         }
@@ -205,7 +207,8 @@ mod tests {
             bytes: bytes.clone(),
             room: room.clone(),
         };
-        let names = Arc::new(Mutex::new(vec!["t.csv".to_string()]));
+        let names = SourceNames::default();
+        names.push("t.csv");
         let mut log = RejectsLog::to_target(Box::new(disk), Path::new("r.csv"), names).unwrap();
         let health = log.health();
         log.write(&[rejected(2)]);

@@ -13,6 +13,7 @@
 //! - [`channel`]: rows pushed from any thread through a [`channel::TripSender`].
 //! - [`chain_feed`]: one worker's feed for any job: bounded parts, then a tail, then heartbeats.
 //! - [`spool`]: copies standard input and FIFOs once into temporary files a plan can read.
+//! - [`source_names`]: source names by index, a departed client's released after a while.
 //! - [`socket`]: a TCP listener whose clients send CSV lines; epochs by arrival.
 //! - [`csv_rows`], [`parquet_rows`], [`trip_row`]: turn rows into trips or reasons.
 
@@ -29,6 +30,7 @@ pub mod parquet_rows;
 pub mod plan;
 pub mod send;
 pub mod socket;
+pub mod source_names;
 mod source_trips;
 pub mod spool;
 pub mod trip_row;

@@ -10,7 +10,7 @@ use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,8 +20,7 @@ use crate::sources::csv_rows::{split_header, strip_line_end, CsvRowParser, MAX_L
 use crate::sources::{Batch, FeedPoll, SourceError, TripFeed, Waker};
 use crate::trip::RowPos;
 
-/// Names of the job's sources by index (files first, then socket clients as they connect).
-pub type SourceNames = Arc<Mutex<Vec<String>>>;
+pub use crate::sources::source_names::SourceNames;
 
 /// How the socket source behaves.
 #[derive(Clone, Debug)]
@@ -195,16 +194,13 @@ impl Acceptor {
             );
             return;
         }
-        let source = {
-            let mut names = self.names.lock().expect("source names");
-            names.push(format!("tcp:{peer}"));
-            names.len() as u32 - 1
-        };
+        let source = self.names.connect(format!("tcp:{peer}"));
         tracing::debug!(%peer, source, "client connected");
         self.active.fetch_add(1, Ordering::SeqCst);
         let _ = sender.send(Event::Connected);
-        let (client_sender, columns, header, stop, waker, active) = (
+        let (client_sender, names, columns, header, stop, waker, active) = (
             sender.clone(),
+            self.names.clone(),
             self.columns.clone(),
             self.header.clone(),
             self.stop.clone(),
@@ -219,6 +215,7 @@ impl Acceptor {
                 let mut client = Client::new(source, name, columns, header);
                 client.run(stream, &client_sender, &stop, idle_timeout, &waker);
                 active.fetch_sub(1, Ordering::SeqCst);
+                names.disconnect(source);
                 let _ = client_sender.send(Event::Disconnected);
                 if let Some(wake) = waker.get() {
                     wake();
@@ -226,6 +223,7 @@ impl Acceptor {
             });
         if spawned.is_err() {
             self.active.fetch_sub(1, Ordering::SeqCst);
+            self.names.disconnect(source);
             let _ = sender.send(Event::Disconnected);
         }
     }
@@ -491,6 +489,51 @@ mod tests {
 
     fn client() -> Client {
         Client::new(0, "tcp:test".into(), ColumnMap::default(), None)
+    }
+
+    /// Many clients that connect, send a row and leave: the names held stay bounded, while
+    /// every row is still read.
+    #[test]
+    fn clients_that_come_and_go_leave_a_bounded_number_of_names() {
+        let names = SourceNames::default();
+        names.push("trips.csv");
+        let options = SocketOptions {
+            header: Some(vec!["pickup".into(), "zone".into()]),
+            ..SocketOptions::default()
+        };
+        let (mut feed, addr) =
+            listen("127.0.0.1:0", options, names.clone(), Arc::default()).unwrap();
+        let clients = SourceNames::RETAINED_DEPARTED + 1500;
+        let mut rows = 0;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // In bursts (the acceptor sleeps 5 ms when its queue is empty), under the cap.
+        for burst in (0..clients).collect::<Vec<_>>().chunks(100) {
+            let streams: Vec<TcpStream> = burst
+                .iter()
+                .map(|i| {
+                    let mut stream = TcpStream::connect(addr).unwrap();
+                    let row = format!("2024-01-01 00:00:00,{}\n", 1 + i % 265);
+                    std::io::Write::write_all(&mut stream, row.as_bytes()).unwrap();
+                    stream
+                })
+                .collect();
+            drop(streams);
+            while feed.active > 0 || rows < (burst[burst.len() - 1] + 1) as u64 {
+                assert!(
+                    Instant::now() < deadline,
+                    "rows {rows}, active {}",
+                    feed.active
+                );
+                match feed.poll() {
+                    FeedPoll::Ready(_, batch) => rows += batch.rows_read,
+                    _ => thread::sleep(Duration::from_millis(1)),
+                }
+            }
+        }
+        assert_eq!(rows, clients as u64);
+        assert_eq!(names.held(), 1 + SourceNames::RETAINED_DEPARTED);
+        assert_eq!(names.name(0), "trips.csv");
+        assert_eq!(names.name(1), "source #1");
     }
 
     proptest! {
