@@ -59,6 +59,20 @@ fn silent_and_half_sent_connections_are_closed_after_the_header_timeout() {
     assert_eq!(get(http, "/healthz").status, 200);
 }
 
+/// A client that connects and sends nothing is closed at the header timeout, long before the
+/// idle timeout.
+#[test]
+fn a_silent_connection_is_closed_at_the_header_timeout_not_the_idle_timeout() {
+    let mut job = generated_job(1, 300.0);
+    job.http_limits = ConnectionLimits {
+        idle_timeout: Duration::from_secs(60),
+        ..limits()
+    };
+    let running = job.start().unwrap();
+    let (_, took) = until_closed(TcpStream::connect(running.http()).unwrap());
+    assert!(took < Duration::from_secs(5), "closed after {took:?}");
+}
+
 #[test]
 fn connections_over_the_cap_get_a_503_and_the_server_recovers() {
     let mut job = generated_job(1, 300.0);

@@ -17,8 +17,27 @@ use zonecast::model::{Baseline, ModelFile};
 
 /// Starts `zonecast` with `args`; its stderr lines arrive on the receiver.
 fn spawn(args: &[String]) -> (Child, Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zonecast"))
-        .args(args)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zonecast"));
+    command.args(args);
+    spawn_command(command)
+}
+
+/// Starts `zonecast args` from bash after `limits` (e.g. `ulimit -n 512`), so the limits
+/// apply to zonecast alone; its stderr lines arrive on the receiver.
+fn spawn_limited(limits: &str, args: &[&str]) -> (Child, Receiver<String>) {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "{limits}; exec '{}' {}",
+        env!("CARGO_BIN_EXE_zonecast"),
+        quoted.join(" ")
+    );
+    let mut command = Command::new("bash");
+    command.args(["-c", &script]);
+    spawn_command(command)
+}
+
+fn spawn_command(mut command: Command) -> (Child, Receiver<String>) {
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -230,25 +249,21 @@ fn a_rejects_log_that_cannot_be_written_degrades_loudly_and_keeps_serving() {
     }
     let input = dir.write("trips.csv", text);
     let rejects = dir.path("rejects.csv");
-    let command = format!(
-        "trap '' XFSZ; ulimit -f 2; exec '{}' run --input '{}' --rejects '{}' --batch-rows 10 --http 127.0.0.1:0 --quiet",
-        env!("CARGO_BIN_EXE_zonecast"),
-        input.display(),
-        rejects.display()
+    let (mut child, lines) = spawn_limited(
+        "trap '' XFSZ; ulimit -f 2",
+        &[
+            "run",
+            "--input",
+            input.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "--batch-rows",
+            "10",
+            "--http",
+            "127.0.0.1:0",
+            "--quiet",
+        ],
     );
-    let mut child = Command::new("bash")
-        .args(["-c", &command])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
     let (said_tx, said) = channel();
     let (addr_tx, addr_lines) = channel();
     std::thread::spawn(move || {
@@ -292,4 +307,70 @@ fn a_rejects_log_that_cannot_be_written_degrades_loudly_and_keeps_serving() {
             .any(|l| l.contains("cannot write the rejects log")),
         "{said:?}"
     );
+}
+
+/// The status line of `GET path` on a fresh connection, or why there was none (never hangs
+/// longer than `timeout`).
+fn status_line(addr: SocketAddr, path: &str, timeout: Duration) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return "connect failed".into();
+    };
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    let _ = stream.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let text = String::from_utf8_lossy(&reply);
+    text.lines().next().unwrap_or("no answer").to_string()
+}
+
+/// 700 silent connections against a server whose descriptor limit is 512: the cap answers
+/// `/healthz` at once with 503 (never a hang), the server survives, logs no flood, and once
+/// the header timeout closes the silent connections `/healthz` answers 200.
+#[test]
+fn seven_hundred_silent_connections_under_a_512_descriptor_limit_do_not_hang_healthz() {
+    let input =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/trips/generated_small.csv");
+    let (mut child, lines) = spawn_limited(
+        "ulimit -n 512",
+        &[
+            "run",
+            "--input",
+            input.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--quiet",
+        ],
+    );
+    let addr = http_addr(&lines);
+    let silent: Vec<std::net::TcpStream> = (0..700)
+        .filter_map(|_| std::net::TcpStream::connect(addr).ok())
+        .collect();
+    assert!(silent.len() >= 600, "only {} connected", silent.len());
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let line = status_line(addr, "/healthz", Duration::from_secs(5));
+    assert!(line.contains(" 503") || line.contains(" 200"), "{line}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{line} after {:?}",
+        started.elapsed()
+    );
+    // The header timeout (10 s) closes the silent connections; then the server answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = status_line(addr, "/healthz", Duration::from_secs(5));
+        if line.contains(" 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{line}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server is alive");
+    drop(silent);
+    terminate(&mut child);
+    let errors = lines.try_iter().filter(|l| l.contains("ERROR")).count();
+    assert!(errors <= 2, "{errors} error lines");
 }

@@ -86,7 +86,11 @@ pub async fn serve<F>(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;
-            let io = TokioIo::new(Idle::new(stream, limits.idle_timeout));
+            let io = TokioIo::new(Idle::new(
+                stream,
+                limits.idle_timeout,
+                limits.header_read_timeout,
+            ));
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
@@ -116,7 +120,10 @@ async fn refuse(mut stream: TcpStream) {
     tracing::debug!("refused an HTTP connection over the connection cap");
 }
 
-/// A stream that fails once nothing was read or written for `idle`.
+/// A stream that fails once nothing was read or written for `idle`, or when its first byte
+/// has not arrived within `first_byte` (the header-read timeout: hyper's own timer starts only
+/// after the protocol is detected from the first bytes, so a silent client would otherwise
+/// hold its connection for the whole idle timeout).
 struct Idle {
     inner: TcpStream,
     idle: Duration,
@@ -124,11 +131,11 @@ struct Idle {
 }
 
 impl Idle {
-    fn new(inner: TcpStream, idle: Duration) -> Self {
+    fn new(inner: TcpStream, idle: Duration, first_byte: Duration) -> Self {
         Idle {
             inner,
             idle,
-            deadline: Box::pin(tokio::time::sleep(idle)),
+            deadline: Box::pin(tokio::time::sleep(idle.min(first_byte))),
         }
     }
 
