@@ -11,12 +11,19 @@ def polars_groupby(path):
     import polars as pl
 
     start = time.perf_counter()
-    df = pl.read_csv(path, columns=["tpep_pickup_datetime", "PULocationID", "trip_distance", "fare_amount", "total_amount"],
-                     try_parse_dates=False)
+    columns = ["tpep_pickup_datetime", "PULocationID", "trip_distance", "fare_amount", "total_amount"]
+    df = pl.read_csv(path, columns=columns, try_parse_dates=False)
     out = (
-        df.with_columns(pl.col("tpep_pickup_datetime").str.to_datetime("%Y-%m-%d %H:%M:%S").dt.truncate("1h").alias("hour"))
+        df.with_columns(
+            pl.col("tpep_pickup_datetime").str.to_datetime("%Y-%m-%d %H:%M:%S").dt.truncate("1h").alias("hour")
+        )
         .group_by(["PULocationID", "hour"])
-        .agg(pl.len().alias("pickups"), pl.col("trip_distance").mean(), pl.col("fare_amount").mean(), pl.col("total_amount").mean())
+        .agg(
+            pl.len().alias("pickups"),
+            pl.col("trip_distance").mean(),
+            pl.col("fare_amount").mean(),
+            pl.col("total_amount").mean(),
+        )
     )
     return len(df), len(out), time.perf_counter() - start
 

@@ -33,4 +33,7 @@ if __name__ == "__main__":
     predicted = np.maximum(model.predict(x_valid), 0.0)
     mae = float(np.mean(np.abs(predicted - y_valid)))
     rmse = float(math.sqrt(np.mean((predicted - y_valid) ** 2)))
-    print(f"lightgbm rows={len(y_valid)} mae={mae:.4f} rmse={rmse:.4f} fit_seconds={seconds:.1f} train_rows={len(y_train)}")
+    print(
+        f"lightgbm rows={len(y_valid)} mae={mae:.4f} rmse={rmse:.4f} "
+        f"fit_seconds={seconds:.1f} train_rows={len(y_train)}"
+    )

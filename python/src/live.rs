@@ -3,10 +3,11 @@
 //! [`LiveJob`]: the binding only builds its [`Source`] and settings.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use zonecast::dataflows::live::LiveJob;
-use zonecast::jobs::Source;
+use zonecast::jobs::{SocketSource, Source, SourceSettings};
 use zonecast::live::zones::ZoneDirectory;
 use zonecast::runtime::Cluster;
 use zonecast::sources::channel::ChannelOptions;
@@ -20,7 +21,7 @@ use crate::model::model_of;
 /// Starts a live job; returns at once (planning, binding and the dataflow run on the job's
 /// threads).
 #[pyfunction]
-#[pyo3(signature = (inputs, listen, push, speed, model, http, workers, allowed_lateness, columns, exit_at_end, batch_rows, retention_hours, zones))]
+#[pyo3(signature = (inputs, listen, push, speed, model, http, workers, allowed_lateness, columns, exit_at_end, batch_rows, retention_hours, zones, batch_interval_ms=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_live(
     py: Python<'_>,
@@ -37,6 +38,7 @@ pub fn start_live(
     batch_rows: Option<u64>,
     retention_hours: Option<i64>,
     zones: Option<std::path::PathBuf>,
+    batch_interval_ms: Option<u64>,
 ) -> PyResult<Run> {
     if listen.is_some() && push {
         return Err(errors::value(
@@ -44,16 +46,22 @@ pub fn start_live(
         ));
     }
     let (file, external) = model_of(model)?;
+    let interval = batch_interval_ms
+        .map(|ms| Duration::from_millis(ms.max(1)))
+        .unwrap_or(SourceSettings::DEFAULT_BATCH_INTERVAL);
     let mut source = history::trip_source(history::inputs(inputs)?)?.map(|s| s.with_speed(speed));
     let mut sender = None;
     if let Some(addr) = &listen {
         source = Some(match source {
-            Some(s) => s.then(Source::socket(addr)),
-            None => Source::socket(addr),
+            Some(s) => s.then(socket(addr, interval)),
+            None => socket(addr, interval),
         });
     }
     if push {
-        let (channel, tx) = Source::channel(ChannelOptions::default());
+        let (channel, tx) = Source::channel(ChannelOptions {
+            batch_interval: interval,
+            ..ChannelOptions::default()
+        });
         sender = Some(tx);
         source = Some(match source {
             Some(s) => s.then(channel),
@@ -69,6 +77,7 @@ pub fn start_live(
     job.cluster = Cluster::threads(workers.max(1));
     job.http = http;
     job.exit_at_end = exit_at_end;
+    job.batch_interval = interval;
     if let Some(lateness) = allowed_lateness {
         job.policy.watermark.allowed_lateness = span(&lateness)?;
     }
@@ -84,4 +93,12 @@ pub fn start_live(
     job.zones = Arc::new(directory);
     let handle = job.start().map_err(errors::job)?;
     Ok(Run::new(handle, sender, external))
+}
+
+/// A socket source on `addr` that closes an epoch at least every `interval`.
+fn socket(addr: &str, interval: Duration) -> Source {
+    Source::Socket(SocketSource {
+        batch_interval: interval,
+        ..SocketSource::new(addr)
+    })
 }

@@ -159,6 +159,27 @@ def test_push_and_swap(trips: Path, ridge: zc.Model, small_spec: zc.FeatureSpec)
         run.close_input()
 
 
+def test_batch_interval_holds_pushed_rows_until_the_epoch_closes(trips: Path) -> None:
+    import time
+
+    frame = pd.read_parquet(trips).iloc[:5]
+    job = zc.LiveJob(push=True, http=None, workers=1, batch_interval_ms=3_000)
+    assert job.batch_interval_ms == 3_000
+    with job.start() as run:
+        run.wait_ready(30)
+        pushed = time.monotonic()
+        run.push(frame)
+        list(run.updates(timeout=0.3))
+        if time.monotonic() - pushed < 2.5:  # well inside the 3 s interval
+            assert run.status().get("accepted", 0) == 0, "an epoch closed before its interval"
+        deadline = time.monotonic() + 30
+        while run.status().get("accepted", 0) < 5:
+            assert time.monotonic() < deadline, run.status()
+            list(run.updates(timeout=0.1))
+        assert time.monotonic() - pushed >= 2.9
+        run.close_input()
+
+
 def test_socket_input(trips: Path, ridge: zc.Model, workdir: Path) -> None:
     import socket
 

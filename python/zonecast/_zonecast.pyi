@@ -141,6 +141,7 @@ def start_live(
     batch_rows: int | None,
     retention_hours: int | None,
     zones: str | None,
+    batch_interval_ms: int | None = None,
 ) -> Run: ...
 def batch(
     inputs: list[Any],

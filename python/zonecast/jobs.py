@@ -170,6 +170,9 @@ class LiveJob:
 
     ``exit_at_end``: end when finite inputs end (default: when there is no HTTP server and no
     never-ending input); otherwise the job serves until stopped.
+
+    ``batch_interval_ms``: paced files, the socket and pushed rows close an epoch at most this
+    many milliseconds after its first row (default 20), as ``zonecast run --batch-interval-ms``.
     """
 
     def __init__(self, inputs: Any = None, listen: str | None = None, push: bool = False,
@@ -177,7 +180,8 @@ class LiveJob:
                  http: str | None = "127.0.0.1:0", workers: int = 2,
                  allowed_lateness: str | None = None, columns: Mapping[str, str] | None = None,
                  exit_at_end: bool | None = None, batch_rows: int | None = None,
-                 retention_hours: int | None = None, zones: str | os.PathLike[str] | None = None) -> None:
+                 retention_hours: int | None = None, zones: str | os.PathLike[str] | None = None,
+                 batch_interval_ms: int | None = None) -> None:
         self.inputs = [] if inputs is None else inputs
         self.listen = listen
         self.push = push
@@ -193,6 +197,7 @@ class LiveJob:
         self.batch_rows = batch_rows
         self.retention_hours = retention_hours
         self.zones = zones
+        self.batch_interval_ms = batch_interval_ms
 
     def start(self) -> LiveRun:
         """Starts the job and returns at once; the engine runs without the GIL."""
@@ -200,7 +205,8 @@ class LiveJob:
             native_inputs(self.inputs, self.columns), self.listen, self.push, self.speed,
             self.model._native, self.http, int(self.workers), self.allowed_lateness,
             column_overrides(self.columns), bool(self.exit_at_end), self.batch_rows,
-            self.retention_hours, None if self.zones is None else os.fspath(self.zones))
+            self.retention_hours, None if self.zones is None else os.fspath(self.zones),
+            self.batch_interval_ms)
         return LiveRun(native)
 
     def run(self, timeout: float = 60.0) -> dict[str, Any]:
