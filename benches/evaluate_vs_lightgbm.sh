@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Accuracy side by side: zonecast's default model (random forest) and LightGBM on the same
+# Accuracy side by side: zonecast's default model (random forest), its gbdt and LightGBM on the same
 # features and the same train/validation split, with the three baselines, on
 #   1. the real yellow-taxi hourly counts of January 2022 (../shared/data; 31 days, so lags
 #      1-24,168 and a one-week same-hour mean; the last week is validation), and
@@ -21,9 +21,16 @@ $BIN train --input "$DATA/yellow_zone_hourly_2022-01.parquet" --hourly --zone-co
   --hour-col pickup_hour --count-col rides --lags 1-24,168 --same-hour-weeks 1 --validation-hours 168 \
   --out "$DIR/jan2022.model" --export-features "$DIR/jan2022"
 "$DIR/venv/bin/python" benches/lightgbm_compare.py "$DIR/jan2022"
+echo "-- zonecast gbdt on the same features and split"
+/usr/bin/time -f "gbdt train wall %e s, peak RSS %M KB" $BIN train --input "$DATA/yellow_zone_hourly_2022-01.parquet" --hourly \
+  --zone-col pickup_location_id --hour-col pickup_hour --count-col rides --lags 1-24,168 --same-hour-weeks 1 \
+  --validation-hours 168 --model gbdt --out "$DIR/jan2022.gbdt" 2>&1 | grep -E "best round|^  |wall"
 
 echo "== 3 months of generated trips (260 zones), default spec, last week held out"
 [ -f "$DIR/trips_90d.parquet" ] || $BIN generate --out "$DIR/trips_90d.parquet" --trips 3000000 --days 90 --seed 3
 /usr/bin/time -f "train wall %e s, peak RSS %M KB" $BIN train --input "$DIR/trips_90d.parquet" \
   --out "$DIR/90d.model" --export-features "$DIR/90d"
 "$DIR/venv/bin/python" benches/lightgbm_compare.py "$DIR/90d"
+echo "-- zonecast gbdt on the same features and split"
+/usr/bin/time -f "gbdt train wall %e s, peak RSS %M KB" $BIN train --input "$DIR/trips_90d.parquet" --model gbdt \
+  --out "$DIR/90d.gbdt" 2>&1 | grep -E "best round|^  |wall"

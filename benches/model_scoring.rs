@@ -1,5 +1,5 @@
 //! Scoring throughput of each model kind on one thread (one worker): feature rows in,
-//! forecasts per second out. Also times training the forest and ridge on the same rows.
+//! forecasts per second out. Also times training the forest, gbdt and ridge on the same rows.
 //!
 //! Run: `cargo bench --bench model_scoring` (rows are built from generated hourly counts, 260
 //! zones x 6 weeks, default feature spec).
@@ -31,7 +31,7 @@ fn main() {
     let history = PickupHistory::from_counts(counts);
     let until = start_hour + hours;
     let mut models: Vec<ModelFile> = Vec::new();
-    for kind in [ModelKind::RandomForest, ModelKind::Ridge] {
+    for kind in [ModelKind::RandomForest, ModelKind::Gbdt, ModelKind::Ridge] {
         let mut config = TrainConfig::new(until);
         config.kind = kind;
         let started = Instant::now();

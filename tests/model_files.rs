@@ -40,6 +40,7 @@ fn model_files_round_trip_exactly_for_every_kind() {
     let dir = Scratch::new();
     for kind in [
         "rf",
+        "gbdt",
         "ridge",
         "previous_hour",
         "same_hour_last_week",
@@ -53,6 +54,34 @@ fn model_files_round_trip_exactly_for_every_kind() {
         assert_eq!(loaded.to_bytes(), std::fs::read(&path).unwrap());
         assert_eq!(loaded.version.len(), 16);
     }
+}
+
+/// Boosting is deterministic: the same data gives the same file, byte for byte, and a loaded
+/// file forecasts bit for bit what the trained model does.
+#[test]
+fn gbdt_files_are_deterministic_and_forecast_the_same_after_loading() {
+    let dir = Scratch::new();
+    let first = trained(ModelKind::Gbdt);
+    let second = trained(ModelKind::Gbdt);
+    assert_eq!(first.to_bytes(), second.to_bytes());
+    let path = dir.path("gbdt.bin");
+    first.save(&path).unwrap();
+    let loaded = ModelFile::load(&path).unwrap();
+    let history = small_history();
+    let rows = zonecast::model::train::dataset(&history, &first.spec, 400_200, 400_000 + 24 * 21);
+    let refs: Vec<_> = rows.rows.iter().collect();
+    let before: Vec<u64> = first
+        .predict_many(&refs)
+        .iter()
+        .map(|f| f.pickups.to_bits())
+        .collect();
+    let after: Vec<u64> = loaded
+        .predict_many(&refs)
+        .iter()
+        .map(|f| f.pickups.to_bits())
+        .collect();
+    assert!(!before.is_empty());
+    assert_eq!(before, after);
 }
 
 #[test]
@@ -81,7 +110,7 @@ fn mismatched_spec_corrupt_and_foreign_files_are_rejected_clearly() {
         .parse::<ModelKind>()
         .unwrap_err()
         .to_string()
-        .contains("use rf, ridge"));
+        .contains("use rf, gbdt, ridge"));
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use zonecast::dataflows::history::load_history;
 use zonecast::features::FeatureSpec;
+use zonecast::model::gbdt::GbdtParams;
 use zonecast::model::train::{dataset, train, TrainConfig};
 use zonecast::model::ModelKind;
 use zonecast::time::format_hour;
@@ -19,9 +20,20 @@ pub struct TrainArgs {
     /// Train on target hours before this time (default: the end of the data).
     #[arg(long, value_parser = parse_hour)]
     until: Option<i64>,
-    /// Model: rf (random forest), ridge, previous_hour, same_hour_last_week, four_week_mean.
+    /// Model: rf (random forest), gbdt (gradient-boosted trees), ridge, previous_hour,
+    /// same_hour_last_week, four_week_mean.
     #[arg(long, default_value = "rf")]
     model: ModelKind,
+    /// With --model gbdt: boosting rounds at most (training stops early on the validation
+    /// week and keeps the best round).
+    #[arg(long, default_value_t = GbdtParams::default().rounds)]
+    rounds: usize,
+    /// With --model gbdt: the learning rate (shrinkage of every tree).
+    #[arg(long, default_value_t = GbdtParams::default().learning_rate)]
+    learning_rate: f64,
+    /// With --model gbdt: leaves per tree at most.
+    #[arg(long, default_value_t = GbdtParams::default().max_leaves)]
+    max_leaves: usize,
     /// Lags in hours, e.g. `1-24,168,336,504,672`.
     #[arg(long, default_value = "1-24,168,336,504,672")]
     lags: String,
@@ -72,6 +84,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     config.kind = args.model;
     config.spec = spec;
     config.validation_hours = args.validation_hours;
+    config.gbdt = GbdtParams {
+        rounds: args.rounds.max(1),
+        learning_rate: args.learning_rate,
+        max_leaves: args.max_leaves.max(2),
+        ..GbdtParams::default()
+    };
     let trained = train(&history, &config, &mut |line| eprintln!("{line}"))?;
     let model = &trained.model;
     model.save(&args.out)?;

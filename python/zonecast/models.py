@@ -23,7 +23,8 @@ def _hour(bucket: int) -> pd.Timestamp:
 
 
 class Model:
-    """A native zonecast model (random forest, ridge or a baseline) and its file."""
+    """A native zonecast model (random forest, gradient-boosted trees, ridge or a baseline) and
+    its file."""
 
     def __init__(self, native: _zonecast.Model) -> None:
         self._native = native
@@ -50,7 +51,7 @@ class Model:
 
     @property
     def kind(self) -> str:
-        """``rf``, ``ridge`` or a baseline's name."""
+        """``rf``, ``gbdt``, ``ridge`` or a baseline's name."""
         return self._native.kind
 
     @property
@@ -156,7 +157,7 @@ AnyModel = Model | PyModel
 def train(inputs: Any, until: Any = None, model: str = "rf", spec: FeatureSpec | None = None,
           validation_hours: int | None = None, columns: Mapping[str, str] | None = None,
           workers: int = 2) -> Model:
-    """Trains a native model (``rf``, ``ridge`` or a baseline) on target hours before ``until``
+    """Trains a native model (``rf``, ``gbdt``, ``ridge`` or a baseline) on target hours before ``until``
     (default: the end of the data); the last week (or quarter of a shorter range) is held out
     and reported in ``Model.validation``."""
     spec = spec or FeatureSpec()

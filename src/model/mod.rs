@@ -13,6 +13,7 @@ pub mod encoding;
 pub mod external;
 pub mod flat_forest;
 pub mod forest;
+pub mod gbdt;
 pub mod linear;
 pub mod train;
 pub mod watch;
@@ -40,6 +41,8 @@ pub enum ModelKind {
     Baseline(Baseline),
     /// A model outside the engine (e.g. a Python object), see [`external`].
     External,
+    /// Gradient-boosted trees, see [`gbdt`].
+    Gbdt,
 }
 
 impl ModelKind {
@@ -50,6 +53,7 @@ impl ModelKind {
             ModelKind::Ridge => "ridge",
             ModelKind::Baseline(b) => b.name(),
             ModelKind::External => "external",
+            ModelKind::Gbdt => "gbdt",
         }
     }
 }
@@ -66,6 +70,7 @@ impl FromStr for ModelKind {
         match text {
             "rf" | "random_forest" | "forest" => Ok(ModelKind::RandomForest),
             "ridge" | "linear" => Ok(ModelKind::Ridge),
+            "gbdt" | "gbm" | "boosting" => Ok(ModelKind::Gbdt),
             other => Baseline::ALL
                 .into_iter()
                 .find(|b| b.name() == other)
@@ -82,7 +87,7 @@ pub enum ModelError {
     #[error("this job takes no model swaps: only live jobs swap models")]
     NoSwaps,
     /// `--model` named no known kind.
-    #[error("unknown model kind {0:?}: use rf, ridge, previous_hour, same_hour_last_week or four_week_mean")]
+    #[error("unknown model kind {0:?}: use rf, gbdt, ridge, previous_hour, same_hour_last_week or four_week_mean")]
     UnknownKind(String),
     /// The file could not be read or written.
     #[error("cannot access model file {path}: {source}")]
@@ -178,6 +183,12 @@ impl Forecaster for Forest {
     }
 }
 
+impl Forecaster for gbdt::Gbdt {
+    fn forecast(&self, spec: &FeatureSpec, _offsets: &[u32], rows: &[&FeatureRow]) -> Vec<f64> {
+        self.predict_many(&spec.vectors(rows))
+    }
+}
+
 impl Fitted {
     /// The model behind the [`Forecaster`] trait.
     pub fn forecaster(&self) -> &dyn Forecaster {
@@ -186,6 +197,7 @@ impl Fitted {
             Fitted::Ridge(r) => r,
             Fitted::Baseline(b) => b,
             Fitted::External(e) => e,
+            Fitted::Gbdt(g) => g,
         }
     }
 }
@@ -201,6 +213,8 @@ pub enum Fitted {
     Baseline(Baseline),
     /// A model outside the engine.
     External(external::ExternalModel),
+    /// Gradient-boosted trees.
+    Gbdt(gbdt::Gbdt),
 }
 
 const MAGIC: &str = "zonecast-model";

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use crate::features::history::PickupHistory;
 use crate::features::{FeatureRow, FeatureSpec};
 use crate::model::forest::{Forest, ForestParams};
+use crate::model::gbdt::{Gbdt, GbdtParams};
 use crate::model::linear::Ridge;
 use crate::model::{Baseline, Fitted, Metrics, ModelError, ModelFile, ModelKind};
 
@@ -57,6 +58,10 @@ pub struct TrainConfig {
     pub forest: ForestParams,
     /// Ridge penalty.
     pub ridge_lambda: f64,
+    /// Gradient-boosting settings.
+    pub gbdt: GbdtParams,
+    /// With boosting: report the validation MAE every this many rounds (0: never).
+    pub report_every: usize,
 }
 
 impl TrainConfig {
@@ -69,6 +74,8 @@ impl TrainConfig {
             validation_hours: None,
             forest: ForestParams::default(),
             ridge_lambda: 1e-3,
+            gbdt: GbdtParams::default(),
+            report_every: 50,
         }
     }
 }
@@ -141,6 +148,29 @@ pub fn train(
                 )
                 .map_err(ModelError::Training)?,
             ),
+            ModelKind::Gbdt => {
+                let valid_vectors = vectors(&valid_set);
+                let every = config.report_every;
+                let gbdt = Gbdt::fit(
+                    &vectors(&train_set),
+                    &train_set.actuals,
+                    (&valid_vectors, &valid_set.actuals),
+                    config.gbdt,
+                    &mut |round, mae| {
+                        if every > 0 && round % every == 0 {
+                            progress(&format!("round {round}: validation MAE {mae:.4}"));
+                        }
+                    },
+                )
+                .map_err(ModelError::Training)?;
+                progress(&format!(
+                    "best round {} of {}: validation MAE {:.4}",
+                    gbdt.rounds(),
+                    config.gbdt.rounds,
+                    gbdt.validation_mae.last().copied().unwrap_or(f64::NAN)
+                ));
+                Fitted::Gbdt(gbdt)
+            }
             ModelKind::Baseline(b) => Fitted::Baseline(b),
             ModelKind::External => return Err(ModelError::Training(
                 "an external model is trained outside zonecast; wrap the trained object instead"
