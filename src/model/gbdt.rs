@@ -233,17 +233,28 @@ impl Bins {
         Bins { cuts }
     }
 
-    /// Column-major bins.
-    fn apply(&self, x: &[Vec<f64>]) -> Vec<Vec<u8>> {
-        self.cuts
-            .iter()
-            .enumerate()
-            .map(|(f, cuts)| {
-                x.iter()
-                    .map(|r| cuts.partition_point(|&c| c < r[f]) as u8)
-                    .collect()
-            })
-            .collect()
+    /// Row-major bins: row `r`'s bins are `data[r * features..][..features]`.
+    fn apply(&self, x: &[Vec<f64>]) -> BinMatrix {
+        let features = self.cuts.len();
+        let mut data = Vec::with_capacity(x.len() * features);
+        for row in x {
+            for (f, cuts) in self.cuts.iter().enumerate() {
+                data.push(cuts.partition_point(|&c| c < row[f]) as u8);
+            }
+        }
+        BinMatrix { features, data }
+    }
+}
+
+/// Every training row's bin of every feature, row by row (one row's bins share a cache line).
+struct BinMatrix {
+    features: usize,
+    data: Vec<u8>,
+}
+
+impl BinMatrix {
+    fn bin(&self, row: u32, feature: usize) -> usize {
+        self.data[row as usize * self.features + feature] as usize
     }
 }
 
@@ -290,40 +301,48 @@ impl Ord for Candidate {
     }
 }
 
-fn histogram(column: &[u8], rows: &[u32], grad: &[f64], hess: &[f64]) -> Histogram {
-    let mut hist = vec![[0.0f64; 3]; MAX_CUTS + 1];
+/// The histograms of features `features` over `rows` (rows in increasing order, so every bin's
+/// sums add up in the same order whichever thread builds them).
+fn histogram_block(
+    binned: &BinMatrix,
+    features: std::ops::Range<usize>,
+    rows: &[u32],
+    grad: &[f64],
+    hess: &[f64],
+) -> Vec<Histogram> {
+    let width = features.len();
+    let mut flat = vec![[0.0f64; 3]; width * (MAX_CUTS + 1)];
     for &r in rows {
-        let slot = &mut hist[column[r as usize] as usize];
-        slot[0] += grad[r as usize];
-        slot[1] += hess[r as usize];
-        slot[2] += 1.0;
+        let (g, h) = (grad[r as usize], hess[r as usize]);
+        let at = r as usize * binned.features;
+        let bins = &binned.data[at + features.start..at + features.end];
+        for (k, &bin) in bins.iter().enumerate() {
+            let slot = &mut flat[k * (MAX_CUTS + 1) + bin as usize];
+            slot[0] += g;
+            slot[1] += h;
+            slot[2] += 1.0;
+        }
     }
-    hist
+    flat.chunks(MAX_CUTS + 1).map(<[_]>::to_vec).collect()
 }
 
 /// Every feature's histogram over `rows`, features shared out over the available cores when
 /// there are enough rows to pay for the threads (the result does not depend on how).
-fn histograms(binned: &[Vec<u8>], rows: &[u32], grad: &[f64], hess: &[f64]) -> Vec<Histogram> {
+fn histograms(binned: &BinMatrix, rows: &[u32], grad: &[f64], hess: &[f64]) -> Vec<Histogram> {
+    let features = binned.features;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(binned.len());
+        .min(features);
     if threads <= 1 || rows.len() < 20_000 {
-        return binned
-            .iter()
-            .map(|c| histogram(c, rows, grad, hess))
-            .collect();
+        return histogram_block(binned, 0..features, rows, grad, hess);
     }
-    let per = binned.len().div_ceil(threads);
+    let per = features.div_ceil(threads);
     std::thread::scope(|scope| {
-        let parts: Vec<_> = binned
-            .chunks(per)
-            .map(|columns| {
-                scope.spawn(move || {
-                    columns
-                        .iter()
-                        .map(|c| histogram(c, rows, grad, hess))
-                        .collect::<Vec<_>>()
-                })
+        let parts: Vec<_> = (0..features)
+            .step_by(per)
+            .map(|start| {
+                let block = start..(start + per).min(features);
+                scope.spawn(move || histogram_block(binned, block, rows, grad, hess))
             })
             .collect();
         parts
@@ -361,7 +380,7 @@ fn best_split(hists: &[Histogram], sums: [f64; 3], params: GbdtParams) -> Option
 
 /// Grows one tree; returns it and each leaf's node with its training rows.
 fn grow(
-    binned: &[Vec<u8>],
+    binned: &BinMatrix,
     bins: &Bins,
     grad: &[f64],
     hess: &[f64],
@@ -414,11 +433,10 @@ fn grow(
                 node: 0,
             },
         );
-        let column = &binned[split.feature];
         let (left_rows, right_rows): (Vec<u32>, Vec<u32>) = parent
             .rows
             .iter()
-            .partition(|&&r| column[r as usize] as usize <= split.bin);
+            .partition(|&&r| binned.bin(r, split.feature) <= split.bin);
         let left_is_small = left_rows.len() <= right_rows.len();
         let small = histograms(
             binned,
