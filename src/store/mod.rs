@@ -248,11 +248,30 @@ impl Store {
             self.conn.execute_batch(end).map_err(|e| self.error(e))?;
         }
         if checked? {
-            self.conn
-                .pragma_update(None, "journal_mode", "WAL")
-                .map_err(|e| self.error(e))?;
+            self.switch_to_wal()?;
         }
         Ok(())
+    }
+
+    /// Puts a new database in WAL mode. The switch needs the file to itself, and SQLite answers
+    /// `SQLITE_BUSY` at once (without its busy handler) while another opener holds a lock, so
+    /// it is retried until the lock timeout.
+    fn switch_to_wal(&self) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => return Ok(()),
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked)
+                    ) && started.elapsed() < self.lock_timeout =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
     }
 
     /// Checks the schema version; with `create`, writes the schema into an empty file.
