@@ -96,8 +96,7 @@ pub struct Gbdt {
     pub validation_mae: Vec<f64>,
 }
 
-/// One boosting round's progress: round (1-based), training rows' loss-free summary and the
-/// validation MAE.
+/// Called after every boosting round with the round (1-based) and the validation MAE.
 pub type RoundReport<'a> = &'a mut dyn FnMut(usize, f64);
 
 impl Gbdt {
