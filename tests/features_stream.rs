@@ -3,7 +3,8 @@
 //! - feature oracle: rows maintained incrementally under heavy disorder and late data equal the
 //!   rows recomputed from the final pickups, for every (zone, target hour), on 1, 2, 4 workers;
 //! - no skew: the rows `train` builds for a period equal the rows the stream scores;
-//! - corrections: a late trip changes exactly the rows (and forecasts) whose offsets reach its hour.
+//! - corrections: a late trip changes exactly the rows (and forecasts) whose offsets or rolling
+//!   windows reach its hour.
 
 mod common;
 
@@ -214,8 +215,20 @@ fn rows_train_sees_equal_rows_the_stream_scores() {
     assert_eq!(accumulate(&forecasts).len(), accumulate(&features).len());
 }
 
-#[test]
-fn a_late_trip_changes_exactly_the_forecasts_whose_offsets_reach_its_hour() {
+/// Changed (zone, target hour - base hour) of feature rows and forecasts, the feature updates,
+/// and the base hour.
+type LateTripChanges = (
+    Vec<(u16, i64)>,
+    Vec<(u16, i64)>,
+    Vec<(FeatureRow, isize)>,
+    i64,
+);
+
+/// Two zones with three trips an hour for 80 hours, then a late trip in zone 1's hour 70 (while
+/// the watermark is in hour 79, rows for targets 56..=79 kept) under `spec`: returns the
+/// (zone, target hour) of the feature rows and of the forecasts the late epoch changed, and the
+/// feature updates.
+fn late_trip_changes(spec: FeatureSpec) -> LateTripChanges {
     let base = zonecast::time::days_from_civil(2024, 5, 1) * 86_400;
     let trip = |hour: i64, minute: i64, zone: u16| Trip {
         pickup: base + hour * 3600 + minute * 60,
@@ -250,8 +263,7 @@ fn a_late_trip_changes_exactly_the_forecasts_whose_offsets_reach_its_hour() {
     let late_epoch = (rows.len() - 2) as u64;
     let mut policy = keep_everything();
     policy.retention_hours = 24;
-    // No same-hour weeks: rows are complete after 48 h, so the model (not a baseline) scores them.
-    policy.spec = FeatureSpec::new(vec![1, 2, 3, 24, 48], 0);
+    policy.spec = spec;
     let (features, forecasts) = run(batches(&rows, 1), 2, policy);
     let base_hour = hour_of(base);
     let targets = |updates: &Updates<_>| -> Vec<(u16, i64)> {
@@ -263,13 +275,7 @@ fn a_late_trip_changes_exactly_the_forecasts_whose_offsets_reach_its_hour() {
         t.dedup();
         t
     };
-    // The watermark is in hour 79 when the late trip arrives; rows for targets 56..=79 are kept.
-    let expected: Vec<(u16, i64)> = [1, 2, 3, 24, 48, 168]
-        .iter()
-        .map(|o| (1u16, late_hour + o))
-        .filter(|(_, t)| (56..=79).contains(t))
-        .collect();
-    assert_eq!(targets(&features), expected);
+    let changed_rows = targets(&features);
     let changed: Vec<(u16, i64)> = {
         let all = forecasts.lock().unwrap();
         let mut t: Vec<(u16, i64)> = all[&late_epoch]
@@ -279,5 +285,54 @@ fn a_late_trip_changes_exactly_the_forecasts_whose_offsets_reach_its_hour() {
         t.dedup();
         t
     };
-    assert_eq!(changed, expected);
+    let updates = features.lock().unwrap()[&late_epoch].clone();
+    (changed_rows, changed, updates, base_hour)
+}
+
+#[test]
+fn a_late_trip_changes_exactly_the_forecasts_whose_offsets_reach_its_hour() {
+    // No same-hour weeks and no trends: rows are complete after 48 h, so the model (not a
+    // baseline) scores them, and only the offsets reach back.
+    let spec = FeatureSpec::new(vec![1, 2, 3, 24, 48], 0).with_trends(false);
+    let (rows, forecasts, _, _) = late_trip_changes(spec);
+    let expected: Vec<(u16, i64)> = [1, 2, 3, 24, 48, 168]
+        .iter()
+        .map(|o| (1u16, 70 + o))
+        .filter(|(_, t)| (56..=79).contains(t))
+        .collect();
+    assert_eq!(rows, expected);
+    assert_eq!(forecasts, expected);
+}
+
+#[test]
+fn a_late_trip_changes_the_rolling_means_of_every_target_whose_window_reaches_its_hour() {
+    // Trends sum the last 3, 6 and 24 hours: every target 71..=94 (of those kept, 71..=79)
+    // sees the late hour 70, besides the offsets' targets.
+    let spec = FeatureSpec::new(vec![1, 2, 3, 24, 48], 0);
+    let (rows, forecasts, updates, base_hour) = late_trip_changes(spec);
+    let expected: Vec<(u16, i64)> = (71..=79).map(|t| (1u16, t)).collect();
+    assert_eq!(rows, expected);
+    assert_eq!(forecasts, expected);
+    // Each retraction and insertion pair differs by one trip in exactly the windows that reach
+    // back to hour 70 (the 3-hour window only for targets 71..=73, and so on).
+    for (zone, target) in expected {
+        let pair: Vec<&(FeatureRow, isize)> = updates
+            .iter()
+            .filter(|(r, _)| r.zone == zone && r.target_hour - base_hour == target)
+            .collect();
+        assert_eq!(
+            pair.len(),
+            2,
+            "target {target}: one retraction, one insertion"
+        );
+        let (old, new) = if pair[0].1 < 0 {
+            (&pair[0].0, &pair[1].0)
+        } else {
+            (&pair[1].0, &pair[0].0)
+        };
+        let back = target - 70;
+        let bumped: Vec<u32> = [3, 6, 24].iter().map(|&w| u32::from(back <= w)).collect();
+        let diff: Vec<u32> = new.sums.iter().zip(&old.sums).map(|(n, o)| n - o).collect();
+        assert_eq!(diff, bumped, "target {target}");
+    }
 }

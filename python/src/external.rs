@@ -74,11 +74,12 @@ pub struct ExternalModel {
 impl ExternalModel {
     /// `call(x_bytes, rows, cols) -> bytes` scores a row-major float64 matrix.
     #[new]
-    #[pyo3(signature = (call, lags, same_hour_weeks, name, max_batch_rows, on_error))]
+    #[pyo3(signature = (call, lags, same_hour_weeks, trends, name, max_batch_rows, on_error))]
     fn new(
         call: Py<PyAny>,
         lags: Vec<u32>,
         same_hour_weeks: u32,
+        trends: bool,
         name: String,
         max_batch_rows: usize,
         on_error: &str,
@@ -101,7 +102,8 @@ impl ExternalModel {
             failure: failure.clone(),
         };
         let engine = Engine::new(&name, Box::new(predictor), max_batch_rows, on_error);
-        let file = ModelFile::external(engine.clone(), FeatureSpec::new(lags, same_hour_weeks));
+        let spec = FeatureSpec::new(lags, same_hour_weeks).with_trends(trends);
+        let file = ModelFile::external(engine.clone(), spec);
         Ok(ExternalModel {
             file,
             engine,

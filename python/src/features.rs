@@ -70,6 +70,11 @@ impl Features {
         self.spec.same_hour_weeks
     }
 
+    #[getter]
+    fn trends(&self) -> bool {
+        self.spec.trends
+    }
+
     fn __len__(&self) -> usize {
         self.rows.len()
     }
@@ -78,19 +83,20 @@ impl Features {
 /// The feature rows of every known zone and target hour in `start..end` (hour buckets;
 /// default: the whole history) whose history is complete.
 #[pyfunction]
-#[pyo3(signature = (inputs, lags, same_hour_weeks, start, end, columns, workers))]
+#[pyo3(signature = (inputs, lags, same_hour_weeks, trends, start, end, columns, workers))]
 #[allow(clippy::too_many_arguments)]
 pub fn features(
     py: Python<'_>,
     inputs: Vec<Bound<'_, PyAny>>,
     lags: Vec<u32>,
     same_hour_weeks: u32,
+    trends: bool,
     start: Option<i64>,
     end: Option<i64>,
     columns: Vec<String>,
     workers: usize,
 ) -> PyResult<Features> {
-    let spec = FeatureSpec::new(lags, same_hour_weeks);
+    let spec = FeatureSpec::new(lags, same_hour_weeks).with_trends(trends);
     let inputs = history::inputs(inputs)?;
     let history = history::load(py, inputs, history::column_map(columns)?, workers)?;
     let start = start.or(history.first_hour()).unwrap_or(0);

@@ -75,10 +75,11 @@ impl Model {
 
     /// A baseline as a model (`previous_hour`, `same_hour_last_week`, `four_week_mean`).
     #[staticmethod]
-    fn baseline(name: &str, lags: Vec<u32>, same_hour_weeks: u32) -> PyResult<Self> {
+    fn baseline(name: &str, lags: Vec<u32>, same_hour_weeks: u32, trends: bool) -> PyResult<Self> {
+        let spec = FeatureSpec::new(lags, same_hour_weeks).with_trends(trends);
         match name.parse::<ModelKind>().map_err(errors::model)? {
             ModelKind::Baseline(b) => Ok(Model {
-                file: ModelFile::baseline(b, FeatureSpec::new(lags, same_hour_weeks)),
+                file: ModelFile::baseline(b, spec),
             }),
             other => Err(errors::value(format!(
                 "{other} is not a baseline: train it with zonecast.train"
@@ -114,6 +115,11 @@ impl Model {
     #[getter]
     fn same_hour_weeks(&self) -> u32 {
         self.file.spec.same_hour_weeks
+    }
+
+    #[getter]
+    fn trends(&self) -> bool {
+        self.file.spec.trends
     }
 
     /// First target hour trained on (hours since 1970-01-01, naive).
@@ -152,7 +158,7 @@ impl Model {
 
 /// Trains a native model on the inputs' history.
 #[pyfunction]
-#[pyo3(signature = (inputs, until, kind, lags, same_hour_weeks, validation_hours, columns, workers))]
+#[pyo3(signature = (inputs, until, kind, lags, same_hour_weeks, trends, validation_hours, columns, workers))]
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     py: Python<'_>,
@@ -161,6 +167,7 @@ pub fn train(
     kind: &str,
     lags: Vec<u32>,
     same_hour_weeks: u32,
+    trends: bool,
     validation_hours: Option<i64>,
     columns: Vec<String>,
     workers: usize,
@@ -171,7 +178,7 @@ pub fn train(
     let end = history.last_hour().map_or(0, |h| h + 1);
     let mut config = TrainConfig::new(until.unwrap_or(end));
     config.kind = kind;
-    config.spec = FeatureSpec::new(lags, same_hour_weeks);
+    config.spec = FeatureSpec::new(lags, same_hour_weeks).with_trends(trends);
     config.validation_hours = validation_hours;
     let trained = py
         .detach(|| train_model(&history, &config, &mut |line| tracing::info!("{line}")))

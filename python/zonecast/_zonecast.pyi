@@ -33,6 +33,8 @@ class Features:
     def lags(self) -> list[int]: ...
     @property
     def same_hour_weeks(self) -> int: ...
+    @property
+    def trends(self) -> bool: ...
     def __len__(self) -> int: ...
 
 @final
@@ -42,7 +44,7 @@ class Model:
     @staticmethod
     def from_bytes(bytes: bytes) -> Model: ...
     @staticmethod
-    def baseline(name: str, lags: list[int], same_hour_weeks: int) -> Model: ...
+    def baseline(name: str, lags: list[int], same_hour_weeks: int, trends: bool) -> Model: ...
     def save(self, path: str) -> None: ...
     def to_bytes(self) -> bytes: ...
     @property
@@ -53,6 +55,8 @@ class Model:
     def lags(self) -> list[int]: ...
     @property
     def same_hour_weeks(self) -> int: ...
+    @property
+    def trends(self) -> bool: ...
     @property
     def trained_from(self) -> int: ...
     @property
@@ -68,6 +72,7 @@ class ExternalModel:
         call: Any,
         lags: list[int],
         same_hour_weeks: int,
+        trends: bool,
         name: str,
         max_batch_rows: int,
         on_error: str,
@@ -104,6 +109,7 @@ def features(
     inputs: list[Any],
     lags: list[int],
     same_hour_weeks: int,
+    trends: bool,
     start: int | None,
     end: int | None,
     columns: list[str],
@@ -115,6 +121,7 @@ def train(
     kind: str,
     lags: list[int],
     same_hour_weeks: int,
+    trends: bool,
     validation_hours: int | None,
     columns: list[str],
     workers: int,

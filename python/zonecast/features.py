@@ -22,7 +22,7 @@ class Features:
         self._native = native
         n = len(native)
         self.names: list[str] = list(native.names)
-        self.spec = FeatureSpec(native.lags, native.same_hour_weeks)
+        self.spec = FeatureSpec(native.lags, native.same_hour_weeks, native.trends)
         self.X: np.ndarray = np.frombuffer(native.x(), dtype="<f8").reshape(n, len(self.names)).copy()
         self.y: np.ndarray = np.frombuffer(native.y(), dtype="<f8").copy()
         self.zone: np.ndarray = np.frombuffer(native.zone(), dtype="<i8").astype("int64")
@@ -50,6 +50,6 @@ def features(inputs: Any, spec: FeatureSpec | None = None, start: Any = None, en
     history is complete, built by the engine's ``PickupHistory::row`` (as the stream builds
     them). ``inputs``: trip paths, DataFrames, Arrow tables or ``HourlyTable``s."""
     spec = spec or FeatureSpec()
-    native = _zonecast.features(native_inputs(inputs, columns), list(spec.lags), spec.same_hour_weeks,
+    native = _zonecast.features(native_inputs(inputs, columns), list(spec.lags), spec.same_hour_weeks, spec.trends,
                                 hour_of(start), hour_of(end), column_overrides(columns), int(workers))
     return Features(native)

@@ -38,7 +38,7 @@ class Model:
     def baseline(name: str = "four_week_mean", spec: FeatureSpec | None = None) -> Model:
         """A baseline as a model: ``previous_hour``, ``same_hour_last_week``, ``four_week_mean``."""
         spec = spec or FeatureSpec()
-        return Model(_zonecast.Model.baseline(name, list(spec.lags), spec.same_hour_weeks))
+        return Model(_zonecast.Model.baseline(name, list(spec.lags), spec.same_hour_weeks, spec.trends))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the model file (atomically)."""
@@ -57,7 +57,7 @@ class Model:
     @property
     def spec(self) -> FeatureSpec:
         """The features the model was trained on."""
-        return FeatureSpec(self._native.lags, self._native.same_hour_weeks)
+        return FeatureSpec(self._native.lags, self._native.same_hour_weeks, self._native.trends)
 
     @property
     def trained_from(self) -> pd.Timestamp:
@@ -124,7 +124,7 @@ class PyModel:
             X = np.frombuffer(matrix, dtype="<f8").reshape(rows, cols)
             return np.asarray(predict(X), dtype="<f8").reshape(-1).tobytes()
 
-        self._native = _zonecast.ExternalModel(call, list(self.spec.lags), self.spec.same_hour_weeks,
+        self._native = _zonecast.ExternalModel(call, list(self.spec.lags), self.spec.same_hour_weeks, self.spec.trends,
                                                self.name, self.max_batch_rows, on_error)
 
     @property
@@ -162,7 +162,7 @@ def train(inputs: Any, until: Any = None, model: str = "rf", spec: FeatureSpec |
     and reported in ``Model.validation``."""
     spec = spec or FeatureSpec()
     native = _zonecast.train(native_inputs(inputs, columns), hour_of(until), model, list(spec.lags),
-                             spec.same_hour_weeks, validation_hours, column_overrides(columns), int(workers))
+                             spec.same_hour_weeks, spec.trends, validation_hours, column_overrides(columns), int(workers))
     return Model(native)
 
 

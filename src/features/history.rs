@@ -107,7 +107,26 @@ impl PickupHistory {
             target_hour,
             history,
             complete,
+            sums: self.window_sums(&spec.windows(), zone, target_hour),
         }
+    }
+
+    /// Pickups of `zone` summed over each window of hours just before `target_hour`
+    /// (`windows` ascending), in one pass over the largest window.
+    pub fn window_sums(&self, windows: &[u32], zone: u16, target_hour: i64) -> Vec<u32> {
+        let Some(&widest) = windows.last() else {
+            return Vec::new();
+        };
+        let mut sums = vec![0u32; windows.len()];
+        let from = (zone, target_hour - widest as i64);
+        for (&(_, hour), &pickups) in self.counts.range(from..(zone, target_hour)) {
+            let back = (target_hour - hour) as u32;
+            let first = windows.partition_point(|&w| w < back);
+            for sum in &mut sums[first..] {
+                *sum += pickups;
+            }
+        }
+        sums
     }
 
     /// Forgets counts before `hour` (rows for targets earlier than `hour + horizon` then lose

@@ -25,6 +25,11 @@ pub struct FeatureSpec {
     pub lags: Vec<u32>,
     /// Weeks averaged for the same-hour mean (`same hour` 168, 336, ... hours back).
     pub same_hour_weeks: u32,
+    /// Whether the vector also has the trend features: the mean pickups per hour over the last
+    /// 3, 6 and 24 hours and over the last `same_hour_weeks` weeks (the zone's level), and the
+    /// last hour minus the same hour a week before. Specs of model files written before these
+    /// features existed have none.
+    pub trends: bool,
 }
 
 impl Default for FeatureSpec {
@@ -35,6 +40,7 @@ impl Default for FeatureSpec {
         FeatureSpec {
             lags,
             same_hour_weeks: 4,
+            trends: true,
         }
     }
 }
@@ -48,14 +54,37 @@ pub enum SpecError {
 }
 
 impl FeatureSpec {
-    /// A spec with these lags (deduplicated, sorted) and same-hour weeks.
+    /// A spec with these lags (deduplicated, sorted) and same-hour weeks, and the trend
+    /// features.
     pub fn new(mut lags: Vec<u32>, same_hour_weeks: u32) -> Self {
         lags.sort_unstable();
         lags.dedup();
         FeatureSpec {
             lags,
             same_hour_weeks,
+            trends: true,
         }
+    }
+
+    /// The same spec with or without the trend features.
+    pub fn with_trends(mut self, trends: bool) -> Self {
+        self.trends = trends;
+        self
+    }
+
+    /// The windows (hours before the target) whose pickups a row sums, ascending: 3, 6 and 24
+    /// hours and `same_hour_weeks` weeks when the spec has trends, else none.
+    pub fn windows(&self) -> Vec<u32> {
+        if !self.trends {
+            return Vec::new();
+        }
+        let mut windows = vec![3, 6, 24];
+        if self.same_hour_weeks > 0 {
+            windows.push(168 * self.same_hour_weeks);
+        }
+        windows.sort_unstable();
+        windows.dedup();
+        windows
     }
 
     /// Parses a lag list such as `1-24,168,336`.
@@ -103,7 +132,14 @@ impl FeatureSpec {
     /// How many hours of history the model's features need (its largest offset).
     pub fn horizon(&self) -> u32 {
         let weeks = 168 * self.same_hour_weeks;
-        self.lags.iter().copied().max().unwrap_or(0).max(weeks)
+        let windows = self.windows().last().copied().unwrap_or(0);
+        self.lags
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(weeks)
+            .max(windows)
     }
 
     /// The names of the vector's entries, in order.
@@ -113,11 +149,19 @@ impl FeatureSpec {
             names.push(format!("same_hour_mean_{}w", self.same_hour_weeks));
         }
         names.extend(["hour_of_day", "day_of_week", "weekend"].map(String::from));
+        if self.trends {
+            names.extend(self.windows().iter().map(|&w| match w % 168 {
+                0 => format!("level_{}w", w / 168),
+                _ => format!("mean_{w}h"),
+            }));
+            names.push("last_hour_minus_last_week".into());
+        }
         names
     }
 
     /// The model input for a row: lags, same-hour mean, hour of day, day of week (Monday 0),
-    /// weekend flag.
+    /// weekend flag; then, with trends, the mean pickups per hour over each window and the last
+    /// hour minus the same hour a week before.
     pub fn vector(&self, row: &FeatureRow) -> Vec<f64> {
         self.vectors(&[row]).pop().expect("one row")
     }
@@ -128,6 +172,8 @@ impl FeatureSpec {
         let index = |offset: u32| offsets.binary_search(&offset).expect("offset of this spec");
         let lag_index: Vec<usize> = self.lags.iter().map(|&l| index(l)).collect();
         let week_index: Vec<usize> = (1..=self.same_hour_weeks).map(|w| index(168 * w)).collect();
+        let windows = self.windows();
+        let (last_hour, last_week) = (index(1), index(168));
         rows.iter()
             .map(|row| {
                 let at = |i: usize| row.history[i].unwrap_or(0) as f64;
@@ -141,6 +187,11 @@ impl FeatureSpec {
                 v.push(hour_of_day as f64);
                 v.push(day_of_week as f64);
                 v.push(if day_of_week >= 5 { 1.0 } else { 0.0 });
+                if self.trends {
+                    let sums = row.sums.iter().zip(&windows);
+                    v.extend(sums.map(|(&sum, &w)| sum as f64 / w as f64));
+                    v.push(at(last_hour) - at(last_week));
+                }
                 v
             })
             .collect()
@@ -161,7 +212,11 @@ impl fmt::Display for FeatureSpec {
             "lags {} + {}-week same-hour mean",
             lags.join(","),
             self.same_hour_weeks
-        )
+        )?;
+        if self.trends {
+            f.write_str(" + trends")?;
+        }
+        Ok(())
     }
 }
 
@@ -185,6 +240,9 @@ pub struct FeatureRow {
     pub history: Vec<Option<u32>>,
     /// Whether the model's offsets all lie within the data (else a baseline is served).
     pub complete: bool,
+    /// Pickups summed over each of [`FeatureSpec::windows`] (the hours just before the target;
+    /// hours before the data begins count 0).
+    pub sums: Vec<u32>,
 }
 
 impl FeatureRow {
@@ -229,8 +287,25 @@ mod tests {
             target_hour: hour,
             history,
             complete: true,
+            sums: vec![12, 18, 48, 672],
         };
-        assert_eq!(spec.vector(&row), vec![5.0, 7.0, 8.0, 13.0, 5.0, 1.0]);
-        assert_eq!(spec.names().len(), 6);
+        let plain = spec.clone().with_trends(false);
+        assert_eq!(plain.vector(&row), vec![5.0, 7.0, 8.0, 13.0, 5.0, 1.0]);
+        assert_eq!(plain.names().len(), 6);
+        assert_eq!(spec.windows(), vec![3, 6, 24, 336]);
+        assert_eq!(
+            spec.vector(&row),
+            vec![5.0, 7.0, 8.0, 13.0, 5.0, 1.0, 4.0, 3.0, 2.0, 2.0, -2.0]
+        );
+        assert_eq!(
+            spec.names()[6..],
+            [
+                "mean_3h",
+                "mean_6h",
+                "mean_24h",
+                "level_2w",
+                "last_hour_minus_last_week"
+            ]
+        );
     }
 }

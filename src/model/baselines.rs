@@ -75,6 +75,7 @@ mod tests {
             target_hour: 1000,
             history: h,
             complete: true,
+            sums: Vec::new(),
         };
         let full = row(vec![Some(10), Some(4), Some(6), Some(8), Some(2)]);
         assert_eq!(Baseline::PreviousHour.predict(&full, &offsets), 10.0);

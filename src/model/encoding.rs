@@ -1,33 +1,36 @@
-//! Model file bytes: a [`ModelFile`] in, the bytes of a model file out, and back.
+//! Model file bytes: a [`ModelFile`](super::ModelFile) in, the bytes of a model file out, and
+//! back.
 //!
-//! Format 2 (written by this version) frames the bincode payload so that a damaged file is
-//! refused before a single byte of it is decoded:
+//! Formats 2 and 3 frame the bincode payload so that a damaged file is refused before a single
+//! byte of it is decoded:
 //!
 //! | bytes | what |
 //! |---|---|
 //! | 0..8 | magic `ZCMODEL\0` |
-//! | 8..12 | format, `u32` little-endian (2) |
+//! | 8..12 | format, `u32` little-endian (3; 2 before feature specs had trends) |
 //! | 12..20 | payload length, `u64` little-endian |
 //! | 20..24 | CRC-32 (IEEE) of the payload, `u32` little-endian |
 //! | 24.. | the payload: the bincode of the [`ModelFile`] |
 //!
-//! Format 1 (unframed bincode, written before) still loads. Either way the payload is decoded
+//! Format 3 (written by this version) differs from format 2 only in the payload: its feature
+//! spec says whether it has the trend features. Formats 2 and 1 (unframed bincode, written
+//! before framing) still load, as specs without trends. Either way the payload is decoded
 //! with a memory limit that grows with the file's length, so a crafted length prefix cannot
 //! ask for a big allocation.
-
-use super::ModelFile;
 
 /// The first bytes of every framed model file.
 pub const FRAME_MAGIC: &[u8; 8] = b"ZCMODEL\0";
 /// The format this version writes.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
+/// The first framed format (specs without trends; still read).
+pub const FIRST_FRAMED_FORMAT: u32 = 2;
 /// The unframed format written before framing (still read).
 pub const LEGACY_FORMAT: u32 = 1;
 const HEADER_BYTES: usize = 24;
 /// The most bytes any model file's contents may claim when decoded.
 const MAX_MODEL_BYTES: usize = 1 << 30;
 
-/// Frames an encoded [`ModelFile`]: header, checksum, payload.
+/// Frames an encoded [`ModelFile`](super::ModelFile): header, checksum, payload.
 pub fn frame(payload: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
     bytes.extend_from_slice(FRAME_MAGIC);
@@ -41,8 +44,8 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 /// What a file's bytes hold once the frame (if any) is checked.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Payload<'a> {
-    /// A format 2 payload whose length and checksum match its header.
-    Framed(&'a [u8]),
+    /// A framed payload whose length and checksum match its header, and its format.
+    Framed(&'a [u8], u32),
     /// Bytes without a frame: a format 1 file (or not a model at all).
     Legacy(&'a [u8]),
 }
@@ -51,14 +54,14 @@ impl<'a> Payload<'a> {
     /// The bytes to decode.
     pub fn bytes(&self) -> &'a [u8] {
         match self {
-            Payload::Framed(b) | Payload::Legacy(b) => b,
+            Payload::Framed(b, _) | Payload::Legacy(b) => b,
         }
     }
 
     /// The format the decoded model must declare.
     pub fn format(&self) -> u32 {
         match self {
-            Payload::Framed(_) => FORMAT,
+            Payload::Framed(_, format) => *format,
             Payload::Legacy(_) => LEGACY_FORMAT,
         }
     }
@@ -69,7 +72,7 @@ impl<'a> Payload<'a> {
 /// ```
 /// use zonecast::model::encoding::{frame, unframe, Payload};
 /// let bytes = frame(b"payload");
-/// assert_eq!(unframe(&bytes), Ok(Payload::Framed(b"payload".as_slice())));
+/// assert_eq!(unframe(&bytes), Ok(Payload::Framed(b"payload".as_slice(), 3)));
 /// let mut damaged = bytes.clone();
 /// *damaged.last_mut().unwrap() ^= 1;
 /// assert!(unframe(&damaged).unwrap_err().contains("checksum"));
@@ -86,7 +89,7 @@ pub fn unframe(bytes: &[u8]) -> Result<Payload<'_>, String> {
     }
     let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let format = word(8);
-    if format != FORMAT {
+    if !(FIRST_FRAMED_FORMAT..=FORMAT).contains(&format) {
         return Err(if format > FORMAT {
             format!(
                 "format {format} is newer than this zonecast reads ({FORMAT}); upgrade zonecast"
@@ -109,14 +112,16 @@ pub fn unframe(bytes: &[u8]) -> Result<Payload<'_>, String> {
             "checksum mismatch (header {expected:08x}, contents {actual:08x}): the file is damaged"
         ));
     }
-    Ok(Payload::Framed(payload))
+    Ok(Payload::Framed(payload, format))
 }
 
 /// Decodes `bytes` with a limit on what the contents may claim that grows with the file:
 /// decoded memory is at most 64 times the file length (plus 64 KiB), in tiers up to
 /// [`MAX_MODEL_BYTES`], so a crafted length prefix in a small file cannot ask for a big
 /// allocation. Returns the model and the bytes used.
-pub fn decode_bounded(bytes: &[u8]) -> Result<(ModelFile, usize), bincode::error::DecodeError> {
+pub fn decode_bounded<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
     use bincode::config::standard;
     use bincode::serde::decode_from_slice;
     let claim = bytes.len().saturating_mul(64).saturating_add(64 << 10);

@@ -243,6 +243,7 @@ mod tests {
             target_hour: 1000,
             history: vec![Some(3); 5],
             complete: true,
+            sums: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod external;
 pub mod flat_forest;
 pub mod forest;
 pub mod gbdt;
+pub mod legacy;
 pub mod linear;
 pub mod train;
 pub mod watch;
@@ -267,8 +268,12 @@ impl ModelFile {
         validation: BTreeMap<String, Metrics>,
     ) -> Self {
         let config = bincode::config::standard();
-        let content =
-            bincode::serde::encode_to_vec((&kind, &spec, &fitted), config).expect("encode model");
+        // A spec without trends hashes in its legacy layout: old models keep their version.
+        let content = match legacy::LegacySpec::of(&spec) {
+            Some(old) => bincode::serde::encode_to_vec((&kind, &old, &fitted), config),
+            None => bincode::serde::encode_to_vec((&kind, &spec, &fitted), config),
+        }
+        .expect("encode model");
         let version = format!("{:016x}", fnv1a(&content));
         let offsets = spec.offsets();
         ModelFile {
@@ -377,23 +382,31 @@ impl ModelFile {
         let payload = encoding::unframe(bytes).map_err(corrupt)?;
         // The limit makes the decoder refuse a length prefix beyond it before allocating (a
         // crafted 9-byte file can ask for 1 MiB at most, not exabytes).
-        let (mut model, used) =
-            encoding::decode_bounded(payload.bytes()).map_err(|e| corrupt(e.to_string()))?;
-        if model.magic != MAGIC {
+        let bytes = payload.bytes();
+        let (mut model, used, declared) = if payload.format() < encoding::FORMAT {
+            let (old, used): (legacy::LegacyModelFile, usize) =
+                encoding::decode_bounded(bytes).map_err(|e| corrupt(e.to_string()))?;
+            let (magic, format) = old.header();
+            let declared = (magic.to_string(), format, old.version().to_string());
+            (old.upgrade(), used, declared)
+        } else {
+            let (model, used): (ModelFile, usize) =
+                encoding::decode_bounded(bytes).map_err(|e| corrupt(e.to_string()))?;
+            let declared = (model.magic.clone(), model.format, model.version.clone());
+            (model, used, declared)
+        };
+        let (magic, format, version) = declared;
+        if magic != MAGIC {
             return Err(corrupt("wrong magic".into()));
         }
-        if model.format != payload.format() {
+        if format != payload.format() {
             return Err(corrupt(format!(
-                "format {} in a file framed as format {}",
-                model.format,
+                "format {format} in a file framed as format {}",
                 payload.format()
             )));
         }
-        if used != payload.bytes().len() {
-            return Err(corrupt(format!(
-                "{} trailing bytes",
-                payload.bytes().len() - used
-            )));
+        if used != bytes.len() {
+            return Err(corrupt(format!("{} trailing bytes", bytes.len() - used)));
         }
         let expected = ModelFile::new(
             model.kind,
@@ -403,10 +416,9 @@ impl ModelFile {
             BTreeMap::new(),
         )
         .version;
-        if expected != model.version {
+        if expected != version {
             return Err(corrupt(format!(
-                "content hash {expected} does not match version {}",
-                model.version
+                "content hash {expected} does not match version {version}"
             )));
         }
         model.offsets = model.spec.offsets();

@@ -2,8 +2,8 @@
 //! differential collection of [`FeatureRow`]s out (one per known zone and target hour).
 //!
 //! When the watermark enters a new hour, every known zone gets a row for it; when an hour's
-//! pickups change (a late trip), exactly the rows whose offsets reach that hour are retracted
-//! and re-emitted. Rows are kept for targets within `retention` hours of the watermark's hour;
+//! pickups change (a late trip), exactly the rows whose offsets or summed windows reach that
+//! hour are retracted and re-emitted. Rows are kept for targets within `retention` hours of the watermark's hour;
 //! older rows stay in the collection but are no longer corrected, and their state is released.
 //!
 //! Input must be the output of `AggregateHourly`; rows are partitioned by zone.
@@ -78,7 +78,8 @@ impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, Hou
             timely::container::CapacityContainerBuilder<Vec<Update>>,
         >::from(rows_out);
         let offsets = spec.offsets();
-        let reach = *offsets.last().unwrap_or(&0) as i64;
+        let widest = spec.windows().last().copied().unwrap_or(0) as i64;
+        let reach = (*offsets.last().unwrap_or(&0) as i64).max(widest);
         let retention = retention.max(1);
 
         builder.build(move |_initial| {
@@ -146,6 +147,10 @@ impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, Hou
                                 affected.insert((zone, t));
                             }
                         }
+                        // A window of `widest` hours before the target sums this hour for
+                        // every target in hour + 1 ..= hour + widest.
+                        let reached = (hour + 1).max(low)..=(hour + widest).min(target);
+                        affected.extend(reached.map(|t| (zone, t)));
                     }
                     let first_new = current.map_or(low, |c| (c + 1).max(low));
                     for t in first_new..=target {
