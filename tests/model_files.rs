@@ -189,10 +189,11 @@ fn regex_free_shape(json: &str) -> String {
     out
 }
 
-/// The format 1 model files in `fixtures/models/` (written before files were framed) load,
-/// score exactly as they did when they were written, and are written back framed.
+/// The format 1 model files in `fixtures/models/` (written before files were framed) and the
+/// format 2 one (framed, before specs had trends) load as specs without trends, score exactly
+/// as they did when they were written, keep their version, and are written back as format 3.
 #[test]
-fn format_1_model_files_still_load_and_score_as_before() {
+fn format_1_and_2_model_files_still_load_and_score_as_before() {
     let dir = Scratch::new();
     let trips = dir.path("s.csv");
     // The trips the fixtures were trained on (fixtures/README.md).
@@ -209,15 +210,17 @@ fn format_1_model_files_still_load_and_score_as_before() {
     ]);
     assert!(out.status.success());
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
-    for kind in ["rf", "ridge"] {
-        let path = fixtures.join(format!("v1_{kind}.model"));
+    for (format, kind) in [(1u8, "rf"), (1, "ridge"), (2, "gbdt")] {
+        let name = format!("v{format}_{kind}");
+        let path = fixtures.join(format!("{name}.model"));
         let legacy = std::fs::read(&path).unwrap();
-        assert!(
-            !legacy.starts_with(b"ZCMODEL"),
-            "the fixture predates framing"
-        );
+        match format {
+            1 => assert!(!legacy.starts_with(b"ZCMODEL"), "{name} predates framing"),
+            _ => assert_eq!(&legacy[..12], b"ZCMODEL\0\x02\0\0\0", "{name} is format 2"),
+        }
         let model = ModelFile::load(&path).unwrap();
         assert_eq!(model.kind, kind.parse().unwrap());
+        assert!(!model.spec.trends, "{name}: no trends then");
         let out = zonecast(&[
             "evaluate",
             "--input",
@@ -231,14 +234,16 @@ fn format_1_model_files_still_load_and_score_as_before() {
             "--json",
         ]);
         let expected =
-            std::fs::read_to_string(fixtures.join(format!("v1_{kind}.evaluate.json"))).unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{kind}");
-        // Saved again, the same model is framed and checksummed, and loads equal.
-        let resaved = dir.path(&format!("{kind}.v2"));
+            std::fs::read_to_string(fixtures.join(format!("{name}.evaluate.json"))).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{name}");
+        // Saved again, the same model is written as format 3, keeps its version, and loads equal.
+        let resaved = dir.path(&format!("{name}.v3"));
         model.save(&resaved).unwrap();
         let framed = std::fs::read(&resaved).unwrap();
-        assert!(framed.starts_with(b"ZCMODEL\0"));
-        assert_eq!(ModelFile::load(&resaved).unwrap(), model);
+        assert_eq!(&framed[..12], b"ZCMODEL\0\x03\0\0\0");
+        let reloaded = ModelFile::load(&resaved).unwrap();
+        assert_eq!(reloaded, model);
+        assert_eq!(reloaded.version, model.version);
     }
 }
 

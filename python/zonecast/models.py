@@ -162,7 +162,8 @@ def train(inputs: Any, until: Any = None, model: str = "rf", spec: FeatureSpec |
     and reported in ``Model.validation``."""
     spec = spec or FeatureSpec()
     native = _zonecast.train(native_inputs(inputs, columns), hour_of(until), model, list(spec.lags),
-                             spec.same_hour_weeks, spec.trends, validation_hours, column_overrides(columns), int(workers))
+                             spec.same_hour_weeks, spec.trends, validation_hours,
+                             column_overrides(columns), int(workers))
     return Model(native)
 
 
