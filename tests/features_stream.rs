@@ -27,8 +27,9 @@ use zonecast::watermark::WatermarkPolicy;
 
 type Updates<D> = Arc<Mutex<BTreeMap<u64, Vec<(D, isize)>>>>;
 
+/// With trends, so that the rolling means and the one-week level are checked too.
 fn spec() -> FeatureSpec {
-    FeatureSpec::new(vec![1, 2, 3, 24, 48], 1)
+    FeatureSpec::new(vec![1, 2, 3, 24, 48], 1).with_trends(true)
 }
 
 /// A ridge model with unit weights: any change of a feature changes the forecast.
@@ -308,7 +309,7 @@ fn a_late_trip_changes_exactly_the_forecasts_whose_offsets_reach_its_hour() {
 fn a_late_trip_changes_the_rolling_means_of_every_target_whose_window_reaches_its_hour() {
     // Trends sum the last 3, 6 and 24 hours: every target 71..=94 (of those kept, 71..=79)
     // sees the late hour 70, besides the offsets' targets.
-    let spec = FeatureSpec::new(vec![1, 2, 3, 24, 48], 0);
+    let spec = FeatureSpec::new(vec![1, 2, 3, 24, 48], 0).with_trends(true);
     let (rows, forecasts, updates, base_hour) = late_trip_changes(spec);
     let expected: Vec<(u16, i64)> = (71..=79).map(|t| (1u16, t)).collect();
     assert_eq!(rows, expected);

@@ -40,6 +40,10 @@ pub struct TrainArgs {
     /// Weeks in the same-hour mean feature.
     #[arg(long, default_value_t = 4)]
     same_hour_weeks: u32,
+    /// Add the trend features: rolling 3, 6 and 24 h means, the zone's level over the
+    /// same-hour weeks, last hour minus last week.
+    #[arg(long)]
+    trends: bool,
     /// Hours held out for validation (default: a week, or a quarter of a shorter range).
     #[arg(long)]
     validation_hours: Option<i64>,
@@ -76,7 +80,8 @@ fn export(
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let spec = FeatureSpec::new(FeatureSpec::parse_lags(&args.lags)?, args.same_hour_weeks);
+    let spec = FeatureSpec::new(FeatureSpec::parse_lags(&args.lags)?, args.same_hour_weeks)
+        .with_trends(args.trends);
     let (history, line) = load_history(args.history.input())?;
     eprintln!("{line}");
     let end = history.last_hour().map_or(0, |h| h + 1);

@@ -40,6 +40,23 @@ def test_features_match_the_cli_export(trips: Path, small_spec: zc.FeatureSpec, 
     assert python_model.version == zc.Model.load(workdir / "cli.bin").version
 
 
+def test_trend_features_match_the_cli_export(trips: Path, workdir: Path) -> None:
+    spec = zc.FeatureSpec(lags=[1, 2, 3, 24, 168], same_hour_weeks=1, trends=True)
+    assert spec.names[-5:] == ["mean_3h", "mean_6h", "mean_24h", "level_1w", "last_hour_minus_last_week"]
+    out = workdir / "export_trends"
+    run_cli("train", "--input", trips, "--until", "2024-02-03", "--model", "ridge", "--lags", "1-3,24,168",
+            "--same-hour-weeks", "1", "--trends", "--out", workdir / "trends.bin", "--export-features", out)
+    cli = pd.read_csv(out / "train.csv")
+    assert list(cli.columns[: len(spec.names)]) == spec.names
+    f = zc.features([trips], spec=spec).to_pandas()
+    hours = (f["target_hour"].astype("int64") // 3_600_000_000_000).to_numpy()
+    mine = f[np.isin(hours, cli["target_hour"].to_numpy())].reset_index(drop=True)
+    np.testing.assert_array_equal(mine[spec.names].to_numpy(), cli[spec.names].to_numpy())
+    loaded = zc.Model.load(workdir / "trends.bin")
+    assert loaded.spec == spec
+    assert zc.train([trips], until="2024-02-03", model="ridge", spec=spec).version == loaded.version
+
+
 def test_model_files_round_trip(ridge: zc.Model, trips: Path, small_spec: zc.FeatureSpec, workdir: Path) -> None:
     path = workdir / "ridge.bin"
     ridge.save(path)

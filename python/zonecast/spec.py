@@ -15,15 +15,15 @@ class FeatureSpec:
     mean, and whether the trend features follow (the mean pickups per hour over the last 3, 6
     and 24 hours and over the last ``same_hour_weeks`` weeks, and the last hour minus the same
     hour a week before). ``FeatureSpec()`` is the engine's default: lags 1-24, 168, 336, 504,
-    672, a 4-week same-hour mean and the trends. Lags are sorted and deduplicated, as the
-    engine does. Models saved before trends existed have ``trends=False``."""
+    672, a 4-week same-hour mean, no trends (they help on generated trips and hurt on the real
+    January 2022 counts). Lags are sorted and deduplicated, as the engine does."""
 
     lags: tuple[int, ...] = field(default=DEFAULT_LAGS)
     same_hour_weeks: int = 4
-    trends: bool = True
+    trends: bool = False
 
     def __init__(self, lags: Iterable[int] | None = None, same_hour_weeks: int = 4,
-                 trends: bool = True) -> None:
+                 trends: bool = False) -> None:
         lags = DEFAULT_LAGS if lags is None else tuple(sorted({int(x) for x in lags}))
         if any(x < 1 for x in lags):
             raise ValueError(f"lags must be hours >= 1, got {lags}")

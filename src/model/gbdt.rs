@@ -113,12 +113,6 @@ impl Gbdt {
         if x.is_empty() || features == 0 || x.len() != y.len() || valid.0.len() != valid.1.len() {
             return Err("boosting needs rows and targets of equal count".into());
         }
-        if x.len() > MAX_ROWS {
-            return Err(format!(
-                "boosting takes at most {MAX_ROWS} rows, not {}: train on a shorter window",
-                x.len()
-            ));
-        }
         let bins = Bins::fit(x, features);
         let binned = bins.apply(x);
         let mean = y.iter().sum::<f64>() / y.len() as f64;
@@ -136,17 +130,13 @@ impl Gbdt {
             validation_mae: Vec::new(),
         };
         let (mut best, mut best_round) = (f64::INFINITY, 0usize);
+        let mut grad = vec![0.0; y.len()];
+        let mut hess = vec![0.0; y.len()];
         for round in 1..=params.rounds.max(1) {
-            let exact = raw
-                .iter()
-                .zip(y)
-                .map(|(&r, &t)| params.loss.gradient(r, t))
-                .collect();
-            let t0 = std::time::Instant::now();
-            let gradients = Gradients::new(exact, round);
-            let t1 = std::time::Instant::now();
-            let (tree, leaves) = grow(&binned, &bins, &gradients, params);
-            let t2 = std::time::Instant::now();
+            for i in 0..y.len() {
+                (grad[i], hess[i]) = params.loss.gradient(raw[i], y[i]);
+            }
+            let (tree, leaves) = grow(&binned, &bins, &grad, &hess, params);
             for (node, rows) in leaves {
                 let value = tree.value[node];
                 for r in rows {
@@ -159,14 +149,6 @@ impl Gbdt {
                 error += (params.loss.forecast(valid_raw[i]) - valid.1[i]).abs();
             }
             let mae = error / valid.0.len().max(1) as f64;
-            if std::env::var_os("HIST").is_some() {
-                eprintln!(
-                    "ROUND grad {} grow {} rest {}",
-                    (t1 - t0).as_micros(),
-                    (t2 - t1).as_micros(),
-                    t2.elapsed().as_micros()
-                );
-            }
             model.trees.push(tree);
             model.validation_mae.push(mae);
             progress(round, mae);
@@ -288,175 +270,15 @@ impl BinMatrix {
         let rows = self.data.len() / self.features;
         &self.columns[feature * rows..][..rows]
     }
-
-    fn row(&self, row: u32) -> &[u8] {
-        &self.data[row as usize * self.features..][..self.features]
-    }
 }
 
-const BINS: usize = MAX_CUTS + 1;
+/// Gradient sum, hessian sum and row count per bin of one feature.
+type Histogram = Vec<[f64; 3]>;
 
-/// Most rows boosting takes (quantized sums must fit their 32 bits with room to spare).
-pub const MAX_ROWS: usize = 1 << 24;
-
-/// Levels a gradient or hessian is rounded to at most (fewer when there are many rows, so that
-/// a sum over every row fits its 32 bits).
-const MAX_LEVELS: f64 = 32_767.0;
-
-/// Integer sums of one bin: the quantized gradient sum in the high 32 bits, the quantized
-/// hessian sum in the low 32. Integer sums are exact, so a histogram is the same whatever the
-/// order in which rows are added and however they are shared out between threads.
-type Slot = i64;
-
-/// Slots per feature histogram: the bins and one cache line of padding, so that the same bin
-/// of consecutive features does not fall in the same cache set (a 4 KiB stride would).
-const STRIDE: usize = BINS + 4;
-
-/// One histogram per feature (slots past [`BINS`] stay 0).
-type Histograms = Vec<[Slot; STRIDE]>;
-
-/// One round's gradients and hessians: exact (for leaf values) and quantized (for histograms).
-struct Gradients {
-    exact: Vec<(f64, f64)>,
-    packed: Vec<Slot>,
-    grad_step: f64,
-    hess_step: f64,
-}
-
-impl Gradients {
-    fn new(exact: Vec<(f64, f64)>, round: usize) -> Gradients {
-        let (gmax, hmax) = exact.iter().fold((0.0f64, 0.0f64), |(g, h), &(a, b)| {
-            (g.max(a.abs()), h.max(b))
-        });
-        let rows = exact.len().max(1) as f64;
-        let grad_levels = MAX_LEVELS.min((i32::MAX as f64 / rows).floor());
-        let hess_levels = MAX_LEVELS.min((u32::MAX as f64 / rows).floor());
-        let grad_step = if gmax > 0.0 { gmax / grad_levels } else { 1.0 };
-        let hess_step = if hmax > 0.0 { hmax / hess_levels } else { 1.0 };
-        // Stochastic rounding (seeded by round and row) keeps the sums unbiased.
-        let packed = exact
-            .iter()
-            .enumerate()
-            .map(|(row, &(g, h))| {
-                let noise = mix((round as u64) << 32 ^ row as u64);
-                let unit = |bits: u64| (bits >> 40) as f64 / (1u64 << 24) as f64;
-                let q = |v: f64, step: f64, u: f64| (v / step + u).floor() as i64;
-                let qg = q(g, grad_step, unit(noise));
-                let qh = q(h, hess_step, unit(noise << 24));
-                (qg << 32) + qh
-            })
-            .collect();
-        Gradients {
-            exact,
-            packed,
-            grad_step,
-            hess_step,
-        }
-    }
-
-    /// `(gradient, hessian, quantized hessian)` of a slot.
-    fn unpack(&self, slot: Slot) -> (f64, f64, i64) {
-        let hess = slot & 0xffff_ffff;
-        let grad = (slot - hess) >> 32;
-        (
-            grad as f64 * self.grad_step,
-            hess as f64 * self.hess_step,
-            hess,
-        )
-    }
-}
-
-/// SplitMix64's finaliser: 64 well-mixed bits of `x`.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The histograms of `rows` on one thread.
-fn histogram_rows(binned: &BinMatrix, rows: &[u32], packed: &[Slot]) -> Histograms {
-    let mut hists = vec![[0i64; STRIDE]; binned.features];
-    for (i, &r) in rows.iter().enumerate() {
-        // A leaf's rows lie far apart: ask for a later row's bins and gradients now, so that
-        // their cache misses overlap this row's work.
-        if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
-            prefetch(binned.row(ahead).as_ptr());
-            prefetch((&packed[ahead as usize] as *const Slot).cast());
-        }
-        let add = packed[r as usize];
-        for (hist, &bin) in hists.iter_mut().zip(binned.row(r)) {
-            hist[bin as usize] += add;
-        }
-    }
-    hists
-}
-
-/// How many rows ahead [`histogram_rows`] prefetches.
-const PREFETCH_AHEAD: usize = 16;
-
-/// Hints the CPU to load the cache line at `at` (no effect on other targets).
-#[inline(always)]
-fn prefetch(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it never faults and changes no state visible to the
-    // program, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
-}
-
-/// Rows below which one thread builds a histogram alone (a thread costs more than it saves).
-const ROWS_PER_THREAD: usize = 2_048;
-
-/// Every feature's histogram over `rows`, the rows shared out over the available cores.
-fn histograms(binned: &BinMatrix, rows: &[u32], packed: &[Slot]) -> Histograms {
-    let t = std::time::Instant::now();
-    let h = histograms_(binned, rows, packed);
-    if std::env::var_os("HIST").is_some() {
-        eprintln!("HIST {} {}", rows.len(), t.elapsed().as_micros());
-    }
-    h
-}
-fn histograms_(binned: &BinMatrix, rows: &[u32], packed: &[Slot]) -> Histograms {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(rows.len() / ROWS_PER_THREAD)
-        .max(1);
-    if threads == 1 {
-        return histogram_rows(binned, rows, packed);
-    }
-    let chunk = rows.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut parts = rows.chunks(chunk);
-        let first = parts.next().expect("rows");
-        let others: Vec<_> = parts
-            .map(|part| scope.spawn(move || histogram_rows(binned, part, packed)))
-            .collect();
-        let mut total = histogram_rows(binned, first, packed);
-        for other in others {
-            add(&mut total, &other.join().expect("histogram thread"), 1);
-        }
-        total
-    })
-}
-
-/// `into += sign * other`, bin by bin.
-fn add(into: &mut Histograms, other: &Histograms, sign: i64) {
-    for (a, b) in into.iter_mut().zip(other) {
-        for (x, y) in a.iter_mut().zip(b) {
-            *x += sign * y;
-        }
-    }
-}
-
-/// A leaf being grown: its rows are `order[start..end]`.
 struct Leaf {
-    start: usize,
-    end: usize,
-    hists: Histograms,
+    rows: Vec<u32>,
+    hists: Vec<Histogram>,
+    sums: [f64; 3],
     node: usize,
 }
 
@@ -468,6 +290,7 @@ struct Split {
 }
 
 struct Candidate {
+    gain: f64,
     leaf: usize,
     split: Split,
 }
@@ -486,47 +309,111 @@ impl PartialOrd for Candidate {
 impl Ord for Candidate {
     /// Best gain first; ties go to the earlier leaf (deterministic).
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.split
-            .gain
-            .total_cmp(&other.split.gain)
+        self.gain
+            .total_cmp(&other.gain)
             .then_with(|| other.leaf.cmp(&self.leaf))
     }
 }
 
-/// The best split of a leaf of `rows` rows. Rows per side are estimated from the quantized
-/// hessians, as LightGBM does (exact for squared error, where every hessian is 1).
-fn best_split(
-    hists: &Histograms,
-    rows: usize,
-    gradients: &Gradients,
-    params: GbdtParams,
-) -> Option<Split> {
-    let score = |g: f64, h: f64| g * g / (h + params.lambda);
-    let total = hists[0].iter().sum::<i64>();
-    let (sum_g, sum_h, quantized_h) = gradients.unpack(total);
-    if quantized_h == 0 {
-        return None;
+/// The histograms of features `features` over `rows` (rows in increasing order, so every bin's
+/// sums add up in the same order whichever thread builds them).
+fn histogram_block(
+    binned: &BinMatrix,
+    features: std::ops::Range<usize>,
+    rows: &[u32],
+    grad: &[f64],
+    hess: &[f64],
+) -> Vec<Histogram> {
+    let width = features.len();
+    let mut flat = vec![[0.0f64; 3]; width * (MAX_CUTS + 1)];
+    for (i, &r) in rows.iter().enumerate() {
+        // A leaf's rows lie far apart: ask for a later row's bins and gradients now, so that
+        // their cache misses overlap this row's work.
+        if let Some(&ahead) = rows.get(i + PREFETCH_AHEAD) {
+            let ahead = ahead as usize;
+            prefetch(binned.data[ahead * binned.features + features.start..].as_ptr());
+            prefetch((&grad[ahead] as *const f64).cast());
+            prefetch((&hess[ahead] as *const f64).cast());
+        }
+        let (g, h) = (grad[r as usize], hess[r as usize]);
+        let at = r as usize * binned.features;
+        let bins = &binned.data[at + features.start..at + features.end];
+        for (k, &bin) in bins.iter().enumerate() {
+            let slot = &mut flat[k * (MAX_CUTS + 1) + bin as usize];
+            slot[0] += g;
+            slot[1] += h;
+            slot[2] += 1.0;
+        }
     }
-    let rows_per_h = rows as f64 / quantized_h as f64;
-    let parent = score(sum_g, sum_h);
+    flat.chunks(MAX_CUTS + 1).map(<[_]>::to_vec).collect()
+}
+
+/// How many rows ahead [`histogram_block`] prefetches.
+const PREFETCH_AHEAD: usize = 16;
+
+/// Hints the CPU to load the cache line at `at` (no effect on other targets).
+#[inline(always)]
+fn prefetch(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults and changes no state visible to the
+    // program, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
+/// Every feature's histogram over `rows`, features shared out over the available cores when
+/// there are enough rows to pay for the threads (the result does not depend on how).
+fn histograms(binned: &BinMatrix, rows: &[u32], grad: &[f64], hess: &[f64]) -> Vec<Histogram> {
+    let features = binned.features;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(features);
+    if threads <= 1 || rows.len() < PARALLEL_ROWS {
+        return histogram_block(binned, 0..features, rows, grad, hess);
+    }
+    let per = features.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..features)
+            .step_by(per)
+            .map(|start| {
+                let block = start..(start + per).min(features);
+                scope.spawn(move || histogram_block(binned, block, rows, grad, hess))
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("histogram thread"))
+            .collect()
+    })
+}
+
+/// Rows below which one thread builds all of a leaf's histograms (a thread costs more).
+const PARALLEL_ROWS: usize = 4_096;
+
+fn best_split(hists: &[Histogram], sums: [f64; 3], params: GbdtParams) -> Option<Split> {
+    let score = |g: f64, h: f64| g * g / (h + params.lambda);
+    let parent = score(sums[0], sums[1]);
     let min = params.min_leaf as f64;
     let mut best: Option<Split> = None;
     for (feature, hist) in hists.iter().enumerate() {
-        let mut left = 0i64;
-        for (bin, &slot) in hist.iter().enumerate().take(MAX_CUTS) {
-            if slot == 0 {
+        let (mut g, mut h, mut n) = (0.0, 0.0, 0.0);
+        for (bin, slot) in hist.iter().enumerate().take(MAX_CUTS) {
+            if slot[2] == 0.0 {
                 continue; // an empty bin splits the rows as the bin before it did
             }
-            left += slot;
-            let (g, h, q) = gradients.unpack(left);
-            let n = q as f64 * rows_per_h;
+            g += slot[0];
+            h += slot[1];
+            n += slot[2];
             if n < min {
                 continue;
             }
-            if rows as f64 - n < min {
+            if sums[2] - n < min {
                 break;
             }
-            let gain = score(g, h) + score(sum_g - g, sum_h - h) - parent;
+            let gain = score(g, h) + score(sums[0] - g, sums[1] - h) - parent;
             if gain > 1e-12 && best.is_none_or(|b| gain > b.gain) {
                 best = Some(Split { gain, feature, bin });
             }
@@ -535,110 +422,122 @@ fn best_split(
     best
 }
 
-/// Grows one tree; returns it and, for each leaf, its node and its rows.
+/// Grows one tree; returns it and each leaf's node with its training rows.
 fn grow(
     binned: &BinMatrix,
     bins: &Bins,
-    gradients: &Gradients,
+    grad: &[f64],
+    hess: &[f64],
     params: GbdtParams,
 ) -> (Tree, Vec<(usize, Vec<u32>)>) {
     let mut tree = Tree::default();
-    let mut order: Vec<u32> = (0..gradients.exact.len() as u32).collect();
-    let mut scratch: Vec<u32> = Vec::new();
-    let push_leaf = |tree: &mut Tree| {
+    let leaf_value = |s: [f64; 3]| -s[0] / (s[1] + params.lambda) * params.learning_rate;
+    let push_leaf = |tree: &mut Tree, sums: [f64; 3]| {
         tree.feature.push(0);
         tree.threshold.push(0.0);
         tree.left.push(u32::MAX);
         tree.right.push(u32::MAX);
-        tree.value.push(0.0);
+        tree.value.push(leaf_value(sums));
         tree.value.len() - 1
     };
-    let hists = histograms(binned, &order, &gradients.packed);
-    let node = push_leaf(&mut tree);
+    let rows: Vec<u32> = (0..grad.len() as u32).collect();
+    let hists = histograms(binned, &rows, grad, hess);
+    let sums = hists[0]
+        .iter()
+        .fold([0.0; 3], |a, s| [a[0] + s[0], a[1] + s[1], a[2] + s[2]]);
+    let node = push_leaf(&mut tree, sums);
     let mut leaves = vec![Leaf {
-        start: 0,
-        end: order.len(),
+        rows,
         hists,
+        sums,
         node,
     }];
     let mut queue = BinaryHeap::new();
     let consider = |queue: &mut BinaryHeap<Candidate>, leaves: &[Leaf], leaf: usize| {
-        let rows = leaves[leaf].end - leaves[leaf].start;
-        if let Some(split) = best_split(&leaves[leaf].hists, rows, gradients, params) {
-            queue.push(Candidate { leaf, split });
+        if let Some(split) = best_split(&leaves[leaf].hists, leaves[leaf].sums, params) {
+            queue.push(Candidate {
+                gain: split.gain,
+                leaf,
+                split,
+            });
         }
     };
     consider(&mut queue, &leaves, 0);
-    while leaves.len() < params.max_leaves.max(2) {
-        let Some(Candidate { leaf, split }) = queue.pop() else {
+    let mut count = 1;
+    while count < params.max_leaves.max(2) {
+        let Some(Candidate { leaf, split, .. }) = queue.pop() else {
             break;
         };
-        let (start, end) = (leaves[leaf].start, leaves[leaf].end);
-        // A stable partition of the leaf's rows (left rows first, each side in row order),
-        // without branches: every row is written to both sides, and the side's end moves on
-        // only for the side it belongs to.
+        let parent = std::mem::replace(
+            &mut leaves[leaf],
+            Leaf {
+                rows: Vec::new(),
+                hists: Vec::new(),
+                sums: [0.0; 3],
+                node: 0,
+            },
+        );
         let column = binned.column(split.feature);
-        scratch.resize(end - start, 0);
-        let (mut left, mut right) = (start, 0);
-        for i in start..end {
-            let r = order[i];
-            let goes_left = usize::from(column[r as usize] as usize <= split.bin);
-            order[left] = r;
-            scratch[right] = r;
-            left += goes_left;
-            right += 1 - goes_left;
-        }
-        let middle = left;
-        order[middle..end].copy_from_slice(&scratch[..right]);
-        let left_is_small = middle - start <= end - middle;
-        let small_rows = if left_is_small {
-            &order[start..middle]
-        } else {
-            &order[middle..end]
-        };
-        let small = histograms(binned, small_rows, &gradients.packed);
-        let mut large = std::mem::take(&mut leaves[leaf].hists);
-        add(&mut large, &small, -1);
+        let (left_rows, right_rows): (Vec<u32>, Vec<u32>) = parent
+            .rows
+            .iter()
+            .partition(|&&r| column[r as usize] as usize <= split.bin);
+        let left_is_small = left_rows.len() <= right_rows.len();
+        let small = histograms(
+            binned,
+            if left_is_small {
+                &left_rows
+            } else {
+                &right_rows
+            },
+            grad,
+            hess,
+        );
+        let large: Vec<Histogram> = parent
+            .hists
+            .iter()
+            .zip(&small)
+            .map(|(p, s)| {
+                p.iter()
+                    .zip(s)
+                    .map(|(a, b)| [a[0] - b[0], a[1] - b[1], a[2] - b[2]])
+                    .collect()
+            })
+            .collect();
         let (left_hists, right_hists) = if left_is_small {
             (small, large)
         } else {
             (large, small)
         };
-        let left_node = push_leaf(&mut tree);
-        let right_node = push_leaf(&mut tree);
-        let parent = leaves[leaf].node;
-        tree.feature[parent] = split.feature as u32;
-        tree.threshold[parent] = bins.cuts[split.feature][split.bin];
-        tree.left[parent] = left_node as u32;
-        tree.right[parent] = right_node as u32;
+        let total = |rows: &[u32]| {
+            rows.iter().fold([0.0; 3], |a, &r| {
+                [a[0] + grad[r as usize], a[1] + hess[r as usize], a[2] + 1.0]
+            })
+        };
+        let (left_sums, right_sums) = (total(&left_rows), total(&right_rows));
+        let left_node = push_leaf(&mut tree, left_sums);
+        let right_node = push_leaf(&mut tree, right_sums);
+        tree.feature[parent.node] = split.feature as u32;
+        tree.threshold[parent.node] = bins.cuts[split.feature][split.bin];
+        tree.left[parent.node] = left_node as u32;
+        tree.right[parent.node] = right_node as u32;
         leaves[leaf] = Leaf {
-            start,
-            end: middle,
+            rows: left_rows,
             hists: left_hists,
+            sums: left_sums,
             node: left_node,
         };
         leaves.push(Leaf {
-            start: middle,
-            end,
+            rows: right_rows,
             hists: right_hists,
+            sums: right_sums,
             node: right_node,
         });
         consider(&mut queue, &leaves, leaf);
         consider(&mut queue, &leaves, leaves.len() - 1);
+        count += 1;
     }
-    // Leaf values come from the exact gradients of the leaf's rows.
-    let leaves = leaves
-        .into_iter()
-        .map(|leaf| {
-            let rows = order[leaf.start..leaf.end].to_vec();
-            let (g, h) = rows.iter().fold((0.0, 0.0), |(g, h), &r| {
-                let (a, b) = gradients.exact[r as usize];
-                (g + a, h + b)
-            });
-            tree.value[leaf.node] = -g / (h + params.lambda) * params.learning_rate;
-            (leaf.node, rows)
-        })
-        .collect();
+    let leaves = leaves.into_iter().map(|l| (l.node, l.rows)).collect();
     (tree, leaves)
 }
 
