@@ -34,3 +34,12 @@ echo "== 3 months of generated trips (260 zones), default spec, last week held o
 echo "-- zonecast gbdt on the same features and split"
 /usr/bin/time -f "gbdt train wall %e s, peak RSS %M KB" $BIN train --input "$DIR/trips_90d.parquet" --model gbdt \
   --out "$DIR/90d.gbdt" 2>&1 | grep -E "best round|^  |wall"
+
+echo "== the same two comparisons with the trend features (--trends)"
+$BIN train --input "$DATA/yellow_zone_hourly_2022-01.parquet" --hourly --zone-col pickup_location_id \
+  --hour-col pickup_hour --count-col rides --lags 1-24,168 --same-hour-weeks 1 --validation-hours 168 \
+  --trends --model gbdt --out "$DIR/jan2022_trends.gbdt" --export-features "$DIR/jan2022_trends" 2>&1 | grep -E "best round|^  "
+"$DIR/venv/bin/python" benches/lightgbm_compare.py "$DIR/jan2022_trends"
+/usr/bin/time -f "gbdt train wall %e s, peak RSS %M KB" $BIN train --input "$DIR/trips_90d.parquet" --trends --model gbdt \
+  --out "$DIR/90d_trends.gbdt" --export-features "$DIR/90d_trends" 2>&1 | grep -E "best round|^  |wall"
+"$DIR/venv/bin/python" benches/lightgbm_compare.py "$DIR/90d_trends"
