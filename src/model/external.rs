@@ -63,7 +63,7 @@ fn registry() -> &'static Mutex<BTreeMap<u64, Weak<Entry>>> {
 /// }
 /// let spec = FeatureSpec::new(vec![1], 0);
 /// let model = ModelFile::external(ExternalModel::new("first_lag", Box::new(FirstLag), 1024, OnError::Raise), spec);
-/// let row = FeatureRow { zone: 1, target_hour: 0, history: vec![Some(4), None, None, None, None], complete: true };
+/// let row = FeatureRow { zone: 1, target_hour: 0, history: vec![Some(4), None, None, None, None], complete: true, sums: vec![] };
 /// assert_eq!(model.predict(&row).pickups, 4.0); // lag_1h
 /// assert_eq!(model.kind.name(), "external");
 /// ```

@@ -39,7 +39,7 @@ pub trait ScoreForecasts<'scope> {
     ///
     /// let model = Arc::new(ModelFile::baseline(Baseline::PreviousHour, FeatureSpec::new(vec![1], 0)));
     /// timely::example(move |scope| {
-    ///     let row = FeatureRow { zone: 3, target_hour: 100, history: vec![Some(7), None, None, None, None], complete: true };
+    ///     let row = FeatureRow { zone: 3, target_hour: 100, history: vec![Some(7), None, None, None, None], complete: true, sums: vec![] };
     ///     vec![(row, 0u64, 1isize)].to_stream(scope).container::<Vec<_>>().as_collection()
     ///         .score_forecasts_named("Score", model, empty(scope), 48)
     ///         .inspect(|(f, _, _)| assert_eq!(f.milli_pickups, 7000));
