@@ -34,6 +34,10 @@ pub struct TrainArgs {
     /// With --model gbdt: leaves per tree at most.
     #[arg(long, default_value_t = GbdtParams::default().max_leaves)]
     max_leaves: usize,
+    /// With --model gbdt: grow every tree on every row (no gradient-based sampling; slower,
+    /// about as accurate).
+    #[arg(long)]
+    no_sampling: bool,
     /// Lags in hours, e.g. `1-24,168,336,504,672`.
     #[arg(long, default_value = "1-24,168,336,504,672")]
     lags: String,
@@ -93,6 +97,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         rounds: args.rounds.max(1),
         learning_rate: args.learning_rate,
         max_leaves: args.max_leaves.max(2),
+        sampling: !args.no_sampling,
         ..GbdtParams::default()
     };
     let trained = train(&history, &config, &mut |line| eprintln!("{line}"))?;

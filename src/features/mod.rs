@@ -82,10 +82,8 @@ impl FeatureSpec {
         }
         let mut windows = vec![3, 6, 24];
         if self.same_hour_weeks > 0 {
-            windows.push(168 * self.same_hour_weeks);
+            windows.push(168 * self.same_hour_weeks); // at least 168: still ascending
         }
-        windows.sort_unstable();
-        windows.dedup();
         windows
     }
 

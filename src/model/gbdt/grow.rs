@@ -14,6 +14,8 @@ use super::{GbdtParams, Tree};
 
 /// Buffers kept from one tree to the next.
 pub(super) struct Workspace {
+    /// The last tree's split bins, per node (0 for leaves).
+    pub(super) node_bins: Vec<u8>,
     /// Row indices; every leaf owns a range.
     indices: Vec<u32>,
     /// The right-hand rows while a leaf is split.
@@ -27,6 +29,7 @@ impl Workspace {
     /// Buffers for `rows` training rows, histograms built on `threads` threads.
     pub(super) fn new(rows: usize, threads: usize) -> Self {
         Workspace {
+            node_bins: Vec::new(),
             indices: Vec::with_capacity(rows),
             scratch: Vec::with_capacity(rows),
             spare: Vec::new(),
@@ -92,6 +95,7 @@ pub(super) fn grow(
     binned: &BinMatrix,
     bins: &Bins,
     gradients: &[[f64; 2]],
+    sample: Option<&[u32]>,
     params: GbdtParams,
     work: &mut Workspace,
 ) -> (Tree, Vec<(usize, Range<usize>)>) {
@@ -106,8 +110,14 @@ pub(super) fn grow(
         tree.value.push(leaf_value(sums));
         tree.value.len() - 1
     };
+    work.node_bins.clear();
+    work.node_bins.push(0);
     work.indices.clear();
-    work.indices.extend(0..gradients.len() as u32);
+    match sample {
+        Some(rows) => work.indices.extend_from_slice(rows),
+        None => work.indices.extend(0..gradients.len() as u32),
+    }
+    let root_rows = work.indices.len();
     let mut hists = work.histograms(features);
     histogram::build(binned, &work.indices, gradients, &mut hists, work.threads);
     let sums = hists[..BINS]
@@ -115,7 +125,7 @@ pub(super) fn grow(
         .fold([0.0; 3], |a, s| [a[0] + s[0], a[1] + s[1], a[2] + s[2]]);
     let node = push_leaf(&mut tree, sums);
     let mut leaves = vec![Leaf {
-        rows: 0..gradients.len(),
+        rows: 0..root_rows,
         hists,
         sums,
         node,
@@ -175,6 +185,8 @@ pub(super) fn grow(
         let parent = leaves[leaf].node;
         tree.feature[parent] = split.feature as u32;
         tree.threshold[parent] = bins.cuts[split.feature][split.bin];
+        work.node_bins.resize(tree.value.len(), 0);
+        work.node_bins[parent] = split.bin as u8;
         tree.left[parent] = left_node as u32;
         tree.right[parent] = right_node as u32;
         leaves[leaf] = Leaf {
