@@ -81,16 +81,16 @@ struct Tree {
 }
 
 impl Tree {
-    /// The score of a training row from its bins and the tree's split bins (the same leaf as
-    /// [`Tree::score`] finds from the row's values: `x <= cut[b]` exactly when `bin(x) <= b`).
-    fn score_binned(&self, bins: &[u8], node_bins: &[u8]) -> f64 {
+    /// The value of the leaf reached by going left wherever `goes_left(node)`.
+    #[inline(always)]
+    fn leaf(&self, goes_left: impl Fn(usize) -> bool) -> f64 {
         let mut node = 0usize;
         loop {
             let left = self.left[node];
             if left == u32::MAX {
                 return self.value[node];
             }
-            node = if bins[self.feature[node] as usize] <= node_bins[node] {
+            node = if goes_left(node) {
                 left as usize
             } else {
                 self.right[node] as usize
@@ -98,19 +98,14 @@ impl Tree {
         }
     }
 
+    /// The score of a training row from its bins and the tree's split bins (the same leaf as
+    /// [`Tree::score`] finds from the row's values: `x <= cut[b]` exactly when `bin(x) <= b`).
+    fn score_binned(&self, bins: &[u8], node_bins: &[u8]) -> f64 {
+        self.leaf(|node| bins[self.feature[node] as usize] <= node_bins[node])
+    }
+
     fn score(&self, x: &[f64]) -> f64 {
-        let mut node = 0usize;
-        loop {
-            let left = self.left[node];
-            if left == u32::MAX {
-                return self.value[node];
-            }
-            node = if x[self.feature[node] as usize] <= self.threshold[node] {
-                left as usize
-            } else {
-                self.right[node] as usize
-            };
-        }
+        self.leaf(|node| x[self.feature[node] as usize] <= self.threshold[node])
     }
 }
 
