@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use differential_dataflow::{AsCollection, VecCollection};
-use timely::dataflow::operators::generic::operator::empty;
+use timely::dataflow::operators::generic::operator::{empty, source};
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Concat, ConnectLoop, Exchange, Feedback, Probe};
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
@@ -32,6 +32,7 @@ use crate::live::{LiveEpoch, LiveState};
 use crate::operators::{AggregateHourly, ClassifyLateness, StateGauge};
 use crate::progress::Progress;
 use crate::report::{Report, RunReport};
+use crate::resume::Resume;
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
 use crate::sinks::changes_log::ChangesLog;
@@ -87,11 +88,14 @@ pub struct HourlyStreams<'scope> {
 }
 
 /// Builds source -> lateness -> hourly aggregates. Attach `handles.probe` to the end of the
-/// dataflow: the source keeps a bounded number of epochs ahead of it.
+/// dataflow: the source keeps a bounded number of epochs ahead of it. With `resume`, the
+/// aggregates and watermark start from a checkpoint (see [`crate::resume`]) and `feed` must
+/// start after its restore epoch.
 pub fn build_hourly<'scope>(
     scope: Scope<'scope, u64>,
     feed: Box<dyn TripFeed>,
     policy: WatermarkPolicy,
+    resume: Option<Arc<Resume>>,
 ) -> HourlyStreams<'scope> {
     let probe = ProbeHandle::new();
     let peers = scope.peers() as u64;
@@ -99,6 +103,11 @@ pub fn build_hourly<'scope>(
     let source = source_trips(scope, "SourceTrips", feed, probe.clone(), window);
     // WatermarkState at the end of epoch e, on every worker at epoch e + 1
     let (state_loop, states) = scope.feedback::<Vec<WatermarkState>>(1);
+    // A restarted dataflow: the state after the restore epoch, as if fed back from it
+    let states = match &resume {
+        Some(resume) => states.concat(resumed_state(scope, resume)),
+        None => states,
+    };
     // (Trip, RowPos) in input order, on the worker that read them
     let classified =
         source
@@ -114,6 +123,7 @@ pub fn build_hourly<'scope>(
         states.clone(),
         policy,
         state.clone(),
+        resume.clone(),
     );
     HourlyStreams {
         hourly,
@@ -127,6 +137,23 @@ pub fn build_hourly<'scope>(
     }
 }
 
+/// The watermark state after a restore epoch `e`, on this worker at epoch `e + 1` (what the
+/// broadcast feedback would have delivered had the epoch run here).
+fn resumed_state<'scope>(
+    scope: Scope<'scope, u64>,
+    resume: &Resume,
+) -> StreamVec<'scope, u64, WatermarkState> {
+    let (epoch, after) = (resume.epoch, resume.after.clone());
+    source(scope, "ResumedState", move |capability, _info| {
+        let mut cap = Some(capability.delayed(&(epoch + 1)));
+        move |output| {
+            if let Some(cap) = cap.take() {
+                output.session(&cap).give(after.clone());
+            }
+        }
+    })
+}
+
 /// Builds the aggregate dataflow in `scope` from `feed`, delivering to `sinks`.
 pub fn build<'scope>(
     scope: Scope<'scope, u64>,
@@ -134,7 +161,7 @@ pub fn build<'scope>(
     policy: WatermarkPolicy,
     sinks: AggregateSinks,
 ) -> AggregateHandles {
-    let streams = build_hourly(scope, feed, policy);
+    let streams = build_hourly(scope, feed, policy, None);
     let hourly = streams.hourly;
     hourly.clone().inner.probe_with(&streams.handles.probe);
     if let Some(sink) = sinks.hourly_local {

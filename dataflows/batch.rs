@@ -203,7 +203,7 @@ impl BatchJob {
             let watermark: Rc<RefCell<Option<i64>>> = Rc::default();
             let (f, t, w) = (forecasts.clone(), table.clone(), watermark.clone());
             let handles = worker.dataflow::<u64, _, _>(|scope| {
-                let streams = build_streams(scope, feed, &policy, model.clone(), None);
+                let streams = build_streams(scope, feed, &policy, model.clone(), None, None);
                 streams
                     .forecasts
                     .sink_epochs_named("SinkForecasts", move |_, updates| {

@@ -22,6 +22,7 @@ use crate::model::watch::ModelHandle;
 use crate::model::ModelFile;
 use crate::operators::{BuildFeatures, ScoreForecasts, WatchModel};
 use crate::report::{Report, RunReport};
+use crate::resume::Resume;
 use crate::sinks::epochs::EpochUpdates;
 use crate::sinks::{SinkEpochs, SinkReports};
 use crate::sources::TripFeed;
@@ -93,20 +94,23 @@ pub struct ForecastStreams<'scope> {
 /// Builds trips -> aggregates -> features -> forecasts; `model` must have been trained on
 /// `policy.spec`. With a `handle`, models it offers (see
 /// [`crate::model::watch::ModelWatcher`]) replace the current one at one epoch on every worker.
+/// With `resume`, the dataflow starts from a checkpoint (see [`crate::resume`]).
 pub fn build_streams<'scope>(
     scope: Scope<'scope, u64>,
     feed: Box<dyn TripFeed>,
     policy: &ForecastPolicy,
     model: Arc<ModelFile>,
     handle: Option<Arc<ModelHandle>>,
+    resume: Option<Arc<Resume>>,
 ) -> ForecastStreams<'scope> {
-    let streams = build_hourly(scope, feed, policy.watermark);
+    let streams = build_hourly(scope, feed, policy.watermark, resume.clone());
     // FeatureRow per (zone, target hour), partitioned by zone
-    let features = streams.hourly.clone().build_features_named(
+    let features = streams.hourly.clone().build_features_resumed_named(
         "BuildFeatures",
         streams.states.clone(),
         policy.spec.clone(),
         policy.retention_hours(),
+        resume,
     );
     // ModelSwap at the epoch it applies, on every worker
     let swaps = match &handle {
@@ -144,7 +148,7 @@ pub fn build<'scope>(
     handle: Option<Arc<ModelHandle>>,
     sinks: ForecastSinks,
 ) -> AggregateHandles {
-    let streams = build_streams(scope, feed, policy, model, handle);
+    let streams = build_streams(scope, feed, policy, model, handle, None);
     if let Some(sink) = sinks.features {
         streams.features.sink_epochs_named("SinkFeatures", sink);
     }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use timely::dataflow::Scope;
 
 use crate::dataflows::aggregate::{AggregateHandles, DEFAULT_BATCH_ROWS};
+use crate::dataflows::durable::Durability;
 use crate::dataflows::forecast::{build_streams, ForecastPolicy};
 use crate::jobs::hub::{spawn_hub, HubShared};
 use crate::jobs::workers::{run_workers, step_until_done};
@@ -32,6 +33,7 @@ use crate::live::{LiveEpoch, LiveState, ZoneDirectory};
 use crate::model::watch::{ModelHandle, ModelWatcher};
 use crate::model::ModelFile;
 use crate::progress::Progress;
+use crate::resume::Resume;
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
 use crate::server::{
@@ -49,9 +51,10 @@ pub fn build<'scope>(
     policy: &ForecastPolicy,
     model: Arc<ModelFile>,
     handle: Option<Arc<ModelHandle>>,
+    resume: Option<Arc<Resume>>,
     on_epoch: impl FnMut(u64, LiveEpoch) + 'static,
 ) -> AggregateHandles {
-    let streams = build_streams(scope, feed, policy, model, handle);
+    let streams = build_streams(scope, feed, policy, model, handle, resume);
     // ZoneForecast, (ZoneHour, HourlyStats), WatermarkState, Report -> LiveEpoch on worker 0
     streams.forecasts.sink_live_named(
         "SinkLive",
@@ -101,6 +104,11 @@ pub struct LiveJob {
     pub serving_retention_hours: i64,
     /// Show a progress bar on a terminal while files replay.
     pub show_progress: bool,
+    /// Checkpoint into this folder and restart from it (`None`: a killed job loses its
+    /// state). See [`crate::checkpoint`].
+    pub state_dir: Option<PathBuf>,
+    /// At most one checkpoint per this interval.
+    pub checkpoint_interval: Duration,
 }
 
 /// What a finished live job leaves (process 0).
@@ -119,6 +127,8 @@ impl LiveJob {
     pub const DEFAULT_HTTP_THREADS: usize = 2;
     /// Default workers.
     pub const DEFAULT_WORKERS: usize = 2;
+    /// Default time between checkpoints.
+    pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 
     /// A job serving `model` with default settings, no inputs and no HTTP server.
     pub fn new(model: ModelFile) -> Self {
@@ -140,6 +150,8 @@ impl LiveJob {
             rejects: None,
             serving_retention_hours: crate::live::state::DEFAULT_RETENTION_HOURS,
             show_progress: false,
+            state_dir: None,
+            checkpoint_interval: Self::DEFAULT_CHECKPOINT_INTERVAL,
         }
     }
 
@@ -184,11 +196,28 @@ impl LiveJob {
     }
 
     fn execute(
-        self,
+        mut self,
         control: Arc<JobControl>,
         hub: Arc<HubShared>,
         models: Arc<ModelHandle>,
     ) -> Result<LiveOutcome, JobError> {
+        let startup_version = self.model.version.clone();
+        let mut durability = match &self.state_dir {
+            Some(dir) => Some(Durability::open(
+                dir,
+                &self.source,
+                &self.policy,
+                self.batch_rows,
+            )?),
+            None => None,
+        };
+        if let Some(d) = &durability {
+            self.model = d.model(self.model.clone())?;
+            if let Some(c) = &d.checkpoint {
+                hub.live().write().expect("live state").restore(c.live.clone());
+                tracing::info!(epoch = c.resume.epoch, "restarting from the checkpoint");
+            }
+        }
         models.track(&self.model);
         let started = Instant::now();
         drop(self.cluster.timely_config()?);
@@ -209,6 +238,13 @@ impl LiveJob {
             batch_interval: self.batch_interval,
         };
         let mut source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
+        if let Some(d) = durability.as_mut() {
+            d.prepare(&mut source, leader && !self.source.is_bounded())?;
+        }
+        let resume = durability
+            .as_ref()
+            .and_then(|d| d.checkpoint.as_ref())
+            .map(|c| Arc::new(c.resume.clone()));
         source.done_epoch = hub.done_epoch().clone();
         source.clock = Some(hub.input_clock().clone());
         // The hub and the server (process 0).
@@ -241,6 +277,26 @@ impl LiveJob {
             .with_input_clock(hub.input_clock().clone())
             .with_limits(self.http_limits)
             .with_rejects_log(rejects.as_ref().map(RejectsLog::health));
+            let shared = match &durability {
+                Some(d) => shared.with_checkpoints(
+                    d.dir.path().display().to_string(),
+                    d.status.clone(),
+                    d.wal.clone(),
+                    d.checkpoint.as_ref().map(|c| c.event_seq),
+                ),
+                None => shared,
+            };
+            if let Some(d) = &durability {
+                hub.checkpoint_with(
+                    d.checkpointer(
+                        &self.policy,
+                        self.checkpoint_interval,
+                        &startup_version,
+                        models.clone(),
+                    ),
+                    d.checkpoint.as_ref().map(|c| c.resume.epoch),
+                );
+            }
             let publisher = match &self.http {
                 Some(addr) => {
                     server = Some(ServerHandle::start(
@@ -296,6 +352,7 @@ impl LiveJob {
                     &policy,
                     model.clone(),
                     Some(models.clone()),
+                    resume.clone(),
                     on_epoch,
                 )
             });

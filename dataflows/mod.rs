@@ -15,6 +15,7 @@
 pub mod aggregate;
 pub mod batch;
 pub mod demo;
+pub mod durable;
 pub mod forecast;
 pub mod history;
 pub mod live;

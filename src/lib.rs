@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod features;
 pub mod forecast;
 pub mod format;
@@ -47,6 +48,7 @@ pub mod operators;
 pub mod progress;
 pub mod reject;
 pub mod report;
+pub mod resume;
 pub mod runtime;
 pub mod schema;
 pub mod server;

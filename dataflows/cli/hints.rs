@@ -81,6 +81,7 @@ fn job(e: &JobError) -> Option<String> {
         JobError::Model(e) => model(e),
         JobError::Zones(e) => zones(e),
         JobError::Failed(_)
+        | JobError::Checkpoint(_)
         | JobError::Panicked(_)
         | JobError::Output { .. }
         | JobError::Stopped

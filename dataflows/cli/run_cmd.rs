@@ -81,6 +81,13 @@ pub struct RunArgs {
     /// Worker threads per process.
     #[arg(long, default_value_t = LiveJob::DEFAULT_WORKERS)]
     workers: usize,
+    /// Checkpoint into DIR (and log socket rows there before they are used); the same command
+    /// with the same DIR restarts where a killed run stopped.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Seconds between checkpoints (with --state-dir).
+    #[arg(long, value_name = "SECONDS", default_value_t = LiveJob::DEFAULT_CHECKPOINT_INTERVAL.as_secs_f64())]
+    checkpoint_interval: f64,
     #[command(flatten)]
     processes: ProcessArgs,
     #[command(flatten)]
@@ -134,6 +141,8 @@ impl RunArgs {
         job.zones = Arc::new(zones);
         job.exit_at_end = self.exit_at_end;
         job.rejects = self.rejects.clone();
+        job.state_dir = self.state_dir.clone();
+        job.checkpoint_interval = Duration::from_secs_f64(self.checkpoint_interval.max(0.0));
     }
 
     fn source(&self) -> Source {

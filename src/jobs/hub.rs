@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::forecast::ZoneForecast;
+use crate::jobs::checkpointer::Checkpointer;
 use crate::jobs::subscription::{EpochUpdate, JobState, JobStatus, Subscribers, Subscription};
 use crate::live::{Evaluation, HistoryHour, LiveEpoch, LiveState, ZonePrediction};
 use crate::server::Publisher;
@@ -104,6 +105,10 @@ pub struct HubShared {
     done_epoch: Arc<AtomicU64>,
     retention: Option<i64>,
     clock: Arc<InputClock>,
+    checkpointer: Mutex<Option<Checkpointer>>,
+    /// The restore epoch of a restarted job (`u64::MAX`: none): applied to the subscribers'
+    /// view only, as the live state already holds it.
+    restored: AtomicU64,
 }
 
 impl HubShared {
@@ -116,7 +121,17 @@ impl HubShared {
             done_epoch: Arc::new(AtomicU64::new(u64::MAX)),
             retention,
             clock: InputClock::new(),
+            checkpointer: Mutex::new(None),
+            restored: AtomicU64::new(u64::MAX),
         })
+    }
+
+    /// Takes checkpoints with `checkpointer` from now on; `restored`: the epoch the job
+    /// restarted from (its live state already holds it).
+    pub fn checkpoint_with(&self, checkpointer: Checkpointer, restored: Option<u64>) {
+        *self.checkpointer.lock().expect("checkpointer") = Some(checkpointer);
+        self.restored
+            .store(restored.unwrap_or(u64::MAX), Ordering::SeqCst);
     }
 
     /// What the feeds have handed out and the hub not yet applied (give it to the source).
@@ -178,6 +193,17 @@ impl HubShared {
     }
 
     fn apply(&self, epoch: u64, update: LiveEpoch, publisher: Option<&mut Publisher>) {
+        let mut checkpointer = self.checkpointer.lock().expect("checkpointer");
+        if let Some(checkpointer) = checkpointer.as_mut() {
+            let seq = publisher.as_ref().map_or(0, |p| p.event_seq());
+            let live = self.live.read().expect("live state");
+            checkpointer.before_apply(epoch, &update, &live, seq);
+        }
+        if let Some(checkpointer) = checkpointer.as_mut() {
+            checkpointer.after_apply(epoch, &update);
+        }
+        drop(checkpointer);
+        let restored = epoch == self.restored.load(Ordering::SeqCst);
         let mut guard = self.consolidated.lock().expect("hub");
         let c = &mut *guard;
         c.apply(&update);
@@ -188,6 +214,7 @@ impl HubShared {
         }
         let changes = offered.then(|| (update.forecasts.clone(), update.hourly.clone()));
         match publisher {
+            _ if restored => {}
             Some(publisher) => publisher.apply(epoch, update),
             None => {
                 let mut live = self.live.write().expect("live state");

@@ -17,6 +17,7 @@
 //! The jobs themselves are in [`crate::dataflows`]: `AggregateJob`, `LiveJob`, `BatchJob`,
 //! `ServeJob`, `DemoJob`.
 
+pub mod checkpointer;
 pub mod handle;
 pub mod hub;
 pub mod prepare;
@@ -57,6 +58,9 @@ pub enum JobError {
     /// The zone lookup could not be read.
     #[error(transparent)]
     Zones(#[from] crate::live::zones::ZoneLookupError),
+    /// The state folder could not be used (`--state-dir`).
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
     /// The job stopped part-way (an input became unreadable, an output failed).
     #[error("the job stopped: {0}")]
     Failed(String),

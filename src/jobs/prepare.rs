@@ -22,6 +22,7 @@ use crate::sources::pacing::Pacer;
 use crate::sources::plan::ReplayPlan;
 use crate::sources::socket::{listen, SocketOptions, SourceNames};
 use crate::sources::spool::is_one_pass;
+use crate::sources::wal::WalShared;
 use crate::sources::{Batch, EmptyFeed, SourceError, TripFeed};
 use crate::trip::RowPos;
 
@@ -64,9 +65,20 @@ impl Part {
     }
 }
 
+/// Where a restarted job's source resumes: after `epoch`, with `rows_read` rows delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// The checkpoint's epoch: every part resumes after it.
+    pub epoch: u64,
+    /// Rows read through that epoch (a paced part skips its share of them).
+    pub rows_read: u64,
+}
+
 /// A source opened for one run: hands each worker its feed.
 pub struct PreparedSource {
     parts: Vec<(u64, Part)>,
+    /// Rows in the parts before each part.
+    rows_before: Vec<u64>,
     bounded_epochs: u64,
     tail: Mutex<Option<Box<dyn TripFeed + Send>>>,
     peers: usize,
@@ -85,6 +97,11 @@ pub struct PreparedSource {
     pub rows_read: Arc<AtomicU64>,
     /// Records every epoch the feeds hand out (a serving job sets the hub's clock).
     pub clock: Option<Arc<InputClock>>,
+    /// Resume after a checkpoint (set before the first [`PreparedSource::feed`]).
+    pub resume: Option<ResumePoint>,
+    /// Log the tail's epochs here before they enter the dataflow, after handing on again the
+    /// logged epochs after the resume point (global worker 0).
+    pub wal: Option<(Arc<WalShared>, Mutex<Vec<(u64, Batch)>>)>,
 }
 
 impl PreparedSource {
@@ -99,6 +116,7 @@ impl PreparedSource {
         let leader = settings.cluster.is_leader();
         let parts_in = source.parts();
         let mut parts = Vec::new();
+        let mut rows_before = Vec::new();
         let mut next_epoch = 0;
         let mut total = 0;
         let mut tail: Option<Box<dyn TripFeed + Send>> = None;
@@ -108,6 +126,7 @@ impl PreparedSource {
             if tail.is_some() || (!part.is_bounded() && !last) {
                 return Err(SourceError::Chain);
             }
+            let before = total;
             let opened = match part {
                 Source::Files(files) => {
                     let processes = settings.cluster.processes.max(1);
@@ -177,6 +196,7 @@ impl PreparedSource {
             };
             if let Some(part) = opened {
                 let epochs = part.epochs();
+                rows_before.push(before);
                 parts.push((next_epoch, part));
                 next_epoch += epochs;
             }
@@ -184,6 +204,9 @@ impl PreparedSource {
         let unbounded = !source.is_bounded();
         Ok(PreparedSource {
             parts,
+            rows_before,
+            resume: None,
+            wal: None,
             bounded_epochs: next_epoch,
             tail: Mutex::new(tail),
             peers: settings.cluster.peers(),
@@ -201,29 +224,51 @@ impl PreparedSource {
 
     /// The feed of global worker `index` (the tail and heartbeats go to worker 0).
     pub fn feed(&self, index: usize) -> Box<dyn TripFeed> {
+        let resume = self.resume;
         let parts = self
             .parts
             .iter()
-            .map(|(offset, part)| {
+            .zip(&self.rows_before)
+            .filter_map(|((offset, part), &rows_before)| {
+                // Within the part, the epochs after the resume point (all of them: None).
+                let after = match resume {
+                    Some(r) if r.epoch + 1 >= offset + part.epochs() => return None,
+                    Some(r) if r.epoch >= *offset => Some((r.epoch - offset, r.rows_read)),
+                    _ => None,
+                };
                 let feed: Box<dyn TripFeed> = match part {
-                    Part::Files(plan) => Box::new(FileFeed::new(
-                        plan.clone(),
-                        index,
-                        self.peers,
-                        self.rows_read.clone(),
-                    )),
-                    Part::Paced(plan, pacer) if index == 0 => Box::new(PacedFeed::new(
-                        plan.clone(),
-                        pacer.clone(),
-                        self.batch_interval,
-                        self.rows_read.clone(),
-                    )),
+                    Part::Files(plan) => {
+                        let feed =
+                            FileFeed::new(plan.clone(), index, self.peers, self.rows_read.clone());
+                        match after {
+                            Some((epoch, _)) => Box::new(feed.starting_after(epoch)),
+                            None => Box::new(feed),
+                        }
+                    }
+                    Part::Paced(plan, pacer) if index == 0 => {
+                        let feed = PacedFeed::new(
+                            plan.clone(),
+                            pacer.clone(),
+                            self.batch_interval,
+                            self.rows_read.clone(),
+                        );
+                        match after {
+                            Some((epoch, rows)) => Box::new(
+                                feed.resuming(rows.saturating_sub(rows_before), epoch + 1),
+                            ),
+                            None => Box::new(feed),
+                        }
+                    }
                     Part::Paced(..) => Box::new(EmptyFeed),
                     Part::Memory(batches) => {
-                        Box::new(MemoryFeed::new(batches.clone(), index, self.peers))
+                        let feed = MemoryFeed::new(batches.clone(), index, self.peers);
+                        match after {
+                            Some((epoch, _)) => Box::new(feed.starting_after(epoch)),
+                            None => Box::new(feed),
+                        }
                     }
                 };
-                (*offset, feed)
+                Some((*offset, feed))
             })
             .collect();
         let (tail, heartbeat, finished) = match index {
@@ -238,17 +283,23 @@ impl PreparedSource {
             ),
             _ => (None, None, Arc::new(AtomicU64::new(u64::MAX))),
         };
-        Box::new(
-            ChainFeed::new(
-                parts,
-                self.bounded_epochs,
-                tail,
-                heartbeat,
-                self.stop.clone(),
-                finished,
-            )
-            .with_clock(self.clock.clone()),
+        let mut feed = ChainFeed::new(
+            parts,
+            self.bounded_epochs,
+            tail,
+            heartbeat,
+            self.stop.clone(),
+            finished,
         )
+        .with_clock(self.clock.clone());
+        if let Some(r) = resume {
+            feed = feed.resuming_after(r.epoch);
+        }
+        if let (0, Some((wal, replay))) = (index, &self.wal) {
+            let replay = std::mem::take(&mut *replay.lock().expect("replay"));
+            feed = feed.with_wal(wal.clone(), replay);
+        }
+        Box::new(feed)
     }
 
     /// A copy of the source names.

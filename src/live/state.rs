@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::reject::Reject;
 use crate::report::Report;
 use crate::time::hour_of;
@@ -42,7 +44,7 @@ impl ServedForecast {
 }
 
 /// Row outcomes and forecast changes since start.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     /// Rows read.
     pub rows_read: u64,
@@ -115,6 +117,33 @@ pub struct LiveState {
     by_hour: BTreeMap<i64, BTreeSet<u16>>,
     retention_hours: i64,
     forgotten_before: i64,
+}
+
+/// A [`LiveState`]'s data as a checkpoint keeps it (without the zone directory and the
+/// policy, which come from the job).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SavedLive {
+    epoch: u64,
+    watermark: Option<i64>,
+    latest_pickup: Option<i64>,
+    counters: Counters,
+    recent_rejects: Vec<Reject>,
+    first_hour: Option<i64>,
+    /// `((zone, hour), (milli, version, fallback, revision, as_of, updated_at_ms))`.
+    #[allow(clippy::type_complexity)]
+    forecasts: Vec<((u16, i64), (i64, String, bool, u32, Option<i64>, i64))>,
+    latest_target: Vec<(u16, i64)>,
+    actuals: Vec<((u16, i64), u32)>,
+    known_zones: Vec<u16>,
+    retention_hours: i64,
+    forgotten_before: i64,
+}
+
+impl SavedLive {
+    /// Rows read through the checkpoint's epoch.
+    pub fn rows_read(&self) -> u64 {
+        self.counters.rows_read
+    }
 }
 
 /// How many rejected rows [`LiveState::recent_rejects`] keeps.
@@ -345,6 +374,70 @@ impl LiveState {
                 forecast: self.forecast(zone, hour).cloned(),
             })
             .collect()
+    }
+
+    /// The state's data, for a checkpoint.
+    pub fn to_saved(&self) -> SavedLive {
+        SavedLive {
+            epoch: self.epoch,
+            watermark: self.watermark,
+            latest_pickup: self.latest_pickup,
+            counters: self.counters.clone(),
+            recent_rejects: self.recent_rejects.iter().cloned().collect(),
+            first_hour: self.first_hour,
+            forecasts: self
+                .forecasts
+                .iter()
+                .map(|(key, f)| {
+                    let f = f.clone();
+                    let version = f.model_version.to_string();
+                    (*key, (f.milli_pickups, version, f.fallback, f.revision, f.as_of, f.updated_at_ms))
+                })
+                .collect(),
+            latest_target: self.latest_target.iter().map(|(k, v)| (*k, *v)).collect(),
+            actuals: self.actuals.iter().map(|(k, v)| (*k, *v)).collect(),
+            known_zones: self.known_zones.iter().copied().collect(),
+            retention_hours: self.retention_hours,
+            forgotten_before: self.forgotten_before,
+        }
+    }
+
+    /// Replaces the state's data with a checkpoint's (zones and policy stay).
+    pub fn restore(&mut self, saved: SavedLive) {
+        let mut versions: BTreeMap<String, Arc<str>> = BTreeMap::new();
+        self.epoch = saved.epoch;
+        self.watermark = saved.watermark;
+        self.latest_pickup = saved.latest_pickup;
+        self.counters = saved.counters;
+        self.recent_rejects = saved.recent_rejects.into();
+        self.first_hour = saved.first_hour;
+        self.forecasts.clear();
+        self.latest_target.clear();
+        self.by_hour.clear();
+        for ((zone, hour), (milli, version, fallback, revision, as_of, at)) in saved.forecasts {
+            let model_version = versions
+                .entry(version)
+                .or_insert_with_key(|v| Arc::from(v.as_str()))
+                .clone();
+            let forecast = ServedForecast {
+                milli_pickups: milli,
+                model_version,
+                fallback,
+                revision,
+                as_of,
+                updated_at_ms: at,
+            };
+            self.forecasts.insert((zone, hour), forecast);
+            self.by_hour.entry(hour).or_default().insert(zone);
+        }
+        self.latest_target = saved.latest_target.into_iter().collect();
+        self.actuals = saved.actuals.into_iter().collect();
+        for &(zone, hour) in self.actuals.keys() {
+            self.by_hour.entry(hour).or_default().insert(zone);
+        }
+        self.known_zones = saved.known_zones.into_iter().collect();
+        self.retention_hours = saved.retention_hours;
+        self.forgotten_before = saved.forgotten_before;
     }
 
     /// Restores a forecast (for state read back from a database).

@@ -11,6 +11,7 @@
 //! Trips must arrive partitioned by [`ZoneHour::route`] (each key on one worker).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::channels::pact::Pipeline;
@@ -19,6 +20,7 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
+use crate::resume::Resume;
 use crate::trip::{HourlyStats, Trip, ZoneHour, ZoneHourMap};
 use crate::watermark::{StateLog, WatermarkPolicy, WatermarkState};
 
@@ -53,17 +55,19 @@ pub trait AggregateHourly<'scope>: Sized {
         states: StreamVec<'scope, u64, WatermarkState>,
         policy: WatermarkPolicy,
     ) -> VecCollection<'scope, u64, (ZoneHour, HourlyStats)> {
-        self.aggregate_hourly_gauged_named(name, states, policy, StateGauge::default())
+        self.aggregate_hourly_gauged_named(name, states, policy, StateGauge::default(), None)
     }
 
     /// Like [`AggregateHourly::aggregate_hourly_named`], and reports how many (zone, hour)
-    /// keys this worker holds in `gauge` (current and peak).
+    /// keys this worker holds in `gauge` (current and peak). With `resume`, the operator starts
+    /// from a checkpoint's aggregates (this worker's keys), inserted at the restore epoch.
     fn aggregate_hourly_gauged_named(
         self,
         name: &str,
         states: StreamVec<'scope, u64, WatermarkState>,
         policy: WatermarkPolicy,
         gauge: StateGauge,
+        resume: Option<Arc<Resume>>,
     ) -> VecCollection<'scope, u64, (ZoneHour, HourlyStats)>;
 }
 
@@ -77,7 +81,9 @@ impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
         states: StreamVec<'scope, u64, WatermarkState>,
         policy: WatermarkPolicy,
         gauge: StateGauge,
+        resume: Option<Arc<Resume>>,
     ) -> VecCollection<'scope, u64, (ZoneHour, HourlyStats)> {
+        let (index, peers) = (self.scope().index(), self.scope().peers());
         let mut builder = OperatorBuilder::new(name.to_owned(), self.scope());
         let (updates_out, updates) = builder.new_output();
         let mut trips_in = builder.new_input(self, Pipeline);
@@ -87,12 +93,20 @@ impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
             timely::container::CapacityContainerBuilder<Vec<Update>>,
         >::from(updates_out);
 
-        builder.build(move |_initial| {
+        builder.build(move |initial| {
             let mut log = StateLog::default();
             let mut deltas: BTreeMap<u64, (Capability<u64>, ZoneHourMap<HourlyStats>)> =
                 BTreeMap::new();
             let mut state: ZoneHourMap<HourlyStats> = ZoneHourMap::default();
             let mut released_before = i64::MIN;
+            if let (Some(resume), Some(cap)) = (resume, initial.into_iter().next()) {
+                // The checkpoint's aggregates, inserted at the restore epoch as one delta.
+                let seed = resume.hourly_of(index, peers).into_iter().collect();
+                deltas.insert(resume.epoch, (cap.delayed(&resume.epoch), seed));
+                if resume.epoch > 0 {
+                    log.insert(resume.epoch - 1, resume.before.clone());
+                }
+            }
             move |frontiers| {
                 trips_in.for_each(|cap, data| {
                     let Some(&epoch) = cap.least() else { return };

@@ -9,6 +9,7 @@
 //! Input must be the output of `AggregateHourly`; rows are partitioned by zone.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -19,6 +20,7 @@ use timely::dataflow::StreamVec;
 
 use crate::features::history::PickupHistory;
 use crate::features::{FeatureRow, FeatureSpec};
+use crate::resume::Resume;
 use crate::time::hour_of;
 use crate::trip::{HourlyStats, ZoneHour};
 use crate::watermark::{StateLog, WatermarkState};
@@ -29,7 +31,7 @@ type Update = (FeatureRow, u64, isize);
 type PendingEpoch = (Capability<u64>, Vec<(ZoneHour, i64, isize)>);
 
 /// Extension trait: turn hourly aggregates into feature rows.
-pub trait BuildFeatures<'scope> {
+pub trait BuildFeatures<'scope>: Sized {
     /// Maintains a feature row for every known zone and every target hour from the watermark's
     /// hour back `retention` hours.
     ///
@@ -55,17 +57,33 @@ pub trait BuildFeatures<'scope> {
         states: StreamVec<'scope, u64, WatermarkState>,
         spec: FeatureSpec,
         retention: i64,
-    ) -> VecCollection<'scope, u64, FeatureRow>;
-}
+    ) -> VecCollection<'scope, u64, FeatureRow> {
+        self.build_features_resumed_named(name, states, spec, retention, None)
+    }
 
-impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, HourlyStats)> {
-    fn build_features_named(
+    /// Like [`BuildFeatures::build_features_named`]; with `resume`, the operator knows the
+    /// checkpoint's zones (this worker's) and emits every kept row at the restore epoch, from
+    /// the aggregates re-inserted there.
+    fn build_features_resumed_named(
         self,
         name: &str,
         states: StreamVec<'scope, u64, WatermarkState>,
         spec: FeatureSpec,
         retention: i64,
+        resume: Option<Arc<Resume>>,
+    ) -> VecCollection<'scope, u64, FeatureRow>;
+}
+
+impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, HourlyStats)> {
+    fn build_features_resumed_named(
+        self,
+        name: &str,
+        states: StreamVec<'scope, u64, WatermarkState>,
+        spec: FeatureSpec,
+        retention: i64,
+        resume: Option<Arc<Resume>>,
     ) -> VecCollection<'scope, u64, FeatureRow> {
+        let (index, peers) = (self.inner.scope().index(), self.inner.scope().peers());
         let mut builder = OperatorBuilder::new(name.to_owned(), self.inner.scope());
         let (rows_out, rows) = builder.new_output();
         let by_zone = Exchange::new(|((key, _), _, _): &((ZoneHour, HourlyStats), u64, isize)| {
@@ -82,10 +100,21 @@ impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, Hou
         let reach = (*offsets.last().unwrap_or(&0) as i64).max(widest);
         let retention = retention.max(1);
 
-        builder.build(move |_initial| {
+        builder.build(move |initial| {
             let mut log = StateLog::default();
             let mut pending: BTreeMap<u64, PendingEpoch> = BTreeMap::new();
             let mut history = PickupHistory::new();
+            if let (Some(resume), Some(cap)) = (resume, initial.into_iter().next()) {
+                // Every kept row goes out at the restore epoch, even on a worker that gets
+                // no aggregate there.
+                for zone in resume.zones_of(index, peers) {
+                    history.add_zone(zone);
+                }
+                pending.insert(resume.epoch, (cap.delayed(&resume.epoch), Vec::new()));
+                if resume.epoch > 0 {
+                    log.insert(resume.epoch - 1, resume.before.clone());
+                }
+            }
             let mut emitted: BTreeMap<(u16, i64), FeatureRow> = BTreeMap::new();
             let mut current: Option<i64> = None;
             let mut forgotten_before = i64::MIN;

@@ -237,6 +237,38 @@ pub struct Status {
     /// The rejects log (`--rejects`): records written and lost, and whether it is failing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejects_log: Option<OutputStatus>,
+    /// Checkpoints and the write-ahead log (`--state-dir`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointReport>,
+}
+
+/// How checkpoints fare (`/v1/status` `checkpoint`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CheckpointReport {
+    /// The state folder.
+    pub state_dir: String,
+    /// The epoch of the latest checkpoint (written or restored from).
+    pub epoch: Option<u64>,
+    /// Seconds since it was taken.
+    pub age_seconds: Option<f64>,
+    /// Its size.
+    pub bytes: u64,
+    /// Milliseconds encoding and writing it took.
+    pub duration_ms: f64,
+    /// Checkpoints written since start.
+    pub written: u64,
+    /// Checkpoints that failed since start.
+    pub failed: u64,
+    /// Whether the last checkpoint failed (e.g. a full or read-only disk).
+    pub failing: bool,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Bytes in the write-ahead log.
+    pub wal_bytes: u64,
+    /// Tail epochs the write-ahead log could not make durable.
+    pub wal_failures: u64,
+    /// The write-ahead log's last failure (cleared by the next good write).
+    pub wal_last_error: Option<String>,
 }
 
 /// How an output file fares (`/v1/status` `rejects_log`).

@@ -205,6 +205,7 @@ pub fn metrics(state: &ServerState) -> Response<Bytes> {
             .rejects_log
             .as_ref()
             .map(|h| (h.written(), h.lost(), h.failing())),
+        checkpoint: state.checkpoint_status(),
     };
     bytes_response(
         StatusCode::OK,

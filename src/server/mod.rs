@@ -26,7 +26,7 @@ pub mod snapshot;
 pub mod sse;
 
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwap;
@@ -35,7 +35,9 @@ use tokio::sync::{broadcast, watch};
 use crate::features::FeatureSpec;
 use crate::live::LiveState;
 use crate::model::watch::ModelHandle;
+use crate::checkpoint::state_dir::SharedCheckpointStatus;
 use crate::sinks::rejects_log::OutputHealth;
+use crate::sources::wal::WalShared;
 use crate::sources::input_clock::InputClock;
 
 pub use accept::ConnectionLimits;
@@ -107,6 +109,8 @@ pub struct ServerState {
     pub limits: ConnectionLimits,
     /// The health of the job's rejects log (`--rejects`), when it writes one.
     pub rejects_log: Option<Arc<OutputHealth>>,
+    /// Checkpoint outcomes and the write-ahead log (`--state-dir`).
+    pub checkpoints: Option<(String, SharedCheckpointStatus, Option<Arc<WalShared>>)>,
     closing: watch::Sender<bool>,
 }
 
@@ -146,6 +150,7 @@ impl ServerState {
             input_clock: None,
             limits: ConnectionLimits::default(),
             rejects_log: None,
+            checkpoints: None,
             closing,
         })
     }
@@ -195,6 +200,47 @@ impl ServerState {
             .expect("configure the state before sharing it")
             .rejects_log = health;
         self
+    }
+
+    /// Builder-style: report checkpoints (and the log) of the state folder `dir`, and
+    /// continue the event ids of a restored job after `event_id_base`.
+    pub fn with_checkpoints(
+        mut self: Arc<Self>,
+        dir: String,
+        status: SharedCheckpointStatus,
+        wal: Option<Arc<WalShared>>,
+        event_id_base: Option<u64>,
+    ) -> Arc<Self> {
+        let state = Arc::get_mut(&mut self).expect("configure the state before sharing it");
+        state.checkpoints = Some((dir, status, wal));
+        if let Some(base) = event_id_base {
+            state.event_id_base = base;
+        }
+        self
+    }
+
+    /// Checkpoint outcomes for `/v1/status` and `/metrics`.
+    pub fn checkpoint_status(&self) -> Option<api::CheckpointReport> {
+        let (dir, status, wal) = self.checkpoints.as_ref()?;
+        let s = status.lock().expect("checkpoint status").clone();
+        let now = crate::time::now_ms();
+        let wal_error = wal
+            .as_ref()
+            .and_then(|w| w.last_error.lock().expect("wal error").clone());
+        Some(api::CheckpointReport {
+            state_dir: dir.clone(),
+            epoch: s.epoch,
+            age_seconds: s.taken_at_ms.map(|t| (now - t) as f64 / 1000.0),
+            bytes: s.bytes,
+            duration_ms: s.duration.as_secs_f64() * 1000.0,
+            written: s.written,
+            failed: s.failed,
+            failing: s.last_error.is_some() || wal_error.is_some(),
+            last_error: s.last_error,
+            wal_bytes: wal.as_ref().map_or(0, |w| w.bytes.load(Ordering::Relaxed)),
+            wal_failures: wal.as_ref().map_or(0, |w| w.failures.load(Ordering::Relaxed)),
+            wal_last_error: wal_error,
+        })
     }
 
     /// The rejects log's status for `/v1/status`.

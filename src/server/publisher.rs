@@ -94,6 +94,11 @@ impl Publisher {
         }));
     }
 
+    /// The id of the last event handed out (a checkpoint keeps it).
+    pub fn event_seq(&self) -> u64 {
+        self.seq
+    }
+
     /// Applies one finished epoch (not yet visible: see [`Publisher::publish`]).
     pub fn apply(&mut self, epoch: u64, update: LiveEpoch) {
         let state = self.state.clone();
@@ -214,6 +219,7 @@ impl Publisher {
             staleness_seconds: state.staleness_seconds(),
             event_time_lag_seconds: state.event_time_lag_seconds(),
             rejects_log: state.rejects_log_status(),
+            checkpoint: state.checkpoint_status(),
         };
         let snapshot = Snapshot {
             epoch: live.epoch,

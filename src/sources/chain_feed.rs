@@ -7,11 +7,13 @@
 //! While serving, an idle source still closes an empty epoch every `heartbeat`, so model swaps
 //! and the status move on when no trip arrives. Setting `stop` ends the feed at the next poll.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::sources::input_clock::InputClock;
+use crate::sources::wal::WalShared;
 use crate::sources::{Batch, FeedPoll, TripFeed, Waker};
 
 /// Bounded parts, then a tail, then heartbeats until `stop`.
@@ -25,6 +27,9 @@ pub struct ChainFeed {
     finished: Arc<AtomicU64>,
     block: u64,
     clock: Option<Arc<InputClock>>,
+    wal: Option<Arc<WalShared>>,
+    /// Logged tail epochs to hand out again before the tail's new rows (a restart).
+    replay: VecDeque<(u64, Batch)>,
 }
 
 impl std::fmt::Debug for ChainFeed {
@@ -59,7 +64,27 @@ impl ChainFeed {
             finished,
             block,
             clock: None,
+            wal: None,
+            replay: VecDeque::new(),
         }
+    }
+
+    /// The same feed resumed after `epoch` (a restarted job): the tail's epochs come after it.
+    pub fn resuming_after(mut self, epoch: u64) -> Self {
+        self.next_epoch = self.next_epoch.max(epoch + 1);
+        self
+    }
+
+    /// The same feed logging every tail epoch to `wal` before handing it on, after handing
+    /// on again `replay`: the logged epochs after the resume point (see
+    /// [`WalShared::open`]), at their own epoch numbers.
+    pub fn with_wal(mut self, wal: Arc<WalShared>, replay: Vec<(u64, Batch)>) -> Self {
+        if let Some((last, _)) = replay.last() {
+            self.next_epoch = self.next_epoch.max(last + 1);
+        }
+        self.replay = replay.into();
+        self.wal = Some(wal);
+        self
     }
 
     /// The same feed, recording every epoch it hands out on `clock`.
@@ -125,9 +150,19 @@ impl TripFeed for ChainFeed {
                 other => return other,
             }
         }
+        if let Some((epoch, batch)) = self.replay.pop_front() {
+            self.last_epoch_at = Instant::now();
+            self.record(epoch, &batch);
+            return FeedPoll::Ready(epoch, batch);
+        }
         if let Some(tail) = self.tail.as_mut() {
             match tail.poll() {
-                FeedPoll::Ready(_, batch) => return self.stamp(batch),
+                FeedPoll::Ready(_, batch) => {
+                    if let Some(wal) = &self.wal {
+                        wal.append(self.next_epoch, &batch);
+                    }
+                    return self.stamp(batch);
+                }
                 FeedPoll::Pending(wait) => return self.beat(wait),
                 FeedPoll::Done => self.tail = None,
                 FeedPoll::Failed(error) => return FeedPoll::Failed(error),

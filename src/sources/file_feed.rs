@@ -46,6 +46,22 @@ impl FileFeed {
         }
     }
 
+    /// The same feed without the epochs up to and including `epoch` (a restarted job
+    /// resumes after its checkpoint's epoch).
+    pub fn starting_after(mut self, epoch: u64) -> Self {
+        while self.next_epoch <= epoch && self.next_epoch < self.epochs {
+            self.advance();
+        }
+        self
+    }
+
+    fn advance(&mut self) {
+        self.next_epoch += 1;
+        if self.next_epoch.is_multiple_of(self.block) {
+            self.next_epoch += (self.peers - 1) * self.block;
+        }
+    }
+
     fn read_epoch(&mut self, epoch: u64) -> Result<Batch, crate::sources::SourceError> {
         let mut batch = Batch::default();
         match &self.plan.body {
@@ -79,10 +95,7 @@ impl TripFeed for FileFeed {
             return FeedPoll::Done;
         }
         let epoch = self.next_epoch;
-        self.next_epoch += 1;
-        if self.next_epoch.is_multiple_of(self.block) {
-            self.next_epoch += (self.peers - 1) * self.block;
-        }
+        self.advance();
         let batch = match self.read_epoch(epoch) {
             Ok(batch) => batch,
             Err(error) => return FeedPoll::Failed(error),

@@ -25,6 +25,14 @@ impl MemoryFeed {
             peers: peers.max(1),
         }
     }
+
+    /// The same feed without the epochs up to and including `epoch`.
+    pub fn starting_after(mut self, epoch: u64) -> Self {
+        while self.next as u64 <= epoch && self.next < self.batches.len() {
+            self.next += self.peers;
+        }
+        self
+    }
 }
 
 impl TripFeed for MemoryFeed {

@@ -34,6 +34,7 @@ pub mod source_names;
 mod source_trips;
 pub mod spool;
 pub mod trip_row;
+pub mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -134,7 +135,7 @@ impl SourceError {
 }
 
 /// What one epoch of a source holds: the rows that parsed and those that did not.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Batch {
     /// Rows that parsed, with their positions.
     pub trips: Vec<(Trip, RowPos)>,

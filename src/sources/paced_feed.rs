@@ -86,6 +86,7 @@ pub struct PacedFeed {
     open: OpenEpoch,
     epoch: u64,
     progress: Arc<AtomicU64>,
+    skip: u64,
 }
 
 impl std::fmt::Debug for PacedFeed {
@@ -120,7 +121,29 @@ impl PacedFeed {
             open: OpenEpoch::default(),
             epoch: 0,
             progress,
+            skip: 0,
         }
+    }
+
+    /// The same replay resumed after `rows` rows (in release order) and `epochs` epochs: a
+    /// restarted job skips what its checkpoint holds, and paces from the next row on.
+    pub fn resuming(mut self, rows: u64, epochs: u64) -> Self {
+        self.skip = rows;
+        self.epoch = epochs;
+        self
+    }
+
+    /// Drops the rows a resumed replay has already delivered (unpaced).
+    fn skip_delivered(&mut self) -> Result<(), crate::sources::SourceError> {
+        while self.skip > 0 {
+            self.fill()?;
+            if self.due.pop_front().is_none() {
+                self.skip = 0;
+                break;
+            }
+            self.skip -= 1;
+        }
+        Ok(())
     }
 
     /// Reads ahead until a plan epoch's worth of rows has release times (or the plan ends).
@@ -203,7 +226,7 @@ impl PacedFeed {
 
 impl TripFeed for PacedFeed {
     fn poll(&mut self) -> FeedPoll {
-        if let Err(error) = self.fill() {
+        if let Err(error) = self.skip_delivered().and_then(|()| self.fill()) {
             return FeedPoll::Failed(error);
         }
         let next_due = self.release();

@@ -1,0 +1,268 @@
+//! The write-ahead log of a live job's tail: epochs of rows from socket clients and the push
+//! channel in (before they enter the dataflow), the logged epochs after a checkpoint out (when
+//! the job restarts).
+//!
+//! Each epoch is one record appended to the current segment file and made durable
+//! (`fsync`) before the feed hands the epoch on, so every row the dataflow saw can be read
+//! again after a crash. A record is framed:
+//!
+//! | bytes | what |
+//! |---|---|
+//! | 0..4 | payload length, `u32` little-endian |
+//! | 4..8 | CRC-32 (IEEE) of the payload |
+//! | 8.. | bincode of `(epoch, Batch)` |
+//!
+//! A torn or damaged record ends its segment's replay (reported, never decoded). Segments are
+//! named by their first epoch; once a checkpoint covers every epoch of a segment, the segment
+//! is deleted, so the log stays bounded on an endless stream.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::sources::Batch;
+
+const HEADER: usize = 8;
+/// The largest record a segment may hold (a larger length is a damaged header).
+const MAX_RECORD: usize = 1 << 30;
+
+/// The log as the feed (which appends) and the hub (which checkpoints) share it.
+#[derive(Debug)]
+pub struct WalShared {
+    dir: PathBuf,
+    segments: Mutex<Segments>,
+    /// The latest checkpointed epoch (`u64::MAX`: none yet).
+    checkpointed: AtomicU64,
+    /// Bytes in the log's segments now.
+    pub bytes: AtomicU64,
+    /// Epochs that could not be made durable (disk full, read-only).
+    pub failures: AtomicU64,
+    /// The last failure, for the status.
+    pub last_error: Mutex<Option<String>>,
+}
+
+#[derive(Debug, Default)]
+struct Segments {
+    /// `(first epoch, last epoch, path)`, oldest first; the last one is being appended to.
+    closed: Vec<(u64, u64, PathBuf)>,
+    open: Option<(u64, u64, PathBuf, File)>,
+}
+
+/// What reading the log back found.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// Logged epochs after the resume point, in order.
+    pub epochs: Vec<(u64, Batch)>,
+    /// Segments whose tail was torn or damaged: `(segment, byte offset)`.
+    pub damaged: Vec<(PathBuf, u64)>,
+}
+
+impl WalShared {
+    /// Opens (creating) the log folder `dir` and reads every segment back: the epochs after
+    /// `after` (all with `None`) are returned for replay.
+    pub fn open(dir: &Path, after: Option<u64>) -> io::Result<(Self, Replayed)> {
+        std::fs::create_dir_all(dir)?;
+        let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
+            .filter_map(|entry| entry.ok())
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let first = name.strip_prefix("wal-")?.strip_suffix(".log")?;
+                Some((first.parse().ok()?, entry.path()))
+            })
+            .collect();
+        names.sort();
+        let mut replayed = Replayed::default();
+        let mut closed = Vec::new();
+        let mut bytes = 0;
+        for (first, path) in names {
+            let (records, good, len) = read_segment(&path)?;
+            if good < len {
+                tracing::warn!(segment = %path.display(), offset = good, "the write-ahead log's tail is torn or damaged; its records from there on are ignored");
+                replayed.damaged.push((path.clone(), good));
+            }
+            let last = records.last().map_or(first, |(e, _)| *e);
+            bytes += len;
+            for (epoch, batch) in records {
+                if after.is_none_or(|a| epoch > a) {
+                    replayed.epochs.push((epoch, batch));
+                }
+            }
+            closed.push((first, last, path));
+        }
+        replayed.epochs.sort_by_key(|(e, _)| *e);
+        replayed.epochs.dedup_by_key(|(e, _)| *e);
+        let wal = WalShared {
+            dir: dir.to_path_buf(),
+            segments: Mutex::new(Segments { closed, open: None }),
+            checkpointed: AtomicU64::new(after.unwrap_or(u64::MAX)),
+            bytes: AtomicU64::new(bytes),
+            failures: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        };
+        wal.prune();
+        Ok((wal, replayed))
+    }
+
+    /// Appends one epoch and makes it durable; on failure the epoch still goes on (and the
+    /// failure is counted and kept for the status).
+    pub fn append(&self, epoch: u64, batch: &Batch) {
+        if let Err(error) = self.try_append(epoch, batch) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%error, epoch, "could not write the write-ahead log; rows of this epoch are not durable");
+            *self.last_error.lock().expect("wal error") = Some(error.to_string());
+        }
+    }
+
+    fn try_append(&self, epoch: u64, batch: &Batch) -> io::Result<()> {
+        let payload = bincode::serde::encode_to_vec((epoch, batch), bincode::config::standard())
+            .map_err(io::Error::other)?;
+        let mut record = Vec::with_capacity(HEADER + payload.len());
+        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        record.extend_from_slice(&payload);
+        let mut segments = self.segments.lock().expect("wal segments");
+        // A segment that a checkpoint has reached is closed, so that it can go.
+        let checkpointed = self.checkpointed.load(Ordering::SeqCst);
+        if let Some((first, ..)) = &segments.open {
+            if checkpointed != u64::MAX && checkpointed >= *first {
+                let (first, last, path, _) = segments.open.take().expect("open");
+                segments.closed.push((first, last, path));
+            }
+        }
+        if segments.open.is_none() {
+            let path = self.dir.join(format!("wal-{epoch:020}.log"));
+            let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            sync_dir(&self.dir)?;
+            segments.open = Some((epoch, epoch, path, file));
+        }
+        let (_, last, _, file) = segments.open.as_mut().expect("open");
+        file.write_all(&record)?;
+        file.sync_data()?;
+        *last = epoch;
+        self.bytes
+            .fetch_add(record.len() as u64, Ordering::Relaxed);
+        *self.last_error.lock().expect("wal error") = None;
+        Ok(())
+    }
+
+    /// Every epoch up to `epoch` is in a checkpoint: segments holding nothing later go.
+    pub fn checkpointed(&self, epoch: u64) {
+        self.checkpointed.store(epoch, Ordering::SeqCst);
+        self.prune();
+    }
+
+    fn prune(&self) {
+        let checkpointed = self.checkpointed.load(Ordering::SeqCst);
+        if checkpointed == u64::MAX {
+            return;
+        }
+        let mut segments = self.segments.lock().expect("wal segments");
+        segments.closed.retain(|(_, last, path)| {
+            if *last > checkpointed {
+                return true;
+            }
+            let len = std::fs::metadata(path).map_or(0, |m| m.len());
+            match std::fs::remove_file(path) {
+                Ok(()) => {
+                    self.bytes.fetch_sub(len.min(self.bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+                    false
+                }
+                Err(error) => {
+                    tracing::warn!(%error, segment = %path.display(), "could not delete a write-ahead log segment");
+                    true
+                }
+            }
+        });
+    }
+}
+
+/// A segment's good records, the length of its good prefix, and its length.
+fn read_segment(path: &Path) -> io::Result<(Vec<(u64, Batch)>, u64, u64)> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while bytes.len() - at >= HEADER {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
+        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else {
+            break;
+        };
+        if len > MAX_RECORD || crc32fast::hash(payload) != crc {
+            break;
+        }
+        let config = bincode::config::standard().with_limit::<MAX_RECORD>();
+        match bincode::serde::decode_from_slice::<(u64, Batch), _>(payload, config) {
+            Ok((record, _)) => records.push(record),
+            Err(_) => break,
+        }
+        at += HEADER + len;
+    }
+    Ok((records, at as u64, bytes.len() as u64))
+}
+
+/// Makes a new or renamed entry of `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trip::{RowPos, Trip};
+
+    fn batch(n: u64) -> Batch {
+        let trip = Trip {
+            pickup: 3600 * n as i64,
+            zone: 4,
+            distance: None,
+            fare: None,
+            total: None,
+        };
+        Batch {
+            trips: vec![(trip, RowPos { source: 1, line: n })],
+            rejects: Vec::new(),
+            rows_read: 1,
+        }
+    }
+
+    #[test]
+    fn logged_epochs_come_back_after_the_resume_point_and_a_torn_tail_is_dropped() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (wal, replayed) = WalShared::open(dir.path(), None).expect("open");
+        assert!(replayed.epochs.is_empty());
+        for epoch in [3, 4, 7] {
+            wal.append(epoch, &batch(epoch));
+        }
+        drop(wal);
+        let (_, replayed) = WalShared::open(dir.path(), Some(3)).expect("reopen");
+        let epochs: Vec<u64> = replayed.epochs.iter().map(|(e, _)| *e).collect();
+        assert_eq!(epochs, [4, 7]);
+        assert_eq!(replayed.epochs[1].1.trips, batch(7).trips);
+        // Tear the last record: the two before it still come back.
+        let segment = std::fs::read_dir(dir.path()).expect("ls").next().expect("one").expect("entry").path();
+        let len = std::fs::metadata(&segment).expect("len").len();
+        OpenOptions::new().write(true).open(&segment).expect("open").set_len(len - 3).expect("truncate");
+        let (_, replayed) = WalShared::open(dir.path(), None).expect("reopen");
+        let epochs: Vec<u64> = replayed.epochs.iter().map(|(e, _)| *e).collect();
+        assert_eq!((epochs, replayed.damaged.len()), (vec![3, 4], 1));
+    }
+
+    #[test]
+    fn checkpointed_segments_are_deleted() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (wal, _) = WalShared::open(dir.path(), None).expect("open");
+        for epoch in 0..5 {
+            wal.append(epoch, &batch(epoch));
+        }
+        wal.checkpointed(4);
+        wal.append(5, &batch(5));
+        wal.checkpointed(4);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").collect();
+        assert_eq!(left.len(), 1);
+        let (_, replayed) = WalShared::open(dir.path(), Some(4)).expect("reopen");
+        assert_eq!(replayed.epochs.len(), 1);
+    }
+}
