@@ -17,6 +17,7 @@ use crate::jobs::prepare::ResumePoint;
 use crate::jobs::{JobError, PreparedSource, Source};
 use crate::model::watch::ModelHandle;
 use crate::model::ModelFile;
+use crate::sources::acks::AckBoard;
 use crate::sources::wal::WalShared;
 
 /// A live job's state folder, opened.
@@ -31,6 +32,8 @@ pub struct Durability {
     pub status: SharedCheckpointStatus,
     /// The tail's log (process 0, when the source has a tail).
     pub wal: Option<Arc<WalShared>>,
+    /// Durable rows of `#ack` socket clients (process 0, with a socket).
+    pub acks: Option<Arc<AckBoard>>,
 }
 
 impl Durability {
@@ -66,13 +69,17 @@ impl Durability {
             settings,
             status,
             wal: None,
+            acks: None,
         })
     }
 
     /// The model to serve: the checkpoint's (when one was swapped in before it) or `model`.
     pub fn model(&self, model: ModelFile) -> Result<ModelFile, JobError> {
         match self.checkpoint.as_ref().and_then(|c| c.model.as_ref()) {
-            Some(bytes) => Ok(ModelFile::from_bytes(bytes, &self.dir.path().join("(checkpoint)"))?),
+            Some(bytes) => Ok(ModelFile::from_bytes(
+                bytes,
+                &self.dir.path().join("(checkpoint)"),
+            )?),
             None => Ok(model),
         }
     }
@@ -89,14 +96,23 @@ impl Durability {
         }
         if has_tail {
             let dir = self.dir.wal_dir();
-            let (wal, replayed) = WalShared::open(&dir, after).map_err(|source| {
-                CheckpointError::Io {
+            let (wal, replayed) =
+                WalShared::open(&dir, after).map_err(|source| CheckpointError::Io {
                     path: dir.clone(),
                     source,
-                }
-            })?;
+                })?;
             if !replayed.epochs.is_empty() {
-                tracing::info!(epochs = replayed.epochs.len(), "handing on the write-ahead log's epochs after the checkpoint again");
+                tracing::info!(
+                    epochs = replayed.epochs.len(),
+                    "handing on the write-ahead log's epochs after the checkpoint again"
+                );
+            }
+            if let Some(acks) = source.acks() {
+                if let Some(c) = &self.checkpoint {
+                    acks.restore(c.acked.iter().cloned());
+                }
+                acks.restore(replayed.acked);
+                self.acks = Some(acks);
             }
             let wal = Arc::new(wal);
             source.wal = Some((wal.clone(), Mutex::new(replayed.epochs)));
@@ -124,6 +140,7 @@ impl Durability {
             models,
             wal: self.wal.clone(),
             status: self.status.clone(),
+            acks: self.acks.clone(),
         };
         Checkpointer::start(plan, self.checkpoint.as_ref().map(|c| &c.resume))
     }
@@ -139,13 +156,19 @@ fn describe(source: &Source) -> Result<Vec<String>, CheckpointError> {
                 for path in &files.paths {
                     let len = std::fs::metadata(path).map_or(0, |m| m.len());
                     let pace = files.speed.map_or(String::new(), |s| format!(" at {s}x"));
-                    inputs.push(format!("{} ({len} bytes{pace}, {:?})", path.display(), files.order));
+                    inputs.push(format!(
+                        "{} ({len} bytes{pace}, {:?})",
+                        path.display(),
+                        files.order
+                    ));
                 }
             }
             Source::Memory(rows) => inputs.push(format!("{} memory rows", rows.len())),
             Source::Socket(_) => inputs.push("socket".into()),
             Source::Channel(_) => inputs.push("channel".into()),
-            Source::Generated(_) => return Err(CheckpointError::Unsupported("the generated stream")),
+            Source::Generated(_) => {
+                return Err(CheckpointError::Unsupported("the generated stream"))
+            }
             Source::Chain(_) => {}
         }
     }

@@ -214,7 +214,10 @@ impl LiveJob {
         if let Some(d) = &durability {
             self.model = d.model(self.model.clone())?;
             if let Some(c) = &d.checkpoint {
-                hub.live().write().expect("live state").restore(c.live.clone());
+                hub.live()
+                    .write()
+                    .expect("live state")
+                    .restore(c.live.clone());
                 tracing::info!(epoch = c.resume.epoch, "restarting from the checkpoint");
             }
         }

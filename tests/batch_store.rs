@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::KillOnDrop;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -229,16 +231,6 @@ fn rusqlite_free_lock(db: &Path) -> KillOnDrop {
         .unwrap();
     assert_eq!(line.trim(), "locked");
     KillOnDrop(child)
-}
-
-/// A child process killed when dropped.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -32,6 +32,8 @@ pub struct Checkpoint {
     pub live: SavedLive,
     /// The last Server-Sent Event id handed out.
     pub event_seq: u64,
+    /// Rows durable per `#ack` socket client id (see [`crate::sources::acks`]).
+    pub acked: Vec<(String, u64)>,
     /// The model file in use, when it is not the one the job was started with (swapped).
     pub model: Option<Vec<u8>>,
     /// Wall clock (Unix milliseconds) when it was taken.

@@ -160,13 +160,18 @@ fn read(path: &Path) -> Result<Checkpoint, String> {
     }
     let format = u32::from_le_bytes(bytes[8..12].try_into().expect("4"));
     if format != FORMAT {
-        return Err(format!("checkpoint format {format}; this version reads {FORMAT}"));
+        return Err(format!(
+            "checkpoint format {format}; this version reads {FORMAT}"
+        ));
     }
     let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8")) as usize;
     let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4"));
     let payload = &bytes[HEADER..];
     if payload.len() != len {
-        return Err(format!("{} payload bytes, the header says {len} (torn write)", payload.len()));
+        return Err(format!(
+            "{} payload bytes, the header says {len} (torn write)",
+            payload.len()
+        ));
     }
     if crc32fast::hash(payload) != crc {
         return Err("checksum mismatch (damaged)".into());

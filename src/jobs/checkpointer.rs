@@ -18,6 +18,7 @@ use crate::features::FeatureSpec;
 use crate::live::{LiveEpoch, LiveState};
 use crate::model::watch::ModelHandle;
 use crate::resume::Resume;
+use crate::sources::acks::AckBoard;
 use crate::sources::wal::WalShared;
 use crate::time::{hour_of, now_ms};
 use crate::trip::{HourlyStats, ZoneHour};
@@ -45,6 +46,8 @@ pub struct CheckpointPlan {
     pub wal: Option<Arc<WalShared>>,
     /// Where outcomes are reported.
     pub status: SharedCheckpointStatus,
+    /// Durable rows of `#ack` socket clients.
+    pub acks: Option<Arc<AckBoard>>,
 }
 
 /// Takes checkpoints from the hub thread.
@@ -55,6 +58,10 @@ pub struct Checkpointer {
     zones: BTreeSet<u16>,
     last_epoch: Option<u64>,
     last_state: Option<WatermarkState>,
+    /// The last applied epoch read no row (the state after it is the state before it).
+    last_was_empty: bool,
+    /// The epoch of the last checkpoint taken.
+    taken: Option<u64>,
     last_at: Instant,
     writer: SyncSender<Checkpoint>,
 }
@@ -82,6 +89,8 @@ impl Checkpointer {
             zones: BTreeSet::new(),
             last_epoch: None,
             last_state: None,
+            last_was_empty: false,
+            taken: None,
             last_at: Instant::now(),
             writer,
         };
@@ -90,22 +99,46 @@ impl Checkpointer {
             checkpointer.zones = resume.zones.iter().copied().collect();
             checkpointer.last_epoch = Some(resume.epoch);
             checkpointer.last_state = Some(resume.before.clone());
+            checkpointer.taken = Some(resume.epoch);
         }
         checkpointer
     }
 
     /// Before the hub applies `epoch`: checkpoints the state after the previous epoch when
     /// one is due (`live` and `event_seq` are that state's).
-    pub fn before_apply(&mut self, epoch: u64, update: &LiveEpoch, live: &LiveState, event_seq: u64) {
-        let (Some(last), Some(before)) = (self.last_epoch, self.last_state.clone()) else {
+    pub fn before_apply(
+        &mut self,
+        epoch: u64,
+        update: &LiveEpoch,
+        live: &LiveState,
+        event_seq: u64,
+    ) {
+        if self.last_epoch.is_some_and(|last| epoch > last) {
+            let after = update.watermark.clone().or_else(|| self.last_state.clone());
+            self.take(after, live, event_seq);
+        }
+    }
+
+    /// With no epoch arriving: checkpoints the state after the last one when it is due and
+    /// that epoch read no row (so the state after it is known).
+    pub fn when_idle(&mut self, live: &LiveState, event_seq: u64) {
+        if self.last_was_empty {
+            self.take(self.last_state.clone(), live, event_seq);
+        }
+    }
+
+    fn take(&mut self, after: Option<WatermarkState>, live: &LiveState, event_seq: u64) {
+        let (Some(last), Some(before), Some(after)) =
+            (self.last_epoch, self.last_state.clone(), after)
+        else {
             return;
         };
-        if epoch <= last || self.last_at.elapsed() < self.plan.interval {
+        if self.taken == Some(last) || self.last_at.elapsed() < self.plan.interval {
             return;
         }
         self.last_at = Instant::now();
+        self.taken = Some(last);
         self.prune(&before);
-        let after = update.watermark.clone().unwrap_or_else(|| before.clone());
         let served = live
             .forecast_zones()
             .filter_map(|zone| live.current(zone))
@@ -128,6 +161,12 @@ impl Checkpointer {
             },
             live: live.to_saved(),
             event_seq,
+            acked: self
+                .plan
+                .acks
+                .as_ref()
+                .map(|a| a.counts())
+                .unwrap_or_default(),
             model,
             taken_at_ms: now_ms(),
         };
@@ -156,6 +195,7 @@ impl Checkpointer {
         if let Some(state) = &update.watermark {
             self.last_state = Some(state.clone());
         }
+        self.last_was_empty = update.reports.is_empty() && update.hourly.is_empty();
         self.last_epoch = Some(self.last_epoch.map_or(epoch, |e| e.max(epoch)));
     }
 
@@ -164,9 +204,12 @@ impl Checkpointer {
         let Some(watermark) = before.watermark else {
             return;
         };
-        let features_from =
-            hour_of(watermark) - self.plan.retention_hours.max(1) + 1 - self.reach;
-        let open_from = self.plan.policy.closed_before(Some(watermark)).unwrap_or(i64::MIN);
+        let features_from = hour_of(watermark) - self.plan.retention_hours.max(1) + 1 - self.reach;
+        let open_from = self
+            .plan
+            .policy
+            .closed_before(Some(watermark))
+            .unwrap_or(i64::MIN);
         let keep_from = features_from.min(open_from);
         self.hourly = self.hourly.split_off(&ZoneHour {
             hour: keep_from,

@@ -245,6 +245,15 @@ impl HubShared {
         subscribers.send(update, || state_of(forecasts, hourly, status));
     }
 
+    /// No epoch arrived for a while: a due checkpoint may still be taken.
+    fn idle(&self, publisher: Option<&Publisher>) {
+        let mut checkpointer = self.checkpointer.lock().expect("checkpointer");
+        if let Some(checkpointer) = checkpointer.as_mut() {
+            let seq = publisher.map_or(0, |p| p.event_seq());
+            checkpointer.when_idle(&self.live.read().expect("live state"), seq);
+        }
+    }
+
     fn finish(&self) {
         let mut consolidated = self.consolidated.lock().expect("hub");
         consolidated.finished = true;
@@ -275,7 +284,7 @@ pub fn spawn_hub(
                             }
                         }
                     }
-                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Timeout) => shared.idle(publisher.as_ref()),
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
                 if let Some(publisher) = publisher.as_mut() {

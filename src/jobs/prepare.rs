@@ -13,6 +13,7 @@ use crate::jobs::source::Source;
 use crate::reject::Reject;
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
+use crate::sources::acks::AckBoard;
 use crate::sources::chain_feed::ChainFeed;
 use crate::sources::file_feed::FileFeed;
 use crate::sources::input_clock::InputClock;
@@ -102,6 +103,7 @@ pub struct PreparedSource {
     /// Log the tail's epochs here before they enter the dataflow, after handing on again the
     /// logged epochs after the resume point (global worker 0).
     pub wal: Option<(Arc<WalShared>, Mutex<Vec<(u64, Batch)>>)>,
+    acks: Option<Arc<AckBoard>>,
 }
 
 impl PreparedSource {
@@ -121,6 +123,7 @@ impl PreparedSource {
         let mut total = 0;
         let mut tail: Option<Box<dyn TripFeed + Send>> = None;
         let mut socket = None;
+        let acks: Arc<AckBoard> = Arc::default();
         for (index, part) in parts_in.iter().enumerate() {
             let last = index + 1 == parts_in.len();
             if tail.is_some() || (!part.is_bounded() && !last) {
@@ -170,6 +173,7 @@ impl PreparedSource {
                         shutdown: stop.clone(),
                         max_clients: s.max_clients,
                         client_idle_timeout: s.client_idle_timeout,
+                        acks: acks.clone(),
                     };
                     let (feed, local) = listen(&s.addr, options, names.clone(), progress.clone())?;
                     socket = Some(local);
@@ -207,6 +211,7 @@ impl PreparedSource {
             rows_before,
             resume: None,
             wal: None,
+            acks: socket.is_some().then_some(acks),
             bounded_epochs: next_epoch,
             tail: Mutex::new(tail),
             peers: settings.cluster.peers(),
@@ -253,9 +258,9 @@ impl PreparedSource {
                             self.rows_read.clone(),
                         );
                         match after {
-                            Some((epoch, rows)) => Box::new(
-                                feed.resuming(rows.saturating_sub(rows_before), epoch + 1),
-                            ),
+                            Some((epoch, rows)) => {
+                                Box::new(feed.resuming(rows.saturating_sub(rows_before), epoch + 1))
+                            }
                             None => Box::new(feed),
                         }
                     }
@@ -292,6 +297,9 @@ impl PreparedSource {
             finished,
         )
         .with_clock(self.clock.clone());
+        if index == 0 {
+            feed = feed.with_acks(self.acks.clone());
+        }
         if let Some(r) = resume {
             feed = feed.resuming_after(r.epoch);
         }
@@ -300,6 +308,11 @@ impl PreparedSource {
             feed = feed.with_wal(wal.clone(), replay);
         }
         Box::new(feed)
+    }
+
+    /// Durable rows of `#ack` socket clients (when the source has a socket).
+    pub fn acks(&self) -> Option<Arc<AckBoard>> {
+        self.acks.clone()
     }
 
     /// A copy of the source names.

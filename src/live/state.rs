@@ -391,7 +391,17 @@ impl LiveState {
                 .map(|(key, f)| {
                     let f = f.clone();
                     let version = f.model_version.to_string();
-                    (*key, (f.milli_pickups, version, f.fallback, f.revision, f.as_of, f.updated_at_ms))
+                    (
+                        *key,
+                        (
+                            f.milli_pickups,
+                            version,
+                            f.fallback,
+                            f.revision,
+                            f.as_of,
+                            f.updated_at_ms,
+                        ),
+                    )
                 })
                 .collect(),
             latest_target: self.latest_target.iter().map(|(k, v)| (*k, *v)).collect(),

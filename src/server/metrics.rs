@@ -226,9 +226,24 @@ pub fn render(snapshot: &Snapshot, http: &HttpMetrics, gauges: &JobGauges) -> St
         );
     }
     if let Some(c) = &gauges.checkpoint {
-        counter(&mut out, "zonecast_checkpoints_written_total", "Checkpoints written to the state folder.", c.written);
-        counter(&mut out, "zonecast_checkpoints_failed_total", "Checkpoints that could not be written (full or read-only disk).", c.failed);
-        counter(&mut out, "zonecast_wal_failures_total", "Tail epochs the write-ahead log could not make durable.", c.wal_failures);
+        counter(
+            &mut out,
+            "zonecast_checkpoints_written_total",
+            "Checkpoints written to the state folder.",
+            c.written,
+        );
+        counter(
+            &mut out,
+            "zonecast_checkpoints_failed_total",
+            "Checkpoints that could not be written (full or read-only disk).",
+            c.failed,
+        );
+        counter(
+            &mut out,
+            "zonecast_wal_failures_total",
+            "Tail epochs the write-ahead log could not make durable.",
+            c.wal_failures,
+        );
     }
     let gauge = |out: &mut String, name: &str, help: &str, value: String| {
         family(out, name, "gauge", help);
@@ -236,13 +251,45 @@ pub fn render(snapshot: &Snapshot, http: &HttpMetrics, gauges: &JobGauges) -> St
     };
     if let Some(c) = &gauges.checkpoint {
         let epoch = c.epoch.map_or("NaN".to_string(), |e| e.to_string());
-        gauge(&mut out, "zonecast_checkpoint_epoch", "Epoch of the latest checkpoint.", epoch);
-        let age = c.age_seconds.map_or("NaN".to_string(), |a| format!("{a:.3}"));
-        gauge(&mut out, "zonecast_checkpoint_age_seconds", "Seconds since the latest checkpoint was taken.", age);
-        gauge(&mut out, "zonecast_checkpoint_bytes", "Size of the latest checkpoint.", c.bytes.to_string());
-        gauge(&mut out, "zonecast_checkpoint_duration_seconds", "Time encoding and writing the latest checkpoint took.", format!("{:.6}", c.duration_ms / 1000.0));
-        gauge(&mut out, "zonecast_checkpoint_failing", "1 while checkpoints or the write-ahead log are failing.", u8::from(c.failing).to_string());
-        gauge(&mut out, "zonecast_wal_bytes", "Bytes in the write-ahead log.", c.wal_bytes.to_string());
+        gauge(
+            &mut out,
+            "zonecast_checkpoint_epoch",
+            "Epoch of the latest checkpoint.",
+            epoch,
+        );
+        let age = c
+            .age_seconds
+            .map_or("NaN".to_string(), |a| format!("{a:.3}"));
+        gauge(
+            &mut out,
+            "zonecast_checkpoint_age_seconds",
+            "Seconds since the latest checkpoint was taken.",
+            age,
+        );
+        gauge(
+            &mut out,
+            "zonecast_checkpoint_bytes",
+            "Size of the latest checkpoint.",
+            c.bytes.to_string(),
+        );
+        gauge(
+            &mut out,
+            "zonecast_checkpoint_duration_seconds",
+            "Time encoding and writing the latest checkpoint took.",
+            format!("{:.6}", c.duration_ms / 1000.0),
+        );
+        gauge(
+            &mut out,
+            "zonecast_checkpoint_failing",
+            "1 while checkpoints or the write-ahead log are failing.",
+            u8::from(c.failing).to_string(),
+        );
+        gauge(
+            &mut out,
+            "zonecast_wal_bytes",
+            "Bytes in the write-ahead log.",
+            c.wal_bytes.to_string(),
+        );
     }
     let opt = |v: Option<i64>| v.map_or("NaN".to_string(), |v| v.to_string());
     gauge(

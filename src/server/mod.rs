@@ -32,13 +32,13 @@ use std::sync::{Arc, RwLock};
 use arc_swap::ArcSwap;
 use tokio::sync::{broadcast, watch};
 
+use crate::checkpoint::state_dir::SharedCheckpointStatus;
 use crate::features::FeatureSpec;
 use crate::live::LiveState;
 use crate::model::watch::ModelHandle;
-use crate::checkpoint::state_dir::SharedCheckpointStatus;
 use crate::sinks::rejects_log::OutputHealth;
-use crate::sources::wal::WalShared;
 use crate::sources::input_clock::InputClock;
+use crate::sources::wal::WalShared;
 
 pub use accept::ConnectionLimits;
 pub use publisher::{Publisher, EVALUATION_WINDOW_HOURS};
@@ -238,7 +238,9 @@ impl ServerState {
             failing: s.last_error.is_some() || wal_error.is_some(),
             last_error: s.last_error,
             wal_bytes: wal.as_ref().map_or(0, |w| w.bytes.load(Ordering::Relaxed)),
-            wal_failures: wal.as_ref().map_or(0, |w| w.failures.load(Ordering::Relaxed)),
+            wal_failures: wal
+                .as_ref()
+                .map_or(0, |w| w.failures.load(Ordering::Relaxed)),
             wal_last_error: wal_error,
         })
     }

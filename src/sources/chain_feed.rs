@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::sources::acks::AckBoard;
 use crate::sources::input_clock::InputClock;
 use crate::sources::wal::WalShared;
 use crate::sources::{Batch, FeedPoll, TripFeed, Waker};
@@ -28,6 +29,7 @@ pub struct ChainFeed {
     block: u64,
     clock: Option<Arc<InputClock>>,
     wal: Option<Arc<WalShared>>,
+    acks: Option<Arc<AckBoard>>,
     /// Logged tail epochs to hand out again before the tail's new rows (a restart).
     replay: VecDeque<(u64, Batch)>,
 }
@@ -65,6 +67,7 @@ impl ChainFeed {
             block,
             clock: None,
             wal: None,
+            acks: None,
             replay: VecDeque::new(),
         }
     }
@@ -72,6 +75,12 @@ impl ChainFeed {
     /// The same feed resumed after `epoch` (a restarted job): the tail's epochs come after it.
     pub fn resuming_after(mut self, epoch: u64) -> Self {
         self.next_epoch = self.next_epoch.max(epoch + 1);
+        self
+    }
+
+    /// The same feed recording on `acks` every tail epoch it hands on (after logging it).
+    pub fn with_acks(mut self, acks: Option<Arc<AckBoard>>) -> Self {
+        self.acks = acks;
         self
     }
 
@@ -158,8 +167,16 @@ impl TripFeed for ChainFeed {
         if let Some(tail) = self.tail.as_mut() {
             match tail.poll() {
                 FeedPoll::Ready(_, batch) => {
+                    let ids = self
+                        .acks
+                        .as_ref()
+                        .map(|a| a.ids_in(&batch))
+                        .unwrap_or_default();
                     if let Some(wal) = &self.wal {
-                        wal.append(self.next_epoch, &batch);
+                        wal.append(self.next_epoch, &batch, &ids);
+                    }
+                    if let Some(acks) = &self.acks {
+                        acks.handed_on(&batch, &ids);
                     }
                     return self.stamp(batch);
                 }

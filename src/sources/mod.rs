@@ -17,6 +17,7 @@
 //! - [`socket`]: a TCP listener whose clients send CSV lines; epochs by arrival.
 //! - [`csv_rows`], [`parquet_rows`], [`trip_row`]: turn rows into trips or reasons.
 
+pub mod acks;
 pub mod chain_feed;
 pub mod channel;
 pub mod csv_rows;
@@ -29,6 +30,7 @@ pub mod pacing;
 pub mod parquet_rows;
 pub mod plan;
 pub mod send;
+pub mod send_acked;
 pub mod socket;
 pub mod source_names;
 mod source_trips;

@@ -39,19 +39,11 @@ pub fn send_file(
         source: e,
     })?;
     let _ = stream.set_nodelay(true);
-    // Standard input (`-`) and FIFOs are copied once first; the format is sniffed for them.
-    let spooled = spool(&[path.to_path_buf()], None)?;
-    let (path, format) = (spooled.paths[0].as_path(), spooled.formats[0]);
-    let io = |e| SourceError::io(path, e);
     let mut out = BufWriter::with_capacity(1 << 16, stream);
     let pacer = speed.map(Pacer::new);
     let mut summary = SendSummary::default();
     let mut last_flush = Instant::now();
-    let mut send = |line: &[u8],
-                    pickup: Option<i64>,
-                    summary: &mut SendSummary,
-                    out: &mut BufWriter<TcpStream>|
-     -> std::io::Result<()> {
+    let written = for_each_line(path, columns, |line, pickup, header| {
         if let (Some(pacer), Some(t)) = (&pacer, pickup) {
             let wait = pacer.wait_for(t);
             if !wait.is_zero() {
@@ -62,12 +54,29 @@ pub fn send_file(
         out.write_all(line)?;
         out.write_all(b"\n")?;
         summary.bytes += line.len() as u64 + 1;
+        summary.lines += u64::from(!header);
         if pacer.is_some() && last_flush.elapsed().as_millis() >= 5 {
             out.flush()?;
             last_flush = Instant::now();
         }
         Ok(())
-    };
+    })?;
+    out.flush().map_err(|e| SourceError::io(&written, e))?;
+    Ok(summary)
+}
+
+/// Calls `send(line, pickup, is_header)` for the header and then every data line of `path`
+/// (CSV as it is, bad lines included; Parquet as CSV of the five columns zonecast reads).
+/// Returns the path read (standard input and FIFOs are spooled first).
+pub fn for_each_line(
+    path: &Path,
+    columns: &ColumnMap,
+    mut send: impl FnMut(&[u8], Option<i64>, bool) -> std::io::Result<()>,
+) -> Result<std::path::PathBuf, SourceError> {
+    // Standard input (`-`) and FIFOs are copied once first; the format is sniffed for them.
+    let spooled = spool(&[path.to_path_buf()], None)?;
+    let (path, format) = (spooled.paths[0].as_path(), spooled.formats[0]);
+    let io = |e| SourceError::io(path, e);
     match format {
         Format::Csv => {
             let text = std::fs::read(path).map_err(io)?;
@@ -76,21 +85,14 @@ pub fn send_file(
             let header = lines.next().unwrap_or_default();
             let mut parser =
                 CsvRowParser::new(&path.display().to_string(), &split_header(header), columns)?;
-            send(
-                crate::sources::csv_rows::strip_line_end(header),
-                None,
-                &mut summary,
-                &mut out,
-            )
-            .map_err(io)?;
+            send(crate::sources::csv_rows::strip_line_end(header), None, true).map_err(io)?;
             for line in lines {
                 let line = crate::sources::csv_rows::strip_line_end(line);
                 if line.is_empty() {
                     continue;
                 }
                 let pickup = parser.parse(line).ok().map(|t| t.pickup);
-                send(line, pickup, &mut summary, &mut out).map_err(io)?;
-                summary.lines += 1;
+                send(line, pickup, false).map_err(io)?;
             }
         }
         Format::Parquet => {
@@ -98,8 +100,7 @@ pub fn send_file(
             send(
                 b"pickup_datetime,pickup_zone,trip_distance,fare_amount,total_amount",
                 None,
-                &mut summary,
-                &mut out,
+                true,
             )
             .map_err(io)?;
             let opt = |v: Option<i64>| v.map(|m| format_micros(m as i128)).unwrap_or_default();
@@ -118,12 +119,10 @@ pub fn send_file(
                         opt(t.fare),
                         opt(t.total)
                     );
-                    send(line.as_bytes(), Some(t.pickup), &mut summary, &mut out).map_err(io)?;
-                    summary.lines += 1;
+                    send(line.as_bytes(), Some(t.pickup), false).map_err(io)?;
                 }
             }
         }
     }
-    out.flush().map_err(io)?;
-    Ok(summary)
+    Ok(spooled.paths[0].clone())
 }

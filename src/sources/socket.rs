@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::reject::{Reject, RejectReason};
 use crate::schema::ColumnMap;
+use crate::sources::acks::AckBoard;
 use crate::sources::csv_rows::{split_header, strip_line_end, CsvRowParser, MAX_LINE_BYTES};
 use crate::sources::{Batch, FeedPoll, SourceError, TripFeed, Waker};
 use crate::trip::RowPos;
@@ -41,6 +42,8 @@ pub struct SocketOptions {
     pub max_clients: usize,
     /// A client that sends nothing for this long is disconnected (its partial line reported).
     pub client_idle_timeout: Duration,
+    /// Where the feed records what was handed on, for clients in `#ack` mode.
+    pub acks: Arc<AckBoard>,
 }
 
 impl SocketOptions {
@@ -61,6 +64,7 @@ impl Default for SocketOptions {
             shutdown: Arc::new(AtomicBool::new(false)),
             max_clients: Self::DEFAULT_MAX_CLIENTS,
             client_idle_timeout: Self::DEFAULT_CLIENT_IDLE_TIMEOUT,
+            acks: Arc::default(),
         }
     }
 }
@@ -129,6 +133,7 @@ pub fn listen(
         max_clients: options.max_clients.max(1),
         idle_timeout: options.client_idle_timeout,
         active: Arc::new(AtomicU64::new(0)),
+        acks: options.acks.clone(),
     };
     thread::Builder::new()
         .name("zonecast-accept".into())
@@ -161,6 +166,7 @@ struct Acceptor {
     max_clients: usize,
     idle_timeout: Duration,
     active: Arc<AtomicU64>,
+    acks: Arc<AckBoard>,
 }
 
 impl Acceptor {
@@ -208,12 +214,15 @@ impl Acceptor {
             self.active.clone(),
         );
         let idle_timeout = self.idle_timeout;
+        let acks = self.acks.clone();
         let name = format!("tcp:{peer}");
         let spawned = thread::Builder::new()
             .name("zonecast-client".into())
             .spawn(move || {
                 let mut client = Client::new(source, name, columns, header);
+                client.acks = acks.clone();
                 client.run(stream, &client_sender, &stop, idle_timeout, &waker);
+                acks.unregister(source);
                 active.fetch_sub(1, Ordering::SeqCst);
                 names.disconnect(source);
                 let _ = client_sender.send(Event::Disconnected);
@@ -238,6 +247,20 @@ struct Client {
     line_no: u64,
     line: Vec<u8>,
     overflow: u64,
+    /// `#ack` mode.
+    ack: Option<AckState>,
+    acks: Arc<AckBoard>,
+}
+
+/// A client in `#ack` mode (see [`crate::sources::acks`]).
+struct AckState {
+    id: String,
+    /// The number of the last row read (rows are numbered from the `#ack` line's FROM + 1).
+    row: u64,
+    /// Rows up to here were durable when the client connected (resent: dropped).
+    durable_before: u64,
+    /// The last `ack` sent.
+    acked: u64,
 }
 
 impl Client {
@@ -250,6 +273,8 @@ impl Client {
             line_no: 0,
             line: Vec::new(),
             overflow: 0,
+            ack: None,
+            acks: Arc::default(),
         };
         if let Some(header) = header {
             client.parser = Some(client.make_parser(&header));
@@ -306,18 +331,82 @@ impl Client {
                     break;
                 }
             }
+            if self.send_acks(&mut stream).is_err() {
+                break;
+            }
         }
         let mut batch = Batch::default();
         if !self.line.is_empty() || self.overflow > 0 {
             self.line_no += 1;
-            batch.rows_read += 1;
             let bytes = self.line.len() as u64 + self.overflow;
-            batch.rejects.push(Reject {
-                pos: self.pos(),
-                reason: RejectReason::PartialLine(bytes),
-            });
+            if let Some(pos) = self.row_pos() {
+                batch.rows_read += 1;
+                batch.rejects.push(Reject {
+                    pos,
+                    reason: RejectReason::PartialLine(bytes),
+                });
+            }
             let _ = sender.send(Event::Rows(batch));
+            if let Some(wake) = waker.get() {
+                wake();
+            }
         }
+        // A client in `#ack` mode that finished sending waits for its last acknowledgement.
+        let deadline = Instant::now() + idle_timeout.min(Duration::from_secs(60));
+        while let Some(ack) = &self.ack {
+            if ack.acked >= ack.row || stop.load(Ordering::SeqCst) || Instant::now() >= deadline {
+                break;
+            }
+            self.acks
+                .wait_beyond(&ack.id, ack.acked, Duration::from_millis(100));
+            if self.send_acks(&mut stream).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Writes `ack N` when more of this client's rows are durable (`#ack` mode).
+    fn send_acks(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+        let Some(ack) = self.ack.as_mut() else {
+            return Ok(());
+        };
+        let durable = self.acks.durable(&ack.id);
+        if durable > ack.acked {
+            ack.acked = durable;
+            std::io::Write::write_all(stream, format!("ack {durable}\n").as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Where the next row is reported: its line, or in `#ack` mode its row number (`None`:
+    /// a resent row that is already durable, dropped).
+    fn row_pos(&mut self) -> Option<RowPos> {
+        let Some(ack) = self.ack.as_mut() else {
+            return Some(self.pos());
+        };
+        ack.row += 1;
+        (ack.row > ack.durable_before).then_some(RowPos {
+            source: self.source,
+            line: ack.row,
+        })
+    }
+
+    /// `#ack ID [FROM]`: acknowledged mode (see [`crate::sources::acks`]).
+    fn start_acks(&mut self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let mut words = text.split_whitespace().skip(1);
+        let id = words
+            .next()
+            .map_or_else(|| self.name.clone(), str::to_string);
+        let from = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+        let durable = self.acks.register(self.source, &id);
+        tracing::debug!(client = %self.name, %id, from, durable, "client in acknowledged mode");
+        self.ack = Some(AckState {
+            id,
+            row: from,
+            durable_before: durable,
+            acked: 0,
+        });
     }
 
     fn pos(&self) -> RowPos {
@@ -356,6 +445,10 @@ impl Client {
         if overflow == 0 && strip_line_end(&line).is_empty() {
             return;
         }
+        if self.line_no == 1 && overflow == 0 && strip_line_end(&line).starts_with(b"#ack") {
+            self.start_acks(strip_line_end(&line));
+            return;
+        }
         if self.parser.is_none() && overflow == 0 {
             self.parser = Some(self.make_parser(&split_header(&line)));
             if let Some(Err(message)) = &self.parser {
@@ -363,8 +456,10 @@ impl Client {
             }
             return;
         }
+        let Some(pos) = self.row_pos() else {
+            return;
+        };
         batch.rows_read += 1;
-        let pos = self.pos();
         if overflow > 0 {
             batch.rejects.push(Reject {
                 pos,

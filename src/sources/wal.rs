@@ -10,7 +10,7 @@
 //! |---|---|
 //! | 0..4 | payload length, `u32` little-endian |
 //! | 4..8 | CRC-32 (IEEE) of the payload |
-//! | 8.. | bincode of `(epoch, Batch)` |
+//! | 8.. | bincode of `(epoch, Batch, [(source, client id)])`: the ids of `#ack` clients |
 //!
 //! A torn or damaged record ends its segment's replay (reported, never decoded). Segments are
 //! named by their first epoch; once a checkpoint covers every epoch of a segment, the segment
@@ -57,6 +57,8 @@ pub struct Replayed {
     pub epochs: Vec<(u64, Batch)>,
     /// Segments whose tail was torn or damaged: `(segment, byte offset)`.
     pub damaged: Vec<(PathBuf, u64)>,
+    /// The highest row logged per `#ack` client id (every segment).
+    pub acked: Vec<(String, u64)>,
 }
 
 impl WalShared {
@@ -76,21 +78,34 @@ impl WalShared {
         let mut replayed = Replayed::default();
         let mut closed = Vec::new();
         let mut bytes = 0;
+        let mut acked: std::collections::BTreeMap<String, u64> = Default::default();
         for (first, path) in names {
             let (records, good, len) = read_segment(&path)?;
             if good < len {
                 tracing::warn!(segment = %path.display(), offset = good, "the write-ahead log's tail is torn or damaged; its records from there on are ignored");
                 replayed.damaged.push((path.clone(), good));
             }
-            let last = records.last().map_or(first, |(e, _)| *e);
+            let last = records.last().map_or(first, |(e, _, _)| *e);
             bytes += len;
-            for (epoch, batch) in records {
+            for (epoch, batch, ids) in records {
+                for (source, id) in ids {
+                    let rows = batch
+                        .trips
+                        .iter()
+                        .map(|(_, p)| p)
+                        .chain(batch.rejects.iter().map(|r| &r.pos));
+                    if let Some(row) = rows.filter(|p| p.source == source).map(|p| p.line).max() {
+                        let durable = acked.entry(id).or_insert(0);
+                        *durable = (*durable).max(row);
+                    }
+                }
                 if after.is_none_or(|a| epoch > a) {
                     replayed.epochs.push((epoch, batch));
                 }
             }
             closed.push((first, last, path));
         }
+        replayed.acked = acked.into_iter().collect();
         replayed.epochs.sort_by_key(|(e, _)| *e);
         replayed.epochs.dedup_by_key(|(e, _)| *e);
         let wal = WalShared {
@@ -107,17 +122,18 @@ impl WalShared {
 
     /// Appends one epoch and makes it durable; on failure the epoch still goes on (and the
     /// failure is counted and kept for the status).
-    pub fn append(&self, epoch: u64, batch: &Batch) {
-        if let Err(error) = self.try_append(epoch, batch) {
+    pub fn append(&self, epoch: u64, batch: &Batch, ids: &[(u32, String)]) {
+        if let Err(error) = self.try_append(epoch, batch, ids) {
             self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::error!(%error, epoch, "could not write the write-ahead log; rows of this epoch are not durable");
             *self.last_error.lock().expect("wal error") = Some(error.to_string());
         }
     }
 
-    fn try_append(&self, epoch: u64, batch: &Batch) -> io::Result<()> {
-        let payload = bincode::serde::encode_to_vec((epoch, batch), bincode::config::standard())
-            .map_err(io::Error::other)?;
+    fn try_append(&self, epoch: u64, batch: &Batch, ids: &[(u32, String)]) -> io::Result<()> {
+        let payload =
+            bincode::serde::encode_to_vec((epoch, batch, ids), bincode::config::standard())
+                .map_err(io::Error::other)?;
         let mut record = Vec::with_capacity(HEADER + payload.len());
         record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -141,8 +157,7 @@ impl WalShared {
         file.write_all(&record)?;
         file.sync_data()?;
         *last = epoch;
-        self.bytes
-            .fetch_add(record.len() as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(record.len() as u64, Ordering::Relaxed);
         *self.last_error.lock().expect("wal error") = None;
         Ok(())
     }
@@ -179,7 +194,8 @@ impl WalShared {
 }
 
 /// A segment's good records, the length of its good prefix, and its length.
-fn read_segment(path: &Path) -> io::Result<(Vec<(u64, Batch)>, u64, u64)> {
+#[allow(clippy::type_complexity)]
+fn read_segment(path: &Path) -> io::Result<(Vec<(u64, Batch, Vec<(u32, String)>)>, u64, u64)> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut records = Vec::new();
@@ -194,7 +210,9 @@ fn read_segment(path: &Path) -> io::Result<(Vec<(u64, Batch)>, u64, u64)> {
             break;
         }
         let config = bincode::config::standard().with_limit::<MAX_RECORD>();
-        match bincode::serde::decode_from_slice::<(u64, Batch), _>(payload, config) {
+        match bincode::serde::decode_from_slice::<(u64, Batch, Vec<(u32, String)>), _>(
+            payload, config,
+        ) {
             Ok((record, _)) => records.push(record),
             Err(_) => break,
         }
@@ -234,17 +252,28 @@ mod tests {
         let (wal, replayed) = WalShared::open(dir.path(), None).expect("open");
         assert!(replayed.epochs.is_empty());
         for epoch in [3, 4, 7] {
-            wal.append(epoch, &batch(epoch));
+            wal.append(epoch, &batch(epoch), &[(1, "client".to_string())]);
         }
         drop(wal);
         let (_, replayed) = WalShared::open(dir.path(), Some(3)).expect("reopen");
         let epochs: Vec<u64> = replayed.epochs.iter().map(|(e, _)| *e).collect();
         assert_eq!(epochs, [4, 7]);
         assert_eq!(replayed.epochs[1].1.trips, batch(7).trips);
+        assert_eq!(replayed.acked, vec![("client".to_string(), 7)]);
         // Tear the last record: the two before it still come back.
-        let segment = std::fs::read_dir(dir.path()).expect("ls").next().expect("one").expect("entry").path();
+        let segment = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .next()
+            .expect("one")
+            .expect("entry")
+            .path();
         let len = std::fs::metadata(&segment).expect("len").len();
-        OpenOptions::new().write(true).open(&segment).expect("open").set_len(len - 3).expect("truncate");
+        OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .expect("open")
+            .set_len(len - 3)
+            .expect("truncate");
         let (_, replayed) = WalShared::open(dir.path(), None).expect("reopen");
         let epochs: Vec<u64> = replayed.epochs.iter().map(|(e, _)| *e).collect();
         assert_eq!((epochs, replayed.damaged.len()), (vec![3, 4], 1));
@@ -255,10 +284,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (wal, _) = WalShared::open(dir.path(), None).expect("open");
         for epoch in 0..5 {
-            wal.append(epoch, &batch(epoch));
+            wal.append(epoch, &batch(epoch), &[]);
         }
         wal.checkpointed(4);
-        wal.append(5, &batch(5));
+        wal.append(5, &batch(5), &[]);
         wal.checkpointed(4);
         let left: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").collect();
         assert_eq!(left.len(), 1);

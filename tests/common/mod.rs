@@ -39,6 +39,16 @@ pub fn data_file(name: &str) -> Option<PathBuf> {
     data_dir().map(|d| d.join(name))
 }
 
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves none.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A loopback port that was free a moment ago (for hostfiles).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

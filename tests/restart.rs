@@ -1,0 +1,348 @@
+//! `zonecast run --state-dir` as real processes killed with SIGKILL and restarted: the final
+//! forecasts (with revisions), hourly actuals and counters equal an uninterrupted run's; socket
+//! clients in acknowledged mode lose and double no row across server restarts; a damaged
+//! checkpoint falls back to the one before; other settings are refused by name.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use common::http::get;
+use common::KillOnDrop;
+use serde_json::{json, Value};
+
+/// A running `zonecast run` and its HTTP address.
+struct Job {
+    child: KillOnDrop,
+    http: SocketAddr,
+    _lines: Receiver<String>,
+}
+
+fn start(args: &[&str]) -> Job {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zonecast"))
+        .arg("run")
+        .args(args)
+        .args(["--http", "127.0.0.1:0", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start zonecast");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "zonecast never printed its address"
+        );
+        let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        if let Some(url) = line.trim().strip_prefix("dashboard") {
+            let url = url
+                .trim()
+                .trim_start_matches("http://")
+                .trim_end_matches('/');
+            return Job {
+                child,
+                http: url.parse().unwrap(),
+                _lines: lines,
+            };
+        }
+    }
+}
+
+/// Seeded moments in `[low, high)` milliseconds (SplitMix64).
+fn moments(seed: u64, n: usize, low: u64, high: u64) -> Vec<Duration> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            Duration::from_millis(low + (z ^ (z >> 31)) % (high - low))
+        })
+        .collect()
+}
+
+/// Everything a client can see once the input is reflected: counters, every zone's current
+/// forecast and its last `hours` hours (actuals beside forecasts with revisions); wall-clock
+/// fields removed. `exact`: keep the counters that depend on epoch boundaries.
+fn final_state(addr: SocketAddr, hours: u32, exact: bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let status = get(addr, "/v1/status").json();
+        if status["input_finished"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "input never finished: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = get(addr, "/v1/status").json();
+    let mut keys = vec!["rows_read", "accepted", "rejected", "late", "watermark"];
+    if exact {
+        keys.extend(["forecasts_updated", "forecasts_corrected", "epoch"]);
+    }
+    let counters: Value = keys
+        .iter()
+        .map(|k| (k.to_string(), status[k].clone()))
+        .collect();
+    let mut predictions = get(addr, "/v1/predictions").json()["predictions"].clone();
+    let mut histories = Vec::new();
+    for p in predictions.as_array_mut().unwrap() {
+        p.as_object_mut().unwrap().remove("updated_at");
+        if !exact {
+            p.as_object_mut().unwrap().remove("revision");
+        }
+        let zone = p["zone"].as_u64().unwrap();
+        let mut history = get(addr, &format!("/v1/zones/{zone}/history?hours={hours}")).json();
+        if !exact {
+            for h in history["hours"].as_array_mut().unwrap() {
+                h.as_object_mut().unwrap().remove("revision");
+            }
+        }
+        histories.push(history);
+    }
+    json!({ "counters": counters, "predictions": predictions, "histories": histories })
+}
+
+/// Starts the job, kills it at each moment after it came up, then runs it to the end.
+fn killed_and_restarted(args: &[&str], kills: &[Duration]) -> Job {
+    for (i, &at) in kills.iter().enumerate() {
+        let mut job = start(args);
+        std::thread::sleep(at);
+        job.child.0.kill().unwrap();
+        job.child.0.wait().unwrap();
+        eprintln!("kill {i} after {at:?}");
+    }
+    start(args)
+}
+
+fn newest_checkpoint(dir: &Path) -> Option<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "zcc"))
+        .collect();
+    files.sort();
+    files.pop()
+}
+
+#[test]
+fn a_file_replay_killed_ten_times_ends_byte_for_byte_like_an_uninterrupted_run() {
+    let Some(input) = common::data_file("green_tripdata_2024-01.parquet") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let input = input.to_str().unwrap();
+    let base = ["--input", input, "--workers", "2", "--batch-rows", "50"];
+    let straight = start(&base);
+    let expected = final_state(straight.http, 48, true);
+    drop(straight);
+
+    let mut args = base.to_vec();
+    args.extend([
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        "--checkpoint-interval",
+        "0.05",
+    ]);
+    let kills = moments(13, 10, 100, 900);
+    for (i, &at) in kills.iter().enumerate() {
+        let mut job = start(&args);
+        std::thread::sleep(at);
+        job.child.0.kill().unwrap();
+        job.child.0.wait().unwrap();
+        eprintln!("kill {i} after {at:?}");
+    }
+    // A torn newest checkpoint: detected by its frame, the one before it is used.
+    if let Some(newest) = newest_checkpoint(state.path()) {
+        let len = std::fs::metadata(&newest).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&newest)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+    }
+    let job = start(&args);
+    let restarted = final_state(job.http, 48, true);
+    assert_eq!(restarted["counters"], expected["counters"]);
+    assert_eq!(
+        restarted, expected,
+        "forecasts, revisions and actuals after 10 kills"
+    );
+    drop(job);
+}
+
+#[test]
+fn a_paced_replay_on_two_workers_killed_ten_times_serves_what_an_uninterrupted_one_serves() {
+    let Some(input) = common::data_file("green_tripdata_2024-01.parquet") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let input = input.to_str().unwrap();
+    // About 7 s of wall clock for the month.
+    let base = ["--input", input, "--workers", "2", "--speed", "400000"];
+    let straight = start(&base);
+    // Paced epochs are cut by the clock, so revision counts differ between any two runs;
+    // everything else must not.
+    let expected = final_state(straight.http, 48, false);
+    drop(straight);
+    let mut args = base.to_vec();
+    args.extend([
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        "--checkpoint-interval",
+        "0.2",
+    ]);
+    let job = killed_and_restarted(&args, &moments(7, 10, 400, 1200));
+    let restarted = final_state(job.http, 48, false);
+    assert_eq!(restarted["counters"], expected["counters"]);
+    assert_eq!(restarted, expected, "forecasts and actuals after 10 kills");
+}
+
+#[test]
+fn acknowledged_socket_clients_lose_and_double_nothing_across_two_server_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let files: Vec<_> = (1..=3)
+        .map(|seed| {
+            let path = dir.path().join(format!("trips{seed}.csv"));
+            common::generate(&path, 15_000, 3, seed);
+            path
+        })
+        .collect();
+    let port = common::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "--listen",
+        &listen,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--checkpoint-interval",
+        "0.3",
+        "--allowed-lateness",
+        "30d",
+    ];
+    let mut job = start(&args);
+    let clients: Vec<KillOnDrop> = files
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            KillOnDrop(
+                Command::new(env!("CARGO_BIN_EXE_zonecast"))
+                    .args(["replay", file.to_str().unwrap(), "--to", &listen, "--ack"])
+                    .args(["--ack-id", &format!("client{i}"), "--speed", "40000"])
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    for pause in [Duration::from_millis(1500), Duration::from_millis(1200)] {
+        std::thread::sleep(pause);
+        job.child.0.kill().unwrap();
+        job.child.0.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        job = start(&args);
+    }
+    for mut client in clients {
+        let status = client.0.wait().unwrap();
+        let mut said = String::new();
+        std::io::Read::read_to_string(client.0.stderr.as_mut().unwrap(), &mut said).unwrap();
+        assert!(status.success(), "replay --ack failed: {said}");
+        assert!(said.contains("every one acknowledged"), "{said}");
+    }
+    // The union of the three files, aggregated from scratch.
+    let table = common::zonecast(&[
+        "aggregate",
+        "--input",
+        files[0].to_str().unwrap(),
+        files[1].to_str().unwrap(),
+        files[2].to_str().unwrap(),
+        "--allowed-lateness",
+        "30d",
+    ]);
+    let table = common::parse_table(&String::from_utf8_lossy(&table.stdout));
+    let status = get(job.http, "/v1/status").json();
+    assert_eq!(status["rows_read"], 45_000, "{status}");
+    assert_eq!(status["accepted"], 45_000, "{status}");
+    let mut compared = 0;
+    for zone in table
+        .keys()
+        .map(|(_, z)| *z)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let history = get(job.http, &format!("/v1/zones/{zone}/history?hours=96")).json();
+        for hour in history["hours"].as_array().unwrap() {
+            let label = hour["hour"].as_str().unwrap().replace('T', " ");
+            let expected = table.get(&(label.clone(), zone));
+            let actual = hour["actual_pickups"].as_i64();
+            match (expected, actual) {
+                (Some((pickups, _)), Some(actual)) => {
+                    assert_eq!(*pickups, actual, "zone {zone} hour {label}");
+                    compared += 1;
+                }
+                (Some(_), None) => panic!("zone {zone} hour {label}: no actual served"),
+                _ => {}
+            }
+        }
+    }
+    assert!(compared > 1000, "{compared} (zone, hour) counts compared");
+    drop(job);
+}
+
+#[test]
+fn a_restart_with_other_settings_is_refused_naming_the_setting() {
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/trips/generated_small.csv");
+    let state = tempfile::tempdir().unwrap();
+    let run = |batch_rows: &str| {
+        Command::new(env!("CARGO_BIN_EXE_zonecast"))
+            .args([
+                "run",
+                "--input",
+                input.to_str().unwrap(),
+                "--exit-at-end",
+                "--quiet",
+            ])
+            .args(["--http", "127.0.0.1:0", "--batch-rows", batch_rows])
+            .args([
+                "--state-dir",
+                state.path().to_str().unwrap(),
+                "--checkpoint-interval",
+                "0",
+            ])
+            .output()
+            .unwrap()
+    };
+    let first = run("100");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        newest_checkpoint(state.path()).is_some(),
+        "a checkpoint was written"
+    );
+    let second = run("200");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert!(
+        said.contains("--batch-rows 100") && said.contains("--batch-rows 200"),
+        "{said}"
+    );
+}
