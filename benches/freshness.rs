@@ -14,7 +14,8 @@
 //! that zone's forecast for the hour in progress (lag 1). Run:
 //! `cargo bench --bench freshness -- [rates...]` (default `1000 10000 50000`;
 //! `FRESHNESS_SECS` per rate, default 10; `FRESHNESS_TURNS` hour turns per rate, default 30;
-//! `FRESHNESS_PARTS=trip,turn,paced` to pick the measurements).
+//! `FRESHNESS_PARTS=trip,turn,paced` to pick the measurements; `FRESHNESS_STATE_DIR=1` runs
+//! the per-trip part with checkpoints and the write-ahead log).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -101,6 +102,9 @@ fn per_trip(path: &std::path::Path, model: zonecast::model::ModelFile, rates: &[
         ..SocketSource::new("127.0.0.1:0")
     }));
     job.cluster = zonecast::runtime::Cluster::threads(2);
+    // FRESHNESS_STATE_DIR=1: the same with checkpoints (every 10 s) and the write-ahead log.
+    let state = std::env::var_os("FRESHNESS_STATE_DIR").map(|_| tempfile::tempdir().unwrap());
+    job.state_dir = state.as_ref().map(|d| d.path().to_path_buf());
     let handle = job.start().unwrap();
     let ready = handle.wait_ready(Duration::from_secs(120)).unwrap();
     let http = ready.http.unwrap();
@@ -139,7 +143,12 @@ fn per_trip(path: &std::path::Path, model: zonecast::model::ModelFile, rates: &[
     }
     std::thread::sleep(Duration::from_millis(200));
     let socket = ready.socket.unwrap();
-    println!("freshness: send a trip over the socket -> its changed forecast on /v1/stream ({secs} s per rate, 2 workers)");
+    let durable = if state.is_some() {
+        ", with --state-dir"
+    } else {
+        ""
+    };
+    println!("freshness: send a trip over the socket -> its changed forecast on /v1/stream ({secs} s per rate, 2 workers{durable})");
     println!(
         "{:>10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}",
         "rate/s", "sent/s", "probes", "matched", "p50 ms", "p99 ms", "max ms"

@@ -342,7 +342,181 @@ fn a_restart_with_other_settings_is_refused_naming_the_setting() {
     let said = String::from_utf8_lossy(&second.stderr);
     assert!(!second.status.success());
     assert!(
-        said.contains("--batch-rows 100") && said.contains("--batch-rows 200"),
+        said.contains("batch rows 100") && said.contains("batch rows 200"),
         "{said}"
     );
+    assert!(
+        said.contains("hint: restart with the same --batch-rows"),
+        "{said}"
+    );
+}
+
+/// Pushes `hours` hours of rows (20 per hour over 50 zones) starting at hour `from`.
+fn push_hours(sender: &zonecast::sources::channel::TripSender, from: i64, hours: i64) {
+    use zonecast::sources::trip_row::TripRow;
+    let rows: Vec<TripRow> = (from..from + hours)
+        .flat_map(|h| {
+            (0..20).map(move |i| {
+                let at = zonecast::time::format_naive(h * 3600 + i * 170);
+                TripRow::new(at, 1 + (h * 7 + i) % 50)
+            })
+        })
+        .collect();
+    sender.push(rows).unwrap();
+}
+
+fn served_status(http: SocketAddr) -> Value {
+    get(http, "/v1/status").json()
+}
+
+fn wait_status(http: SocketAddr, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = served_status(http);
+        if check(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "{what}: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_failing_state_folder_is_reported_while_the_job_serves_and_recovers_with_the_disk() {
+    use zonecast::dataflows::live::LiveJob;
+    use zonecast::features::FeatureSpec;
+    use zonecast::jobs::Source;
+    use zonecast::model::{Baseline, ModelFile};
+    use zonecast::sources::channel::ChannelOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let model = ModelFile::baseline(Baseline::PreviousHour, FeatureSpec::new(vec![1, 24], 0));
+    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
+    let (source, sender) = Source::channel(ChannelOptions::default());
+    job.source = source;
+    job.state_dir = Some(state.clone());
+    job.checkpoint_interval = Duration::from_millis(100);
+    let handle = job.start().unwrap();
+    let http = handle
+        .wait_ready(Duration::from_secs(30))
+        .unwrap()
+        .http
+        .unwrap();
+    let start = 473_000; // an hour in 2023
+    push_hours(&sender, start, 48);
+    wait_status(http, "first checkpoint", |s| {
+        s["checkpoint"]["written"].as_u64() >= Some(1)
+    });
+    // The folder goes away and a file takes its place: every write in it fails, even as root.
+    let moved = dir.path().join("moved");
+    std::fs::rename(&state, &moved).unwrap();
+    std::fs::write(&state, b"not a folder").unwrap();
+    push_hours(&sender, start + 48, 24);
+    let failing = wait_status(http, "the failure is reported", |s| {
+        s["checkpoint"]["failing"] == true
+    });
+    assert!(
+        failing["checkpoint"]["failed"].as_u64() >= Some(1),
+        "{failing}"
+    );
+    assert!(failing["checkpoint"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("state folder"));
+    let metrics = common::http::get(http, "/metrics").text();
+    assert!(
+        metrics.contains("zonecast_checkpoint_failing 1"),
+        "{metrics}"
+    );
+    // Still serving, and still taking rows.
+    assert_eq!(get(http, "/v1/predictions").status, 200);
+    wait_status(http, "rows still counted", |s| s["rows_read"] == 72 * 20);
+    // The disk comes back: checkpoints resume and the failure clears.
+    std::fs::remove_file(&state).unwrap();
+    std::fs::rename(&moved, &state).unwrap();
+    let written = failing["checkpoint"]["written"].as_u64().unwrap();
+    push_hours(&sender, start + 72, 24);
+    let recovered = wait_status(http, "checkpoints resume", |s| {
+        s["checkpoint"]["failing"] == false && s["checkpoint"]["written"].as_u64() > Some(written)
+    });
+    assert!(
+        recovered["checkpoint"]["last_error"].is_null(),
+        "{recovered}"
+    );
+    sender.close();
+    handle.stop();
+    handle.join().unwrap();
+}
+
+#[test]
+fn the_state_folder_stays_bounded_on_an_endless_stream() {
+    use zonecast::dataflows::live::LiveJob;
+    use zonecast::features::FeatureSpec;
+    use zonecast::jobs::Source;
+    use zonecast::model::{Baseline, ModelFile};
+    use zonecast::sources::channel::ChannelOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = ModelFile::baseline(Baseline::PreviousHour, FeatureSpec::new(vec![1, 24], 0));
+    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
+    let (source, sender) = Source::channel(ChannelOptions::default());
+    job.source = source;
+    job.state_dir = Some(dir.path().to_path_buf());
+    job.checkpoint_interval = Duration::from_millis(100);
+    job.policy.retention_hours = 24;
+    job.serving_retention_hours = 48;
+    let handle = job.start().unwrap();
+    let http = handle
+        .wait_ready(Duration::from_secs(30))
+        .unwrap()
+        .http
+        .unwrap();
+    let folder_bytes = || -> u64 {
+        walk(dir.path())
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .sum()
+    };
+    let start = 473_000;
+    let mut sizes = Vec::new();
+    // 40 rounds of a day each: far more than every retention window.
+    for round in 0..40 {
+        push_hours(&sender, start + round * 24, 24);
+        let rows = (round as u64 + 1) * 24 * 20;
+        wait_status(http, "rows read", |s| s["rows_read"].as_u64() == Some(rows));
+        std::thread::sleep(Duration::from_millis(150));
+        sizes.push(folder_bytes());
+        let files = walk(dir.path());
+        let checkpoints = files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "zcc"))
+            .count();
+        let segments = files
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .count();
+        assert!(checkpoints <= 2, "round {round}: {checkpoints} checkpoints");
+        assert!(segments <= 4, "round {round}: {segments} log segments");
+    }
+    // The folder's size levels off: the last rounds are no bigger than the middle ones.
+    let middle = sizes[15..25].iter().max().copied().unwrap();
+    let last = sizes[30..].iter().max().copied().unwrap();
+    assert!(last <= middle * 3 / 2, "sizes by round: {sizes:?}");
+    sender.close();
+    handle.stop();
+    handle.join().unwrap();
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

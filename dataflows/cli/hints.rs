@@ -80,14 +80,40 @@ fn job(e: &JobError) -> Option<String> {
         JobError::Store(e) => store(e),
         JobError::Model(e) => model(e),
         JobError::Zones(e) => zones(e),
+        JobError::Checkpoint(e) => checkpoint(e),
         JobError::Failed(_)
-        | JobError::Checkpoint(_)
         | JobError::Panicked(_)
         | JobError::Output { .. }
         | JobError::Stopped
         | JobError::Unbounded
         | JobError::NotReady(_)
         | JobError::EndedBeforeReady => None,
+    }
+}
+
+fn checkpoint(e: &zonecast::checkpoint::CheckpointError) -> Option<String> {
+    use zonecast::checkpoint::CheckpointError;
+    match e {
+        CheckpointError::Mismatch { setting, .. } => {
+            let flags = match *setting {
+                "the feature spec" => "the same --model (its lags, same-hour weeks and trends)",
+                "lateness rules" => {
+                    "the same --allowed-lateness, --max-ahead and --watermark-support"
+                }
+                "retention hours" => "the same --retention-hours",
+                "batch rows" => "the same --batch-rows",
+                _ => "the same --input files (unchanged) and --listen",
+            };
+            Some(format!(
+                "restart with {flags}, or give --state-dir a new folder"
+            ))
+        }
+        CheckpointError::Unsupported(_) => {
+            Some("drop --state-dir for the demo stream, or replay files / --listen".into())
+        }
+        CheckpointError::Io { .. } => {
+            Some("check --state-dir: it must be a writable folder with space".into())
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use crate::model::model_of;
 /// Starts a live job; returns at once (planning, binding and the dataflow run on the job's
 /// threads).
 #[pyfunction]
-#[pyo3(signature = (inputs, listen, push, speed, model, http, workers, allowed_lateness, columns, exit_at_end, batch_rows, retention_hours, zones, batch_interval_ms=None))]
+#[pyo3(signature = (inputs, listen, push, speed, model, http, workers, allowed_lateness, columns, exit_at_end, batch_rows, retention_hours, zones, batch_interval_ms=None, state_dir=None, checkpoint_interval=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn start_live(
     py: Python<'_>,
@@ -39,6 +39,8 @@ pub fn start_live(
     retention_hours: Option<i64>,
     zones: Option<std::path::PathBuf>,
     batch_interval_ms: Option<u64>,
+    state_dir: Option<std::path::PathBuf>,
+    checkpoint_interval: Option<f64>,
 ) -> PyResult<Run> {
     if listen.is_some() && push {
         return Err(errors::value(
@@ -86,6 +88,10 @@ pub fn start_live(
     }
     if let Some(hours) = retention_hours {
         job.policy.retention_hours = hours;
+    }
+    job.state_dir = state_dir;
+    if let Some(seconds) = checkpoint_interval {
+        job.checkpoint_interval = Duration::from_secs_f64(seconds.max(0.0));
     }
     let directory = py
         .detach(|| ZoneDirectory::discover(zones.as_deref()))

@@ -180,6 +180,40 @@ def test_batch_interval_holds_pushed_rows_until_the_epoch_closes(trips: Path) ->
         run.close_input()
 
 
+def test_a_restarted_job_keeps_pushed_rows_from_its_state_dir(trips: Path, workdir: Path) -> None:
+    frame = pd.read_parquet(trips)
+    state = workdir / "state"
+
+    def job() -> zc.LiveJob:
+        return zc.LiveJob(push=True, http="127.0.0.1:0", workers=2, state_dir=state, checkpoint_interval=0.2)
+
+    def wait_for(run: zc.LiveRun, rows: int) -> dict:
+        for _ in range(600):
+            status = run.status()
+            if status.get("rows_read", 0) >= rows:
+                return status
+            list(run.updates(timeout=0.05))
+        raise AssertionError(run.status())
+
+    with job().start() as run:
+        run.wait_ready(30)
+        run.push(frame.iloc[:60_000])
+        first = wait_for(run, 60_000)
+        predictions = run.predictions()
+    # Started again on the same folder: the pushed rows are back without pushing them again.
+    with job().start() as run:
+        run.wait_ready(30)
+        again = wait_for(run, 60_000)
+        assert {k: again[k] for k in ("rows_read", "accepted", "late")} == {k: first[k] for k in ("rows_read", "accepted", "late")}
+        restored = run.predictions()
+        assert restored.drop(columns=["updated_at"], errors="ignore").equals(predictions.drop(columns=["updated_at"], errors="ignore"))
+        run.push(frame.iloc[60_000:])
+        assert wait_for(run, 120_000)["rows_read"] == 120_000
+        over_http = get(f"{run.url}/v1/status")
+        assert isinstance(over_http, dict) and over_http["checkpoint"]["state_dir"] == str(state)
+        run.close_input()
+
+
 def test_socket_input(trips: Path, ridge: zc.Model, workdir: Path) -> None:
     import socket
 

@@ -149,6 +149,8 @@ def start_live(
     retention_hours: int | None,
     zones: str | None,
     batch_interval_ms: int | None = None,
+    state_dir: str | None = None,
+    checkpoint_interval: float | None = None,
 ) -> Run: ...
 def batch(
     inputs: list[Any],

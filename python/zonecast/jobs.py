@@ -173,6 +173,11 @@ class LiveJob:
 
     ``batch_interval_ms``: paced files, the socket and pushed rows close an epoch at most this
     many milliseconds after its first row (default 20), as ``zonecast run --batch-interval-ms``.
+
+    ``state_dir``: checkpoint the job's state there every ``checkpoint_interval`` seconds
+    (default 10) and log socket and pushed rows there before they are used; a job started
+    again with the same folder (and settings) continues where a killed one stopped, as
+    ``zonecast run --state-dir``. A ``PyModel`` is not saved: pass the same model again.
     """
 
     def __init__(self, inputs: Any = None, listen: str | None = None, push: bool = False,
@@ -181,7 +186,9 @@ class LiveJob:
                  allowed_lateness: str | None = None, columns: Mapping[str, str] | None = None,
                  exit_at_end: bool | None = None, batch_rows: int | None = None,
                  retention_hours: int | None = None, zones: str | os.PathLike[str] | None = None,
-                 batch_interval_ms: int | None = None) -> None:
+                 batch_interval_ms: int | None = None,
+                 state_dir: str | os.PathLike[str] | None = None,
+                 checkpoint_interval: float | None = None) -> None:
         self.inputs = [] if inputs is None else inputs
         self.listen = listen
         self.push = push
@@ -198,6 +205,8 @@ class LiveJob:
         self.retention_hours = retention_hours
         self.zones = zones
         self.batch_interval_ms = batch_interval_ms
+        self.state_dir = state_dir
+        self.checkpoint_interval = checkpoint_interval
 
     def start(self) -> LiveRun:
         """Starts the job and returns at once; the engine runs without the GIL."""
@@ -206,7 +215,9 @@ class LiveJob:
             self.model._native, self.http, int(self.workers), self.allowed_lateness,
             column_overrides(self.columns), bool(self.exit_at_end), self.batch_rows,
             self.retention_hours, None if self.zones is None else os.fspath(self.zones),
-            self.batch_interval_ms)
+            self.batch_interval_ms,
+            None if self.state_dir is None else os.fspath(self.state_dir),
+            self.checkpoint_interval)
         return LiveRun(native)
 
     def run(self, timeout: float = 60.0) -> dict[str, Any]:

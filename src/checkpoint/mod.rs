@@ -52,11 +52,11 @@ pub enum CheckpointError {
         source: std::io::Error,
     },
     /// The checkpoint was taken with a different setting.
-    #[error("the checkpoint in {} was taken with {setting} {checkpoint}, but this run has {setting} {now}: run with the same {setting}, or point --state-dir at a new folder to start over", dir.display())]
+    #[error("the checkpoint in {} was taken with {setting} {checkpoint}, but this job has {setting} {now}: run with the same {setting}, or give a new state folder to start over", dir.display())]
     Mismatch {
         /// The state folder.
         dir: PathBuf,
-        /// The setting's name, as the command line spells it.
+        /// The setting's name, in plain words.
         setting: &'static str,
         /// Its value in the checkpoint.
         checkpoint: String,
@@ -64,6 +64,6 @@ pub enum CheckpointError {
         now: String,
     },
     /// The job's source cannot be restarted from a checkpoint.
-    #[error("--state-dir cannot make {0} durable: use files, a socket or a push channel")]
+    #[error("a state folder cannot make {0} durable (it cannot be read again): use files, a socket or a push channel")]
     Unsupported(&'static str),
 }

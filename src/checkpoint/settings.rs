@@ -39,28 +39,28 @@ impl CheckpointSettings {
         };
         if self.features != now.features {
             return differs(
-                "features (--lags/--same-hour-weeks/--trends of the model)",
+                "the feature spec",
                 self.features.clone(),
                 now.features.clone(),
             );
         }
         if self.lateness != now.lateness {
             return differs(
-                "lateness rules (--allowed-lateness/--max-ahead/--watermark-support)",
+                "lateness rules",
                 self.lateness.clone(),
                 now.lateness.clone(),
             );
         }
         if self.retention_hours != now.retention_hours {
             return differs(
-                "--retention-hours",
+                "retention hours",
                 self.retention_hours.to_string(),
                 now.retention_hours.to_string(),
             );
         }
         if self.batch_rows != now.batch_rows {
             return differs(
-                "--batch-rows",
+                "batch rows",
                 self.batch_rows.to_string(),
                 now.batch_rows.to_string(),
             );
@@ -88,10 +88,7 @@ mod tests {
         };
         assert!(then.check(&then, Path::new("s")).is_ok());
         let message = then.check(&now, Path::new("s")).unwrap_err().to_string();
-        assert!(message.contains("--batch-rows 1000"), "{message}");
-        assert!(
-            message.contains("this run has --batch-rows 500"),
-            "{message}"
-        );
+        assert!(message.contains("batch rows 1000"), "{message}");
+        assert!(message.contains("this job has batch rows 500"), "{message}");
     }
 }
