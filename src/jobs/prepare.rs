@@ -75,6 +75,9 @@ pub struct ResumePoint {
     pub rows_read: u64,
 }
 
+/// Logged tail epochs waiting to be handed on again (taken by worker 0's feed).
+pub type LoggedEpochs = Mutex<Vec<(u64, Batch)>>;
+
 /// A source opened for one run: hands each worker its feed.
 pub struct PreparedSource {
     parts: Vec<(u64, Part)>,
@@ -102,7 +105,7 @@ pub struct PreparedSource {
     pub resume: Option<ResumePoint>,
     /// Log the tail's epochs here before they enter the dataflow, after handing on again the
     /// logged epochs after the resume point (global worker 0).
-    pub wal: Option<(Arc<WalShared>, Mutex<Vec<(u64, Batch)>>)>,
+    pub wal: Option<(Arc<WalShared>, LoggedEpochs)>,
     acks: Option<Arc<AckBoard>>,
 }
 
