@@ -137,6 +137,7 @@ impl Durability {
             spec: policy.spec.clone(),
             retention_hours: policy.retention_hours(),
             startup_version: startup_version.to_string(),
+            startup_model: self.checkpoint.as_ref().and_then(|c| c.model.clone()),
             models,
             wal: self.wal.clone(),
             status: self.status.clone(),

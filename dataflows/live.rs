@@ -201,7 +201,6 @@ impl LiveJob {
         hub: Arc<HubShared>,
         models: Arc<ModelHandle>,
     ) -> Result<LiveOutcome, JobError> {
-        let startup_version = self.model.version.clone();
         let mut durability = match &self.state_dir {
             Some(dir) => Some(Durability::open(
                 dir,
@@ -221,6 +220,7 @@ impl LiveJob {
                 tracing::info!(epoch = c.resume.epoch, "restarting from the checkpoint");
             }
         }
+        let startup_version = self.model.version.clone();
         models.track(&self.model);
         let started = Instant::now();
         drop(self.cluster.timely_config()?);

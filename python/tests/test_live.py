@@ -204,9 +204,10 @@ def test_a_restarted_job_keeps_pushed_rows_from_its_state_dir(trips: Path, workd
     with job().start() as run:
         run.wait_ready(30)
         again = wait_for(run, 60_000)
-        assert {k: again[k] for k in ("rows_read", "accepted", "late")} == {k: first[k] for k in ("rows_read", "accepted", "late")}
-        restored = run.predictions()
-        assert restored.drop(columns=["updated_at"], errors="ignore").equals(predictions.drop(columns=["updated_at"], errors="ignore"))
+        counted = ("rows_read", "accepted", "late")
+        assert {k: again[k] for k in counted} == {k: first[k] for k in counted}
+        restored = run.predictions().drop(columns=["updated_at"], errors="ignore")
+        assert restored.equals(predictions.drop(columns=["updated_at"], errors="ignore"))
         run.push(frame.iloc[60_000:])
         assert wait_for(run, 120_000)["rows_read"] == 120_000
         over_http = get(f"{run.url}/v1/status")

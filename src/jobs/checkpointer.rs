@@ -40,6 +40,9 @@ pub struct CheckpointPlan {
     pub retention_hours: i64,
     /// The version of the model the job started with.
     pub startup_version: String,
+    /// That model's file, when it came from the checkpoint the job restarted from (a model
+    /// swapped in before the restart, kept in every later checkpoint).
+    pub startup_model: Option<Vec<u8>>,
     /// Swapped-in models.
     pub models: Arc<ModelHandle>,
     /// The tail's log (pruned after each checkpoint).
@@ -148,7 +151,7 @@ impl Checkpointer {
             Some(version) if version != self.plan.startup_version => {
                 self.plan.models.latest().map(|bytes| bytes.to_vec())
             }
-            _ => None,
+            _ => self.plan.startup_model.clone(),
         };
         let checkpoint = Checkpoint {
             settings: self.plan.settings.clone(),
