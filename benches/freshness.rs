@@ -103,7 +103,9 @@ fn per_trip(path: &std::path::Path, model: zonecast::model::ModelFile, rates: &[
     }));
     job.cluster = zonecast::runtime::Cluster::threads(2);
     // FRESHNESS_STATE_DIR=1: the same with checkpoints (every 10 s) and the write-ahead log.
-    let state = std::env::var_os("FRESHNESS_STATE_DIR").filter(|v| !v.is_empty()).map(|_| tempfile::tempdir().unwrap());
+    let state = std::env::var_os("FRESHNESS_STATE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(|_| tempfile::tempdir().unwrap());
     job.state_dir = state.as_ref().map(|d| d.path().to_path_buf());
     let handle = job.start().unwrap();
     let ready = handle.wait_ready(Duration::from_secs(120)).unwrap();
