@@ -118,8 +118,8 @@ fn final_state(addr: SocketAddr, hours: u32, exact: bool) -> Value {
     json!({ "counters": counters, "predictions": predictions, "histories": histories })
 }
 
-/// Starts the job, kills it at each moment after it came up, then runs it to the end.
-fn killed_and_restarted(args: &[&str], kills: &[Duration]) -> Job {
+/// Starts the job and kills it (SIGKILL) at each moment after it came up.
+fn kill_at(args: &[&str], kills: &[Duration]) {
     for (i, &at) in kills.iter().enumerate() {
         let mut job = start(args);
         std::thread::sleep(at);
@@ -127,7 +127,6 @@ fn killed_and_restarted(args: &[&str], kills: &[Duration]) -> Job {
         job.child.0.wait().unwrap();
         eprintln!("kill {i} after {at:?}");
     }
-    start(args)
 }
 
 fn newest_checkpoint(dir: &Path) -> Option<std::path::PathBuf> {
@@ -159,14 +158,7 @@ fn a_file_replay_killed_ten_times_ends_byte_for_byte_like_an_uninterrupted_run()
         "--checkpoint-interval",
         "0.05",
     ]);
-    let kills = moments(13, 10, 100, 900);
-    for (i, &at) in kills.iter().enumerate() {
-        let mut job = start(&args);
-        std::thread::sleep(at);
-        job.child.0.kill().unwrap();
-        job.child.0.wait().unwrap();
-        eprintln!("kill {i} after {at:?}");
-    }
+    kill_at(&args, &moments(13, 10, 100, 900));
     // A torn newest checkpoint: detected by its frame, the one before it is used.
     if let Some(newest) = newest_checkpoint(state.path()) {
         let len = std::fs::metadata(&newest).unwrap().len();
@@ -208,7 +200,8 @@ fn a_paced_replay_on_two_workers_killed_ten_times_serves_what_an_uninterrupted_o
         "--checkpoint-interval",
         "0.2",
     ]);
-    let job = killed_and_restarted(&args, &moments(7, 10, 400, 1200));
+    kill_at(&args, &moments(7, 10, 400, 1200));
+    let job = start(&args);
     let restarted = final_state(job.http, 48, false);
     assert_eq!(restarted["counters"], expected["counters"]);
     assert_eq!(restarted, expected, "forecasts and actuals after 10 kills");
