@@ -182,19 +182,11 @@ impl Checkpointer {
 
     /// After the hub applied `epoch`: keeps its aggregates and its watermark state.
     pub fn after_apply(&mut self, epoch: u64, update: &LiveEpoch) {
-        for ((key, stats), diff) in &update.hourly {
-            if *diff < 0 {
-                if self.hourly.get(key) == Some(stats) {
-                    self.hourly.remove(key);
-                }
-            } else {
-                self.hourly.insert(*key, *stats);
-                self.zones.insert(key.zone);
-            }
-        }
-        for (forecast, _) in &update.forecasts {
-            self.zones.insert(forecast.zone);
-        }
+        update.apply_hourly_to(&mut self.hourly);
+        let zones = update.hourly.iter().filter(|(_, d)| *d > 0);
+        let zones = zones.map(|((key, _), _)| key.zone);
+        self.zones
+            .extend(zones.chain(update.forecasts.iter().map(|(f, _)| f.zone)));
         if let Some(state) = &update.watermark {
             self.last_state = Some(state.clone());
         }

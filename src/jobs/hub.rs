@@ -57,14 +57,7 @@ impl Consolidated {
             let key = (forecast.target_hour, forecast.zone);
             self.forecasts.insert(key, forecast.clone());
         }
-        for ((key, stats), _) in update.hourly.iter().filter(|(_, d)| *d < 0) {
-            if self.hourly.get(key) == Some(stats) {
-                self.hourly.remove(key);
-            }
-        }
-        for ((key, stats), _) in update.hourly.iter().filter(|(_, d)| *d > 0) {
-            self.hourly.insert(*key, *stats);
-        }
+        update.apply_hourly_to(&mut self.hourly);
     }
 
     /// Forgets what lies more than `hours` behind the watermark's hour.
@@ -198,8 +191,7 @@ impl HubShared {
             let seq = publisher.as_ref().map_or(0, |p| p.event_seq());
             let live = self.live.read().expect("live state");
             checkpointer.before_apply(epoch, &update, &live, seq);
-        }
-        if let Some(checkpointer) = checkpointer.as_mut() {
+            drop(live);
             checkpointer.after_apply(epoch, &update);
         }
         drop(checkpointer);

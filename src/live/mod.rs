@@ -37,3 +37,18 @@ pub struct LiveEpoch {
     /// Row outcomes of this epoch.
     pub reports: Vec<Report>,
 }
+
+impl LiveEpoch {
+    /// Applies the epoch's hourly updates to a table of current aggregates: a retraction
+    /// removes the row it retracts, an insertion sets the row.
+    pub fn apply_hourly_to(&self, table: &mut std::collections::BTreeMap<ZoneHour, HourlyStats>) {
+        for ((key, stats), _) in self.hourly.iter().filter(|(_, d)| *d < 0) {
+            if table.get(key) == Some(stats) {
+                table.remove(key);
+            }
+        }
+        for ((key, stats), _) in self.hourly.iter().filter(|(_, d)| *d > 0) {
+            table.insert(*key, *stats);
+        }
+    }
+}

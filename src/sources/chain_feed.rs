@@ -109,12 +109,17 @@ impl ChainFeed {
         }
     }
 
-    fn stamp(&mut self, batch: Batch) -> FeedPoll {
-        let epoch = self.next_epoch;
-        self.next_epoch += 1;
+    /// Hands `batch` out as `epoch`.
+    fn hand_out(&mut self, epoch: u64, batch: Batch) -> FeedPoll {
         self.last_epoch_at = Instant::now();
         self.record(epoch, &batch);
         FeedPoll::Ready(epoch, batch)
+    }
+
+    fn stamp(&mut self, batch: Batch) -> FeedPoll {
+        let epoch = self.next_epoch;
+        self.next_epoch += 1;
+        self.hand_out(epoch, batch)
     }
 
     fn beat(&mut self, wait: Duration) -> FeedPoll {
@@ -149,9 +154,7 @@ impl TripFeed for ChainFeed {
             match part.poll() {
                 FeedPoll::Ready(epoch, batch) => {
                     let epoch = *offset + epoch;
-                    self.last_epoch_at = Instant::now();
-                    self.record(epoch, &batch);
-                    return FeedPoll::Ready(epoch, batch);
+                    return self.hand_out(epoch, batch);
                 }
                 FeedPoll::Done => {
                     self.parts.remove(0);
@@ -160,9 +163,7 @@ impl TripFeed for ChainFeed {
             }
         }
         if let Some((epoch, batch)) = self.replay.pop_front() {
-            self.last_epoch_at = Instant::now();
-            self.record(epoch, &batch);
-            return FeedPoll::Ready(epoch, batch);
+            return self.hand_out(epoch, batch);
         }
         if let Some(tail) = self.tail.as_mut() {
             match tail.poll() {
