@@ -4,13 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 use common::http::get;
+use common::process::{http_addr, spawn_command};
 use serde_json::Value;
 use zonecast::features::FeatureSpec;
 use zonecast::model::{Baseline, ModelFile};
@@ -34,40 +34,6 @@ fn spawn_limited(limits: &str, args: &[&str]) -> (Child, Receiver<String>) {
     let mut command = Command::new("bash");
     command.args(["-c", &script]);
     spawn_command(command)
-}
-
-fn spawn_command(mut command: Command) -> (Child, Receiver<String>) {
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start zonecast");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, rx)
-}
-
-/// The HTTP address the process prints.
-fn http_addr(lines: &Receiver<String>) -> SocketAddr {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) else {
-            continue;
-        };
-        if let Some(url) = line.trim().strip_prefix("dashboard") {
-            let url = url
-                .trim()
-                .trim_start_matches("http://")
-                .trim_end_matches('/');
-            return url.parse().unwrap();
-        }
-    }
-    panic!("the process never printed its address");
 }
 
 /// Every zone's prediction once the input is fully reflected (wall-clock field removed).

@@ -5,14 +5,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use common::http::get;
+use common::process::{http_addr, spawn_command};
 use common::KillOnDrop;
 use serde_json::{json, Value};
 
@@ -24,42 +24,18 @@ struct Job {
 }
 
 fn start(args: &[&str]) -> Job {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zonecast"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zonecast"));
+    command
         .arg("run")
         .args(args)
-        .args(["--http", "127.0.0.1:0", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start zonecast");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+        .args(["--http", "127.0.0.1:0", "--quiet"]);
+    let (child, lines) = spawn_command(command);
     let child = KillOnDrop(child);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "zonecast never printed its address"
-        );
-        let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) else {
-            continue;
-        };
-        if let Some(url) = line.trim().strip_prefix("dashboard") {
-            let url = url
-                .trim()
-                .trim_start_matches("http://")
-                .trim_end_matches('/');
-            return Job {
-                child,
-                http: url.parse().unwrap(),
-                _lines: lines,
-            };
-        }
+    let http = http_addr(&lines);
+    Job {
+        child,
+        http,
+        _lines: lines,
     }
 }
 

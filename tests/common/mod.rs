@@ -5,6 +5,7 @@
 pub mod http;
 pub mod live;
 pub mod openapi;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
