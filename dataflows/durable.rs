@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::checkpoint::state_dir::SharedCheckpointStatus;
-use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointSettings, StateDir};
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointSettings, StateDir, StateDirLock};
 use crate::dataflows::forecast::ForecastPolicy;
 use crate::jobs::checkpointer::{CheckpointPlan, Checkpointer};
 use crate::jobs::prepare::ResumePoint;
@@ -34,15 +34,19 @@ pub struct Durability {
     pub wal: Option<Arc<WalShared>>,
     /// Durable rows of `#ack` socket clients (process 0, with a socket).
     pub acks: Option<Arc<AckBoard>>,
+    /// The folder's lock (process 0), held while the job runs.
+    _lock: Option<StateDirLock>,
 }
 
 impl Durability {
-    /// Opens `dir`, reads its newest good checkpoint and refuses one taken with other settings.
+    /// Opens `dir` (process 0, the `leader`, locks it), reads its newest good checkpoint and
+    /// refuses one taken with other settings.
     pub fn open(
         dir: &Path,
         source: &Source,
         policy: &ForecastPolicy,
         batch_rows: u64,
+        leader: bool,
     ) -> Result<Self, JobError> {
         let inputs = describe(source)?;
         let settings = CheckpointSettings {
@@ -53,6 +57,7 @@ impl Durability {
             inputs,
         };
         let dir = Arc::new(StateDir::open(dir)?);
+        let lock = leader.then(|| dir.lock()).transpose()?;
         let checkpoint = dir.latest()?;
         if let Some(checkpoint) = &checkpoint {
             checkpoint.settings.check(&settings, dir.path())?;
@@ -70,6 +75,7 @@ impl Durability {
             status,
             wal: None,
             acks: None,
+            _lock: lock,
         })
     }
 

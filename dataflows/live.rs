@@ -207,6 +207,7 @@ impl LiveJob {
                 &self.source,
                 &self.policy,
                 self.batch_rows,
+                self.cluster.is_leader(),
             )?),
             None => None,
         };

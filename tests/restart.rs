@@ -320,6 +320,32 @@ fn a_restart_with_other_settings_is_refused_naming_the_setting() {
     );
 }
 
+#[test]
+fn a_second_job_on_a_state_folder_in_use_is_refused_until_the_first_is_killed() {
+    let state = tempfile::tempdir().unwrap();
+    let state_arg = state.path().to_str().unwrap();
+    let args = ["--listen", "127.0.0.1:0", "--state-dir", state_arg];
+    let mut first = start(&args);
+    let second = Command::new(env!("CARGO_BIN_EXE_zonecast"))
+        .arg("run")
+        .args(args)
+        .args(["--http", "127.0.0.1:0", "--quiet"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{said}");
+    assert!(said.contains("in use by another running job"), "{said}");
+    assert!(
+        said.contains("hint: each running job needs its own --state-dir"),
+        "{said}"
+    );
+    // A killed job's lock goes with its process: the restart takes the folder.
+    first.child.0.kill().unwrap();
+    first.child.0.wait().unwrap();
+    let restarted = start(&args);
+    assert_eq!(get(restarted.http, "/v1/status").status, 200);
+}
+
 /// Pushes `hours` hours of rows (20 per hour over 50 zones) starting at hour `from`.
 fn push_hours(sender: &zonecast::sources::channel::TripSender, from: i64, hours: i64) {
     use zonecast::sources::trip_row::TripRow;

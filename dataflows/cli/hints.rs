@@ -111,6 +111,9 @@ fn checkpoint(e: &zonecast::checkpoint::CheckpointError) -> Option<String> {
         CheckpointError::Unsupported(_) => {
             Some("drop --state-dir for the demo stream, or replay files / --listen".into())
         }
+        CheckpointError::InUse { .. } => Some(
+            "each running job needs its own --state-dir; a killed job's lock is released when its process ends".into(),
+        ),
         CheckpointError::Io { .. } => {
             Some("check --state-dir: it must be a writable folder with space".into())
         }

@@ -19,7 +19,7 @@ use crate::live::state::SavedLive;
 use crate::resume::Resume;
 
 pub use settings::CheckpointSettings;
-pub use state_dir::{CheckpointStatus, StateDir};
+pub use state_dir::{CheckpointStatus, StateDir, StateDirLock};
 
 /// Everything a restarted live job needs to continue where it stopped.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -62,6 +62,12 @@ pub enum CheckpointError {
         checkpoint: String,
         /// Its value now.
         now: String,
+    },
+    /// Another running job holds the folder's lock.
+    #[error("state folder {} is in use by another running job: stop that job first, or give this job a state folder of its own", dir.display())]
+    InUse {
+        /// The state folder.
+        dir: PathBuf,
     },
     /// The job's source cannot be restarted from a checkpoint.
     #[error("a state folder cannot make {0} durable (it cannot be read again): use files, a socket or a push channel")]

@@ -37,6 +37,13 @@ pub struct StateDir {
     dir: PathBuf,
 }
 
+/// The lock a running job holds on its state folder (released when dropped, or by the OS
+/// when the process dies, `kill -9` included).
+#[derive(Debug)]
+pub struct StateDirLock {
+    _file: File,
+}
+
 /// The latest checkpoint's outcome, for `/v1/status` and `/metrics`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CheckpointStatus {
@@ -70,6 +77,25 @@ impl StateDir {
         Ok(StateDir {
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// Takes the folder's lock (`lock` in it), so that a second job started on the same
+    /// folder is refused instead of writing over this one's checkpoints and log.
+    pub fn lock(&self) -> Result<StateDirLock, CheckpointError> {
+        let path = self.dir.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| io(&path, source))?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateDirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(CheckpointError::InUse {
+                dir: self.dir.clone(),
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(io(&path, source)),
+        }
     }
 
     /// The folder.
