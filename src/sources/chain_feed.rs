@@ -32,7 +32,13 @@ pub struct ChainFeed {
     acks: Option<Arc<AckBoard>>,
     /// Logged tail epochs to hand out again before the tail's new rows (a restart).
     replay: VecDeque<(u64, Batch)>,
+    /// A tail batch the log could not take yet (disk full), with its `#ack` ids: retried
+    /// before the tail is read again, so clients wait and get no `ack` meanwhile.
+    unlogged: Option<(Batch, Vec<(u32, String)>)>,
 }
+
+/// How often a batch the log could not take is tried again.
+const LOG_RETRY: Duration = Duration::from_millis(200);
 
 impl std::fmt::Debug for ChainFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,6 +75,7 @@ impl ChainFeed {
             wal: None,
             acks: None,
             replay: VecDeque::new(),
+            unlogged: None,
         }
     }
 
@@ -84,8 +91,8 @@ impl ChainFeed {
         self
     }
 
-    /// The same feed logging every tail epoch to `wal` before handing it on, after handing
-    /// on again `replay`: the logged epochs after the resume point (see
+    /// The same feed logging every tail epoch to `wal` before handing it on (holding it while
+    /// the log cannot take it), after handing on again `replay`: the logged epochs after the resume point (see
     /// [`WalShared::open`]), at their own epoch numbers.
     pub fn with_wal(mut self, wal: Arc<WalShared>, replay: Vec<(u64, Batch)>) -> Self {
         if let Some((last, _)) = replay.last() {
@@ -120,6 +127,21 @@ impl ChainFeed {
         let epoch = self.next_epoch;
         self.next_epoch += 1;
         self.hand_out(epoch, batch)
+    }
+
+    /// Logs a tail batch (when there is a log) and hands it on as the next epoch; a batch the
+    /// log cannot take is held and tried again (heartbeats go on meanwhile).
+    fn log_and_stamp(&mut self, batch: Batch, ids: Vec<(u32, String)>) -> FeedPoll {
+        if let Some(wal) = &self.wal {
+            if !wal.append(self.next_epoch, &batch, &ids) {
+                self.unlogged = Some((batch, ids));
+                return self.beat(LOG_RETRY);
+            }
+        }
+        if let Some(acks) = &self.acks {
+            acks.handed_on(&batch, &ids);
+        }
+        self.stamp(batch)
     }
 
     fn beat(&mut self, wait: Duration) -> FeedPoll {
@@ -165,6 +187,9 @@ impl TripFeed for ChainFeed {
         if let Some((epoch, batch)) = self.replay.pop_front() {
             return self.hand_out(epoch, batch);
         }
+        if let Some((batch, ids)) = self.unlogged.take() {
+            return self.log_and_stamp(batch, ids);
+        }
         if let Some(tail) = self.tail.as_mut() {
             match tail.poll() {
                 FeedPoll::Ready(_, batch) => {
@@ -173,13 +198,7 @@ impl TripFeed for ChainFeed {
                         .as_ref()
                         .map(|a| a.ids_in(&batch))
                         .unwrap_or_default();
-                    if let Some(wal) = &self.wal {
-                        wal.append(self.next_epoch, &batch, &ids);
-                    }
-                    if let Some(acks) = &self.acks {
-                        acks.handed_on(&batch, &ids);
-                    }
-                    return self.stamp(batch);
+                    return self.log_and_stamp(batch, ids);
                 }
                 FeedPoll::Pending(wait) => return self.beat(wait),
                 FeedPoll::Done => self.tail = None,

@@ -15,6 +15,11 @@
 //! A torn or damaged record ends its segment's replay (reported, never decoded). Segments are
 //! named by their first epoch; once a checkpoint covers every epoch of a segment, the segment
 //! is deleted, so the log stays bounded on an endless stream.
+//!
+//! A record that cannot be written (disk full, read-only) is cut off again (the segment is
+//! truncated to its last whole record, or closed when even that fails) and the append
+//! reports the failure: the feed then holds the epoch and retries, so the log never has a
+//! gap and an `ack` always means durable.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -37,7 +42,7 @@ pub struct WalShared {
     checkpointed: AtomicU64,
     /// Bytes in the log's segments now.
     pub bytes: AtomicU64,
-    /// Epochs that could not be made durable (disk full, read-only).
+    /// Appends that failed (disk full, read-only); each is retried.
     pub failures: AtomicU64,
     /// The last failure, for the status.
     pub last_error: Mutex<Option<String>>,
@@ -45,9 +50,33 @@ pub struct WalShared {
 
 #[derive(Debug, Default)]
 struct Segments {
-    /// `(first epoch, last epoch, path)`, oldest first; the last one is being appended to.
+    /// `(first epoch, last epoch, path)`, oldest first.
     closed: Vec<(u64, u64, PathBuf)>,
-    open: Option<(u64, u64, PathBuf, File)>,
+    /// The segment being appended to.
+    open: Option<OpenSegment>,
+}
+
+#[derive(Debug)]
+struct OpenSegment {
+    first: u64,
+    last: u64,
+    path: PathBuf,
+    file: File,
+    /// Bytes of whole records in it.
+    len: u64,
+}
+
+impl Segments {
+    /// Closes the open segment (deleting it when it holds no whole record).
+    fn close_open(&mut self) {
+        if let Some(open) = self.open.take() {
+            if open.len == 0 {
+                let _ = std::fs::remove_file(&open.path);
+            } else {
+                self.closed.push((open.first, open.last, open.path));
+            }
+        }
+    }
 }
 
 /// What reading the log back found.
@@ -120,13 +149,27 @@ impl WalShared {
         Ok((wal, replayed))
     }
 
-    /// Appends one epoch and makes it durable; on failure the epoch still goes on (and the
-    /// failure is counted and kept for the status).
-    pub fn append(&self, epoch: u64, batch: &Batch, ids: &[(u32, String)]) {
-        if let Err(error) = self.try_append(epoch, batch, ids) {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(%error, epoch, "could not write the write-ahead log; rows of this epoch are not durable");
-            *self.last_error.lock().expect("wal error") = Some(error.to_string());
+    /// Appends one epoch and makes it durable. Returns `false` when it could not (the
+    /// failure is counted, logged and kept for the status, and nothing of the record stays
+    /// in the log): the caller holds the epoch and calls again.
+    pub fn append(&self, epoch: u64, batch: &Batch, ids: &[(u32, String)]) -> bool {
+        match self.try_append(epoch, batch, ids) {
+            Ok(()) => {
+                let recovered = self.last_error.lock().expect("wal error").take();
+                if recovered.is_some() {
+                    tracing::info!(epoch, "the write-ahead log is writable again");
+                }
+                true
+            }
+            Err(error) => {
+                let first = self.failures.fetch_add(1, Ordering::Relaxed) == 0;
+                let mut last = self.last_error.lock().expect("wal error");
+                if first || last.is_none() {
+                    tracing::error!(%error, epoch, "cannot write the write-ahead log; the tail's rows wait (and clients get no acks) until it can, while the job keeps serving");
+                }
+                *last = Some(error.to_string());
+                false
+            }
         }
     }
 
@@ -141,24 +184,49 @@ impl WalShared {
         let mut segments = self.segments.lock().expect("wal segments");
         // A segment that a checkpoint has reached is closed, so that it can go.
         let checkpointed = self.checkpointed.load(Ordering::SeqCst);
-        if let Some((first, ..)) = &segments.open {
-            if checkpointed != u64::MAX && checkpointed >= *first {
-                let (first, last, path, _) = segments.open.take().expect("open");
-                segments.closed.push((first, last, path));
+        if let Some(open) = &segments.open {
+            if checkpointed != u64::MAX && checkpointed >= open.first {
+                segments.close_open();
             }
         }
         if segments.open.is_none() {
             let path = self.dir.join(format!("wal-{epoch:020}.log"));
+            // A file of this name holds no whole record (else the epoch would be past it):
+            // the torn start of an earlier try.
             let file = OpenOptions::new().create(true).append(true).open(&path)?;
-            sync_dir(&self.dir)?;
-            segments.open = Some((epoch, epoch, path, file));
+            file.set_len(0)?;
+            segments.open = Some(OpenSegment {
+                first: epoch,
+                last: epoch,
+                path,
+                file,
+                len: 0,
+            });
+            if let Err(error) = sync_dir(&self.dir) {
+                segments.close_open();
+                return Err(error);
+            }
         }
-        let (_, last, _, file) = segments.open.as_mut().expect("open");
-        file.write_all(&record)?;
-        file.sync_data()?;
-        *last = epoch;
+        let open = segments.open.as_mut().expect("open");
+        let written = open
+            .file
+            .write_all(&record)
+            .and_then(|()| open.file.sync_data());
+        if let Err(error) = written {
+            // Cut the partial record off, so that later records stay readable; when even
+            // that fails, the segment ends here (a torn tail ends only its own segment).
+            let cut = open
+                .file
+                .set_len(open.len)
+                .and_then(|()| open.file.sync_data());
+            if cut.is_err() {
+                segments.close_open();
+            }
+            return Err(error);
+        }
+        open.last = epoch;
+        open.len += record.len() as u64;
         self.bytes.fetch_add(record.len() as u64, Ordering::Relaxed);
-        *self.last_error.lock().expect("wal error") = None;
         Ok(())
     }
 

@@ -40,19 +40,7 @@ impl<O: Send + 'static> Served for JobHandle<O> {
         limit: Duration,
         check: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let http = self.http();
-        let started = Instant::now();
-        loop {
-            let status = get(http, "/v1/status").json();
-            if check(&status) {
-                return status;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "timed out waiting; last status {status}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_status_for(self.http(), limit, "the status", check)
     }
 }
 
@@ -73,4 +61,52 @@ pub fn generated_job(history_days: u32, speed: f64) -> LiveJob {
     let mut job = LiveJob::new(model).serving("127.0.0.1:0");
     job.source = Source::Generated(generated(history_days, speed));
     job
+}
+
+/// Pushes `hours` hours of rows (20 per hour over 50 zones) starting at hour `from`.
+pub fn push_hours(sender: &zonecast::sources::channel::TripSender, from: i64, hours: i64) {
+    use zonecast::sources::trip_row::TripRow;
+    let rows: Vec<TripRow> = (from..from + hours)
+        .flat_map(|h| {
+            (0..20).map(move |i| {
+                let at = zonecast::time::format_naive(h * 3600 + i * 170);
+                TripRow::new(at, 1 + (h * 7 + i) % 50)
+            })
+        })
+        .collect();
+    sender.push(rows).unwrap();
+}
+
+pub fn served_status(http: SocketAddr) -> serde_json::Value {
+    get(http, "/v1/status").json()
+}
+
+/// Polls `/v1/status` at `http` until `check` holds (panics after a minute, naming `what`).
+pub fn wait_status(
+    http: SocketAddr,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    wait_status_for(http, Duration::from_secs(60), what, check)
+}
+
+/// Polls `/v1/status` at `http` until `check` holds (panics after `limit`, naming `what`).
+pub fn wait_status_for(
+    http: SocketAddr,
+    limit: Duration,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let status = served_status(http);
+        if check(&status) {
+            return status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what}: timed out; last status {status}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
