@@ -153,8 +153,7 @@ impl Durability {
     }
 }
 
-/// The inputs as checkpoints name them (files with their sizes, then the tail); refuses a
-/// source whose rows cannot be read again.
+/// The inputs as checkpoints name them (files with their sizes, then the tail).
 fn describe(source: &Source) -> Result<Vec<String>, CheckpointError> {
     let mut inputs = Vec::new();
     for part in source.parts() {
@@ -173,9 +172,8 @@ fn describe(source: &Source) -> Result<Vec<String>, CheckpointError> {
             Source::Memory(rows) => inputs.push(format!("{} memory rows", rows.len())),
             Source::Socket(_) => inputs.push("socket".into()),
             Source::Channel(_) => inputs.push("channel".into()),
-            Source::Generated(_) => {
-                return Err(CheckpointError::Unsupported("the generated stream"))
-            }
+            // Seeded: resumed at its position (rows read), not logged.
+            Source::Generated(generated) => inputs.push(format!("generated {generated:?}")),
             Source::Chain(_) => {}
         }
     }

@@ -243,7 +243,7 @@ impl LiveJob {
         };
         let mut source = PreparedSource::open(&self.source, &settings, control.stop_flag())?;
         if let Some(d) = durability.as_mut() {
-            d.prepare(&mut source, leader && !self.source.is_bounded())?;
+            d.prepare(&mut source, leader && self.source.has_logged_tail())?;
         }
         let resume = durability
             .as_ref()

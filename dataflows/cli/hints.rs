@@ -108,9 +108,6 @@ fn checkpoint(e: &zonecast::checkpoint::CheckpointError) -> Option<String> {
                 "restart with {flags}, or give --state-dir a new folder"
             ))
         }
-        CheckpointError::Unsupported(_) => {
-            Some("drop --state-dir for the demo stream, or replay files / --listen".into())
-        }
         CheckpointError::InUse { .. } => Some(
             "each running job needs its own --state-dir; a killed job's lock is released when its process ends".into(),
         ),

@@ -69,7 +69,4 @@ pub enum CheckpointError {
         /// The state folder.
         dir: PathBuf,
     },
-    /// The job's source cannot be restarted from a checkpoint.
-    #[error("a state folder cannot make {0} durable (it cannot be read again): use files, a socket or a push channel")]
-    Unsupported(&'static str),
 }

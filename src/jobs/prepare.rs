@@ -84,6 +84,8 @@ pub struct PreparedSource {
     /// Rows in the parts before each part.
     rows_before: Vec<u64>,
     bounded_epochs: u64,
+    /// Rows in all the bounded parts.
+    bounded_rows: u64,
     tail: Mutex<Option<Box<dyn TripFeed + Send>>>,
     peers: usize,
     heartbeat: Option<Duration>,
@@ -216,6 +218,7 @@ impl PreparedSource {
             wal: None,
             acks: socket.is_some().then_some(acks),
             bounded_epochs: next_epoch,
+            bounded_rows: total,
             tail: Mutex::new(tail),
             peers: settings.cluster.peers(),
             heartbeat: settings.heartbeat,
@@ -281,11 +284,13 @@ impl PreparedSource {
             .collect();
         let (tail, heartbeat, finished) = match index {
             0 => (
-                self.tail
-                    .lock()
-                    .expect("tail")
-                    .take()
-                    .map(|t| t as Box<dyn TripFeed>),
+                self.tail.lock().expect("tail").take().map(|mut tail| {
+                    // A tail that can be read again skips what the checkpoint has of it.
+                    if let Some(r) = resume.filter(|r| r.epoch + 1 >= self.bounded_epochs) {
+                        tail.skip_delivered(r.rows_read.saturating_sub(self.bounded_rows));
+                    }
+                    tail as Box<dyn TripFeed>
+                }),
                 self.heartbeat,
                 self.done_epoch.clone(),
             ),

@@ -158,6 +158,14 @@ impl Source {
             .all(|p| matches!(p, Source::Files(_) | Source::Memory(_)))
     }
 
+    /// Whether a part's rows cannot be read again and go through the write-ahead log of a
+    /// state folder (socket, push channel; a generated stream resumes at its position).
+    pub fn has_logged_tail(&self) -> bool {
+        self.parts()
+            .iter()
+            .any(|p| matches!(p, Source::Socket(_) | Source::Channel(_)))
+    }
+
     /// Names of the input files, for run records.
     pub fn describe(&self) -> Vec<String> {
         self.parts()

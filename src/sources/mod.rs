@@ -177,6 +177,14 @@ pub trait TripFeed {
     /// Receives a waker that schedules the source operator at once: feeds fed by other
     /// threads call it when data arrives, instead of waiting for the next poll.
     fn set_waker(&mut self, _waker: Waker) {}
+
+    /// A tail that can be read again from the start (the generated stream) drops the first
+    /// `rows` rows it would hand out, for a job restarted from a checkpoint that has them.
+    /// Returns `false` for a feed that cannot (socket and channel rows come back from the
+    /// write-ahead log instead).
+    fn skip_delivered(&mut self, _rows: u64) -> bool {
+        false
+    }
 }
 
 /// A feed that has nothing (for workers that do not own an input).
