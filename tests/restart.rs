@@ -175,6 +175,86 @@ fn a_file_replay_killed_ten_times_ends_byte_for_byte_like_an_uninterrupted_run()
 }
 
 #[test]
+fn two_processes_killed_five_times_end_byte_for_byte_like_one_uninterrupted_process() {
+    let Some(input) = common::data_file("green_tripdata_2024-01.parquet") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let input = input.to_str().unwrap();
+    let base = ["--input", input, "--workers", "2", "--batch-rows", "50"];
+    let straight = start(&base);
+    let expected = final_state(straight.http, 48, true);
+    drop(straight);
+
+    let hosts = state.path().join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!(
+            "127.0.0.1:{}\n127.0.0.1:{}\n",
+            common::free_port(),
+            common::free_port()
+        ),
+    )
+    .unwrap();
+    let folder = state.path().join("state");
+    let process = |index: &str| {
+        let mut args = base.to_vec();
+        args.extend(["--state-dir", folder.to_str().unwrap()]);
+        args.extend(["--checkpoint-interval", "0.05", "--processes", "2"]);
+        args.extend(["--process", index, "--hostfile", hosts.to_str().unwrap()]);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zonecast"));
+        command
+            .arg("run")
+            .args(args)
+            .args(["--http", "127.0.0.1:0", "--quiet"]);
+        command
+    };
+    // Both processes of the job are killed at each moment (process 1 reads the same folder;
+    // the processes take about a second to connect).
+    for (i, at) in moments(17, 5, 1500, 4000).into_iter().enumerate() {
+        let (follower, _follower_lines) = spawn_command(process("1"));
+        let mut follower = KillOnDrop(follower);
+        let job = {
+            let (child, lines) = spawn_command(process("0"));
+            let child = KillOnDrop(child);
+            let http = http_addr(&lines);
+            Job {
+                child,
+                http,
+                _lines: lines,
+            }
+        };
+        std::thread::sleep(at);
+        let mut job = job;
+        job.child.0.kill().unwrap();
+        job.child.0.wait().unwrap();
+        follower.0.kill().unwrap();
+        follower.0.wait().unwrap();
+        eprintln!("kill {i} after {at:?}");
+    }
+    assert!(
+        newest_checkpoint(&folder).is_some(),
+        "checkpoints were taken"
+    );
+    let (_follower, _follower_lines) = spawn_command(process("1"));
+    let (leader, lines) = spawn_command(process("0"));
+    let _leader = KillOnDrop(leader);
+    let mut restarted = final_state(http_addr(&lines), 48, true);
+    // The last epoch counts the heartbeats after the input ended, which with two processes
+    // arrive on their own clock; everything else must match one uninterrupted process.
+    let mut expected = expected;
+    for state in [&mut restarted, &mut expected] {
+        state["counters"].as_object_mut().unwrap().remove("epoch");
+    }
+    assert_eq!(restarted["counters"], expected["counters"]);
+    assert_eq!(
+        first_difference(&restarted, &expected, "state"),
+        None,
+        "forecasts, revisions and actuals of 2 processes after 5 kills"
+    );
+}
+
+#[test]
 fn a_paced_replay_on_two_workers_killed_ten_times_serves_what_an_uninterrupted_one_serves() {
     let Some(input) = common::data_file("green_tripdata_2024-01.parquet") else {
         return;
