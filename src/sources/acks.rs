@@ -9,6 +9,11 @@
 //! from its last `ack`; rows at or below the id's durable count are dropped as duplicates, so
 //! a row is counted once even when its `ack` was lost. Durable counts survive restarts: the
 //! log records which id each source is, and checkpoints keep the counts.
+//!
+//! Within a running job, a client may reconnect while its old connection still has rows on
+//! their way (a network blip): the board also keeps the highest row each id's connections
+//! have read, a new connection of an id cuts the old one off (its later reads are dropped,
+//! under the same lock), and resent rows up to what was read are dropped too.
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
@@ -18,6 +23,8 @@ use crate::sources::Batch;
 
 /// The most client ids whose durable counts are remembered (older disconnected ones go).
 const MAX_IDS: usize = 65_536;
+/// Departed connections whose ids are still known (their rows may still be on their way).
+const KEEP_DEPARTED: usize = 4_096;
 
 /// Durable row counts per client id, and which connection is which id.
 #[derive(Debug, Default)]
@@ -28,16 +35,30 @@ pub struct AckBoard {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Connected `#ack` clients: source index -> id.
+    /// `#ack` connections (and the last departed ones): source index -> id.
     sources: HashMap<u32, String>,
+    /// Departed connections still in `sources`, oldest first.
+    departed: std::collections::VecDeque<u32>,
     /// Rows durable per id.
     durable: HashMap<String, u64>,
+    /// Rows read per id (by this process's connections; at least `durable`).
+    read: HashMap<String, u64>,
+    /// Connections replaced by a newer connection of their id.
+    superseded: std::collections::HashSet<u32>,
 }
 
 impl AckBoard {
-    /// Connection `source` is client `id`; returns the id's durable count.
+    /// Connection `source` is client `id` (older connections of `id` are cut off); returns
+    /// the rows of `id` already taken (durable, or read by this job): resent ones are dropped.
     pub fn register(&self, source: u32, id: &str) -> u64 {
         let mut inner = self.inner.lock().expect("acks");
+        let older: Vec<u32> = inner
+            .sources
+            .iter()
+            .filter(|(s, i)| **s != source && i.as_str() == id)
+            .map(|(s, _)| *s)
+            .collect();
+        inner.superseded.extend(older);
         inner.sources.insert(source, id.to_string());
         if inner.durable.len() >= MAX_IDS && !inner.durable.contains_key(id) {
             let connected: std::collections::HashSet<String> =
@@ -49,14 +70,35 @@ impl AckBoard {
                 .cloned()
             {
                 inner.durable.remove(&old);
+                inner.read.remove(&old);
             }
         }
-        *inner.durable.entry(id.to_string()).or_insert(0)
+        let durable = *inner.durable.entry(id.to_string()).or_insert(0);
+        durable.max(inner.read.get(id).copied().unwrap_or(0))
     }
 
-    /// Connection `source` is gone.
+    /// Connection `source` of client `id` has read rows up to `row` and is about to hand
+    /// them on: `false` when a newer connection of its id replaced it (drop them and close).
+    pub fn read_up_to(&self, source: u32, id: &str, row: u64) -> bool {
+        let mut inner = self.inner.lock().expect("acks");
+        if inner.superseded.contains(&source) {
+            return false;
+        }
+        let read = inner.read.entry(id.to_string()).or_insert(0);
+        *read = (*read).max(row);
+        true
+    }
+
+    /// Connection `source` is gone (its id stays known for a while: rows it read may still
+    /// be on their way to the log).
     pub fn unregister(&self, source: u32) {
-        self.inner.lock().expect("acks").sources.remove(&source);
+        let mut inner = self.inner.lock().expect("acks");
+        inner.departed.push_back(source);
+        while inner.departed.len() > KEEP_DEPARTED {
+            let gone = inner.departed.pop_front().expect("departed");
+            inner.sources.remove(&gone);
+            inner.superseded.remove(&gone);
+        }
     }
 
     /// The ids of the registered connections with rows in `batch` (for the log).
@@ -124,6 +166,8 @@ impl AckBoard {
     pub fn restore(&self, counts: impl IntoIterator<Item = (String, u64)>) {
         let mut inner = self.inner.lock().expect("acks");
         for (id, rows) in counts {
+            let read = inner.read.entry(id.clone()).or_insert(0);
+            *read = (*read).max(rows);
             let durable = inner.durable.entry(id).or_insert(0);
             *durable = (*durable).max(rows);
         }
@@ -169,5 +213,21 @@ mod tests {
             board.counts(),
             vec![("a".to_string(), 9), ("b".to_string(), 2)]
         );
+    }
+
+    #[test]
+    fn a_reconnection_skips_rows_still_on_their_way_and_cuts_the_old_connection_off() {
+        let board = AckBoard::default();
+        assert_eq!(board.register(1, "c"), 0);
+        assert!(board.read_up_to(1, "c", 50));
+        // Nothing is durable yet, but 50 rows are read: a new connection resends from 0.
+        assert_eq!(board.register(2, "c"), 50);
+        assert!(
+            !board.read_up_to(1, "c", 80),
+            "the old connection is cut off"
+        );
+        assert!(board.read_up_to(2, "c", 80));
+        board.unregister(1);
+        assert_eq!(board.register(3, "other"), 0);
     }
 }

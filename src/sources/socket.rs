@@ -303,6 +303,10 @@ impl Client {
                 Ok(n) => {
                     last_data = Instant::now();
                     let batch = self.feed(&buffer[..n]);
+                    if !self.still_current() {
+                        tracing::info!(client = %self.name, "a newer connection of this #ack client took over: disconnected");
+                        return;
+                    }
                     if batch.rows_read > 0 {
                         if sender.send(Event::Rows(batch)).is_err() {
                             return;
@@ -346,6 +350,9 @@ impl Client {
                     reason: RejectReason::PartialLine(bytes),
                 });
             }
+            if !self.still_current() {
+                return;
+            }
             let _ = sender.send(Event::Rows(batch));
             if let Some(wake) = waker.get() {
                 wake();
@@ -363,6 +370,14 @@ impl Client {
                 break;
             }
         }
+    }
+
+    /// Records the rows read so far (`#ack` mode); `false` when a newer connection of the
+    /// same client id replaced this one (its rows are dropped: the new one resends them).
+    fn still_current(&self) -> bool {
+        self.ack
+            .as_ref()
+            .is_none_or(|ack| self.acks.read_up_to(self.source, &ack.id, ack.row))
     }
 
     /// Writes `ack N` when more of this client's rows are durable (`#ack` mode).
@@ -629,6 +644,56 @@ mod tests {
         assert_eq!(names.held(), 1 + SourceNames::RETAINED_DEPARTED);
         assert_eq!(names.name(0), "trips.csv");
         assert_eq!(names.name(1), "source #1");
+    }
+
+    /// Polls `feed` until `rows` rows were read (a minute at most).
+    fn read_rows(feed: &mut SocketFeed, rows: &mut Vec<u64>, until: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while rows.len() < until {
+            assert!(Instant::now() < deadline, "{} of {until} rows", rows.len());
+            match feed.poll() {
+                FeedPoll::Ready(_, batch) => rows.extend(batch.trips.iter().map(|(_, p)| p.line)),
+                _ => thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
+    /// An `#ack` client that reconnects while its old connection is still open resends from
+    /// its last ack (none yet): the rows already read are dropped, every row comes once.
+    #[test]
+    fn an_ack_client_reconnecting_mid_stream_is_read_once() {
+        let options = SocketOptions::default();
+        let (mut feed, addr) = listen(
+            "127.0.0.1:0",
+            options,
+            SourceNames::default(),
+            Arc::default(),
+        )
+        .unwrap();
+        let rows = |from: u64, to: u64| -> String {
+            (from..to)
+                .map(|i| format!("2024-01-01 00:{:02}:00,{}\n", i % 60, 1 + i % 200))
+                .collect()
+        };
+        let header = "tpep_pickup_datetime,PULocationID\n";
+        let mut first = TcpStream::connect(addr).unwrap();
+        let hello = format!("#ack blip 0\n{header}{}", rows(0, 100));
+        std::io::Write::write_all(&mut first, hello.as_bytes()).unwrap();
+        let mut read = Vec::new();
+        read_rows(&mut feed, &mut read, 100);
+        // The new connection sends everything again, and 50 more rows.
+        let mut second = TcpStream::connect(addr).unwrap();
+        let again = format!("#ack blip 0\n{header}{}", rows(0, 150));
+        std::io::Write::write_all(&mut second, again.as_bytes()).unwrap();
+        read_rows(&mut feed, &mut read, 150);
+        // The old connection is cut off: what it still sends is dropped.
+        let _ = std::io::Write::write_all(&mut first, rows(100, 120).as_bytes());
+        thread::sleep(Duration::from_millis(300));
+        while let FeedPoll::Ready(_, batch) = feed.poll() {
+            read.extend(batch.trips.iter().map(|(_, p)| p.line));
+        }
+        read.sort_unstable();
+        assert_eq!(read, (1..=150).collect::<Vec<u64>>());
     }
 
     proptest! {
