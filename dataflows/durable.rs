@@ -149,7 +149,7 @@ impl Durability {
             status: self.status.clone(),
             acks: self.acks.clone(),
         };
-        Checkpointer::start(plan, self.checkpoint.as_ref().map(|c| &c.resume))
+        Checkpointer::start(plan, self.checkpoint.as_ref())
     }
 }
 

@@ -256,13 +256,21 @@ impl LiveJob {
         let mut server = None;
         let mut hub_thread = None;
         let mut state = None;
+        let rejects_len = durability
+            .as_ref()
+            .and_then(|d| d.checkpoint.as_ref())
+            .and_then(|c| c.rejects_len);
         let rejects = match (&self.rejects, leader) {
-            (Some(path), true) => Some(RejectsLog::create(path, source.names.clone()).map_err(
-                |source| JobError::Output {
+            (Some(path), true) => Some(
+                match rejects_len {
+                    Some(len) => RejectsLog::resume(path, source.names.clone(), len),
+                    None => RejectsLog::create(path, source.names.clone()),
+                }
+                .map_err(|source| JobError::Output {
                     path: path.clone(),
                     source,
-                },
-            )?),
+                })?,
+            ),
             _ => None,
         };
         if leader {
@@ -341,10 +349,11 @@ impl LiveJob {
                 0 => sink.lock().expect("sink").take(),
                 _ => None,
             };
-            let on_epoch = move |epoch: u64, update: LiveEpoch| {
+            let on_epoch = move |epoch: u64, mut update: LiveEpoch| {
                 if let Some((sender, rejects)) = output.as_mut() {
                     if let Some(log) = rejects.as_mut() {
                         log.write(&update.reports);
+                        update.rejects_len = Some(log.written_bytes());
                     }
                     let _ = sender.send((epoch, update));
                 }

@@ -142,7 +142,12 @@ fn a_file_replay_killed_ten_times_ends_byte_for_byte_like_an_uninterrupted_run()
     let state = tempfile::tempdir().unwrap();
     let input = input.to_str().unwrap();
     let base = ["--input", input, "--workers", "2", "--batch-rows", "50"];
-    let straight = start(&base);
+    let scratch = tempfile::tempdir().unwrap();
+    let straight_rejects = scratch.path().join("straight_rejects.csv");
+    let rejects = scratch.path().join("rejects.csv");
+    let mut straight_args = base.to_vec();
+    straight_args.extend(["--rejects", straight_rejects.to_str().unwrap()]);
+    let straight = start(&straight_args);
     let expected = final_state(straight.http, 48, true);
     drop(straight);
 
@@ -152,6 +157,8 @@ fn a_file_replay_killed_ten_times_ends_byte_for_byte_like_an_uninterrupted_run()
         state.path().to_str().unwrap(),
         "--checkpoint-interval",
         "0.05",
+        "--rejects",
+        rejects.to_str().unwrap(),
     ]);
     kill_at(&args, &moments(13, 10, 100, 900));
     // A torn newest checkpoint: detected by its frame, the one before it is used.
@@ -170,6 +177,18 @@ fn a_file_replay_killed_ten_times_ends_byte_for_byte_like_an_uninterrupted_run()
     assert_eq!(
         restarted, expected,
         "forecasts, revisions and actuals after 10 kills"
+    );
+    // The rejects file holds every late row once: cut back to each checkpoint's epoch on
+    // restart, then written on.
+    let late = std::fs::read_to_string(&straight_rejects).unwrap();
+    assert!(
+        late.lines().count() > 3_000,
+        "{} lines",
+        late.lines().count()
+    );
+    assert!(
+        std::fs::read_to_string(&rejects).unwrap() == late,
+        "the rejects file after 10 kills differs from an uninterrupted run's"
     );
     drop(job);
 }

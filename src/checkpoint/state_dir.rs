@@ -6,7 +6,7 @@
 //! | bytes | what |
 //! |---|---|
 //! | 0..8 | magic `ZCCKPT\0\0` |
-//! | 8..12 | format, `u32` little-endian (1) |
+//! | 8..12 | format, `u32` little-endian (2) |
 //! | 12..20 | payload length, `u64` little-endian |
 //! | 20..24 | CRC-32 (IEEE) of the payload |
 //! | 24.. | bincode of the [`Checkpoint`] |
@@ -25,7 +25,8 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::sources::wal::sync_dir;
 
 const MAGIC: &[u8; 8] = b"ZCCKPT\0\0";
-const FORMAT: u32 = 1;
+/// Format 2 added the rejects file's length.
+const FORMAT: u32 = 2;
 const HEADER: usize = 24;
 const MAX_BYTES: usize = 1 << 32;
 /// Checkpoint files kept (the newest and the one before, in case the newest is damaged).

@@ -63,6 +63,8 @@ pub struct Checkpointer {
     last_state: Option<WatermarkState>,
     /// The last applied epoch read no row (the state after it is the state before it).
     last_was_empty: bool,
+    /// The `--rejects` file's length after the last applied epoch.
+    rejects_len: Option<u64>,
     /// The epoch of the last checkpoint taken.
     taken: Option<u64>,
     last_at: Instant,
@@ -71,7 +73,7 @@ pub struct Checkpointer {
 
 impl Checkpointer {
     /// Starts the writer thread; `restored` is the checkpoint the job restarted from.
-    pub fn start(plan: CheckpointPlan, restored: Option<&Resume>) -> Self {
+    pub fn start(plan: CheckpointPlan, restored: Option<&Checkpoint>) -> Self {
         let (writer, requests) = sync_channel::<Checkpoint>(1);
         let (dir, status, wal) = (plan.dir.clone(), plan.status.clone(), plan.wal.clone());
         std::thread::Builder::new()
@@ -93,11 +95,14 @@ impl Checkpointer {
             last_epoch: None,
             last_state: None,
             last_was_empty: false,
+            rejects_len: None,
             taken: None,
             last_at: Instant::now(),
             writer,
         };
-        if let Some(resume) = restored {
+        if let Some(restored) = restored {
+            let resume = &restored.resume;
+            checkpointer.rejects_len = restored.rejects_len;
             checkpointer.hourly = resume.hourly.iter().copied().collect();
             checkpointer.zones = resume.zones.iter().copied().collect();
             checkpointer.last_epoch = Some(resume.epoch);
@@ -171,6 +176,7 @@ impl Checkpointer {
                 .map(|a| a.counts())
                 .unwrap_or_default(),
             model,
+            rejects_len: self.rejects_len,
             taken_at_ms: now_ms(),
         };
         match self.writer.try_send(checkpoint) {
@@ -189,6 +195,9 @@ impl Checkpointer {
             .extend(zones.chain(update.forecasts.iter().map(|(f, _)| f.zone)));
         if let Some(state) = &update.watermark {
             self.last_state = Some(state.clone());
+        }
+        if update.rejects_len.is_some() {
+            self.rejects_len = update.rejects_len;
         }
         self.last_was_empty = update.reports.is_empty() && update.hourly.is_empty();
         self.last_epoch = Some(self.last_epoch.map_or(epoch, |e| e.max(epoch)));

@@ -36,6 +36,9 @@ pub struct LiveEpoch {
     pub watermark: Option<WatermarkState>,
     /// Row outcomes of this epoch.
     pub reports: Vec<Report>,
+    /// Bytes of the `--rejects` file once this epoch's rows are in it (when the job writes
+    /// one): a checkpoint keeps it, so a restart cuts the file back to its epoch.
+    pub rejects_len: Option<u64>,
 }
 
 impl LiveEpoch {

@@ -83,6 +83,38 @@ impl RejectsLog {
         RejectsLog::to_target(Box::new(file), path, names)
     }
 
+    /// Reopens `path` for a job restarted from a checkpoint that saw it `len` bytes long: what
+    /// was written after the checkpoint is cut off (those epochs are read again). A file
+    /// shorter than that (replaced or truncated meanwhile) is started afresh, with a warning.
+    pub fn resume(path: &Path, names: SourceNames, len: u64) -> std::io::Result<Self> {
+        let found = std::fs::metadata(path).map_or(0, |m| m.len());
+        if found < len {
+            tracing::warn!(
+                rejects = %path.display(),
+                bytes = found,
+                expected = len,
+                "the rejects log is shorter than at the checkpoint; starting it afresh"
+            );
+            return RejectsLog::create(path, names);
+        }
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        file.set_len(len)?;
+        Ok(RejectsLog {
+            target: Box::new(file),
+            good_len: len,
+            names,
+            health: Arc::new(OutputHealth {
+                path: path.to_path_buf(),
+                ..OutputHealth::default()
+            }),
+        })
+    }
+
+    /// Bytes of whole records (and the header) in the log.
+    pub fn written_bytes(&self) -> u64 {
+        self.good_len
+    }
+
     /// A log on any target (`path` names it in messages).
     pub fn to_target(
         mut target: Box<dyn LogTarget>,
