@@ -103,9 +103,11 @@ impl Durability {
         if has_tail {
             let dir = self.dir.wal_dir();
             let (wal, replayed) =
-                WalShared::open(&dir, after).map_err(|source| CheckpointError::Io {
-                    path: dir.clone(),
-                    source,
+                WalShared::open(&dir, after, &source.names).map_err(|source| {
+                    CheckpointError::Io {
+                        path: dir.clone(),
+                        source,
+                    }
                 })?;
             if !replayed.epochs.is_empty() {
                 tracing::info!(

@@ -10,7 +10,11 @@
 //! |---|---|
 //! | 0..4 | payload length, `u32` little-endian |
 //! | 4..8 | CRC-32 (IEEE) of the payload |
-//! | 8.. | bincode of `(epoch, Batch, [(source, client id)])`: the ids of `#ack` clients |
+//! | 8.. | bincode of `(epoch, Batch, [(source, client id)], [(source, name)])`: the ids of `#ack` clients and the names of the batch's sources |
+//!
+//! Source numbers belong to the process that logged them: on replay each record's sources
+//! are registered again under their names and its rows renumbered, so reject reports of
+//! replayed rows name the client that sent them.
 //!
 //! A torn or damaged record ends its segment's replay (reported, never decoded). Segments are
 //! named by their first epoch; once a checkpoint covers every epoch of a segment, the segment
@@ -27,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::sources::source_names::SourceNames;
 use crate::sources::Batch;
 
 const HEADER: usize = 8;
@@ -92,8 +97,12 @@ pub struct Replayed {
 
 impl WalShared {
     /// Opens (creating) the log folder `dir` and reads every segment back: the epochs after
-    /// `after` (all with `None`) are returned for replay.
-    pub fn open(dir: &Path, after: Option<u64>) -> io::Result<(Self, Replayed)> {
+    /// `after` (all with `None`) are returned for replay, their sources registered in `names`.
+    pub fn open(
+        dir: &Path,
+        after: Option<u64>,
+        source_names: &SourceNames,
+    ) -> io::Result<(Self, Replayed)> {
         std::fs::create_dir_all(dir)?;
         let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
             .filter_map(|entry| entry.ok())
@@ -108,27 +117,25 @@ impl WalShared {
         let mut closed = Vec::new();
         let mut bytes = 0;
         let mut acked: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut renumbered = std::collections::HashMap::new();
         for (first, path) in names {
             let (records, good, len) = read_segment(&path)?;
             if good < len {
                 tracing::warn!(segment = %path.display(), offset = good, "the write-ahead log's tail is torn or damaged; its records from there on are ignored");
                 replayed.damaged.push((path.clone(), good));
             }
-            let last = records.last().map_or(first, |(e, _, _)| *e);
+            let last = records.last().map_or(first, |(e, ..)| *e);
             bytes += len;
-            for (epoch, batch, ids) in records {
+            for (epoch, mut batch, ids, sources) in records {
                 for (source, id) in ids {
-                    let rows = batch
-                        .trips
-                        .iter()
-                        .map(|(_, p)| p)
-                        .chain(batch.rejects.iter().map(|r| &r.pos));
+                    let rows = positions(&batch);
                     if let Some(row) = rows.filter(|p| p.source == source).map(|p| p.line).max() {
                         let durable = acked.entry(id).or_insert(0);
                         *durable = (*durable).max(row);
                     }
                 }
                 if after.is_none_or(|a| epoch > a) {
+                    renumber(&mut batch, &sources, source_names, &mut renumbered);
                     replayed.epochs.push((epoch, batch));
                 }
             }
@@ -152,8 +159,14 @@ impl WalShared {
     /// Appends one epoch and makes it durable. Returns `false` when it could not (the
     /// failure is counted, logged and kept for the status, and nothing of the record stays
     /// in the log): the caller holds the epoch and calls again.
-    pub fn append(&self, epoch: u64, batch: &Batch, ids: &[(u32, String)]) -> bool {
-        match self.try_append(epoch, batch, ids) {
+    pub fn append(
+        &self,
+        epoch: u64,
+        batch: &Batch,
+        ids: &[(u32, String)],
+        names: &SourceNames,
+    ) -> bool {
+        match self.try_append(epoch, batch, ids, names) {
             Ok(()) => {
                 let recovered = self.last_error.lock().expect("wal error").take();
                 if recovered.is_some() {
@@ -173,10 +186,22 @@ impl WalShared {
         }
     }
 
-    fn try_append(&self, epoch: u64, batch: &Batch, ids: &[(u32, String)]) -> io::Result<()> {
-        let payload =
-            bincode::serde::encode_to_vec((epoch, batch, ids), bincode::config::standard())
-                .map_err(io::Error::other)?;
+    fn try_append(
+        &self,
+        epoch: u64,
+        batch: &Batch,
+        ids: &[(u32, String)],
+        names: &SourceNames,
+    ) -> io::Result<()> {
+        let mut sources: Vec<u32> = positions(batch).map(|p| p.source).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        let sources: Vec<(u32, String)> = sources.into_iter().map(|s| (s, names.name(s))).collect();
+        let payload = bincode::serde::encode_to_vec(
+            (epoch, batch, ids, sources),
+            bincode::config::standard(),
+        )
+        .map_err(io::Error::other)?;
         let mut record = Vec::with_capacity(HEADER + payload.len());
         record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -261,9 +286,45 @@ impl WalShared {
     }
 }
 
+/// A logged epoch: its number, rows, `#ack` ids and source names by the logging process's
+/// source numbers.
+type Record = (u64, Batch, Vec<(u32, String)>, Vec<(u32, String)>);
+
+/// Every row position in `batch`.
+fn positions(batch: &Batch) -> impl Iterator<Item = &crate::trip::RowPos> {
+    batch
+        .trips
+        .iter()
+        .map(|(_, p)| p)
+        .chain(batch.rejects.iter().map(|r| &r.pos))
+}
+
+/// Renumbers `batch`'s sources (named by `sources`, as the logging process numbered them)
+/// into this job's `names`; `renumbered` remembers `(old number, name) -> new number`.
+fn renumber(
+    batch: &mut Batch,
+    sources: &[(u32, String)],
+    names: &SourceNames,
+    renumbered: &mut std::collections::HashMap<(u32, String), u32>,
+) {
+    let mut map = std::collections::HashMap::new();
+    for (old, name) in sources {
+        let new = *renumbered
+            .entry((*old, name.clone()))
+            .or_insert_with(|| names.push(name.clone()));
+        map.insert(*old, new);
+    }
+    let renumber = |pos: &mut crate::trip::RowPos| {
+        if let Some(new) = map.get(&pos.source) {
+            pos.source = *new;
+        }
+    };
+    batch.trips.iter_mut().for_each(|(_, p)| renumber(p));
+    batch.rejects.iter_mut().for_each(|r| renumber(&mut r.pos));
+}
+
 /// A segment's good records, the length of its good prefix, and its length.
-#[allow(clippy::type_complexity)]
-fn read_segment(path: &Path) -> io::Result<(Vec<(u64, Batch, Vec<(u32, String)>)>, u64, u64)> {
+fn read_segment(path: &Path) -> io::Result<(Vec<Record>, u64, u64)> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut records = Vec::new();
@@ -278,9 +339,7 @@ fn read_segment(path: &Path) -> io::Result<(Vec<(u64, Batch, Vec<(u32, String)>)
             break;
         }
         let config = bincode::config::standard().with_limit::<MAX_RECORD>();
-        match bincode::serde::decode_from_slice::<(u64, Batch, Vec<(u32, String)>), _>(
-            payload, config,
-        ) {
+        match bincode::serde::decode_from_slice::<Record, _>(payload, config) {
             Ok((record, _)) => records.push(record),
             Err(_) => break,
         }
@@ -317,16 +376,33 @@ mod tests {
     #[test]
     fn logged_epochs_come_back_after_the_resume_point_and_a_torn_tail_is_dropped() {
         let dir = tempfile::tempdir().expect("dir");
-        let (wal, replayed) = WalShared::open(dir.path(), None).expect("open");
+        let names = SourceNames::default();
+        names.push("file");
+        names.push("tcp:10.0.0.1:5000");
+        let (wal, replayed) =
+            WalShared::open(dir.path(), None, &SourceNames::default()).expect("open");
         assert!(replayed.epochs.is_empty());
         for epoch in [3, 4, 7] {
-            wal.append(epoch, &batch(epoch), &[(1, "client".to_string())]);
+            wal.append(epoch, &batch(epoch), &[(1, "client".to_string())], &names);
         }
         drop(wal);
-        let (_, replayed) = WalShared::open(dir.path(), Some(3)).expect("reopen");
+        // A restarted job numbers its sources its own way: the replayed rows are renumbered
+        // to a source of the same name.
+        let restarted = SourceNames::default();
+        restarted.push("a file");
+        restarted.push("another file");
+        restarted.push("one more");
+        let (_, replayed) = WalShared::open(dir.path(), Some(3), &restarted).expect("reopen");
         let epochs: Vec<u64> = replayed.epochs.iter().map(|(e, _)| *e).collect();
         assert_eq!(epochs, [4, 7]);
-        assert_eq!(replayed.epochs[1].1.trips, batch(7).trips);
+        let (trip, pos) = replayed.epochs[1].1.trips[0];
+        assert_eq!(trip, batch(7).trips[0].0);
+        assert_eq!((pos.source, pos.line), (3, 7));
+        assert_eq!(restarted.name(3), "tcp:10.0.0.1:5000");
+        assert_eq!(
+            replayed.epochs[0].1.trips[0].1.source, 3,
+            "one number per source"
+        );
         assert_eq!(replayed.acked, vec![("client".to_string(), 7)]);
         // Tear the last record: the two before it still come back.
         let segment = std::fs::read_dir(dir.path())
@@ -342,7 +418,8 @@ mod tests {
             .expect("open")
             .set_len(len - 3)
             .expect("truncate");
-        let (_, replayed) = WalShared::open(dir.path(), None).expect("reopen");
+        let (_, replayed) =
+            WalShared::open(dir.path(), None, &SourceNames::default()).expect("reopen");
         let epochs: Vec<u64> = replayed.epochs.iter().map(|(e, _)| *e).collect();
         assert_eq!((epochs, replayed.damaged.len()), (vec![3, 4], 1));
     }
@@ -350,16 +427,18 @@ mod tests {
     #[test]
     fn checkpointed_segments_are_deleted() {
         let dir = tempfile::tempdir().expect("dir");
-        let (wal, _) = WalShared::open(dir.path(), None).expect("open");
+        let names = SourceNames::default();
+        let (wal, _) = WalShared::open(dir.path(), None, &SourceNames::default()).expect("open");
         for epoch in 0..5 {
-            wal.append(epoch, &batch(epoch), &[]);
+            wal.append(epoch, &batch(epoch), &[], &names);
         }
         wal.checkpointed(4);
-        wal.append(5, &batch(5), &[]);
+        wal.append(5, &batch(5), &[], &names);
         wal.checkpointed(4);
         let left: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").collect();
         assert_eq!(left.len(), 1);
-        let (_, replayed) = WalShared::open(dir.path(), Some(4)).expect("reopen");
+        let (_, replayed) =
+            WalShared::open(dir.path(), Some(4), &SourceNames::default()).expect("reopen");
         assert_eq!(replayed.epochs.len(), 1);
     }
 }
