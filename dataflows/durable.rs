@@ -90,6 +90,22 @@ impl Durability {
         }
     }
 
+    /// A model that was offered but not yet applied when the checkpoint was taken (offer it
+    /// again).
+    pub fn pending_model(&self) -> Result<Option<ModelFile>, JobError> {
+        match self
+            .checkpoint
+            .as_ref()
+            .and_then(|c| c.pending_model.as_ref())
+        {
+            Some(bytes) => Ok(Some(ModelFile::from_bytes(
+                bytes,
+                &self.dir.path().join("(checkpoint: pending model)"),
+            )?)),
+            None => Ok(None),
+        }
+    }
+
     /// Sets `source` to resume after the checkpoint and (process 0, with a tail) opens the
     /// log, queueing its epochs after the checkpoint for the feed.
     pub fn prepare(&mut self, source: &mut PreparedSource, has_tail: bool) -> Result<(), JobError> {

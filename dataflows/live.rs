@@ -223,6 +223,12 @@ impl LiveJob {
         }
         let startup_version = self.model.version.clone();
         models.track(&self.model);
+        if let Some(d) = durability.as_ref().filter(|_| self.cluster.is_leader()) {
+            if let Some(pending) = d.pending_model()? {
+                tracing::info!(version = %pending.version, "offering again the model swap that was pending at the checkpoint");
+                models.offer(&pending);
+            }
+        }
         let started = Instant::now();
         drop(self.cluster.timely_config()?);
         let leader = self.cluster.is_leader();

@@ -601,3 +601,53 @@ fn a_model_swapped_in_before_a_checkpoint_is_served_after_every_later_restart() 
         handle.join().unwrap();
     }
 }
+
+#[test]
+fn a_model_swap_pending_at_the_checkpoint_is_offered_again_on_restart() {
+    use zonecast::checkpoint::StateDir;
+    use zonecast::dataflows::live::LiveJob;
+    use zonecast::features::FeatureSpec;
+    use zonecast::jobs::Source;
+    use zonecast::model::{Baseline, ModelFile};
+    use zonecast::sources::channel::ChannelOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec = FeatureSpec::new(vec![1, 24], 0);
+    let started_with = ModelFile::baseline(Baseline::PreviousHour, spec.clone());
+    let offered = ModelFile::baseline(Baseline::SameHourLastWeek, spec);
+    let start_job = || {
+        let mut job = LiveJob::new(started_with.clone()).serving("127.0.0.1:0");
+        let (source, sender) = Source::channel(ChannelOptions::default());
+        job.source = source;
+        job.state_dir = Some(dir.path().to_path_buf());
+        job.checkpoint_interval = Duration::from_millis(100);
+        let handle = job.start().unwrap();
+        let http = handle
+            .wait_ready(Duration::from_secs(30))
+            .unwrap()
+            .http
+            .unwrap();
+        (handle, sender, http)
+    };
+    let (handle, sender, http) = start_job();
+    push_hours(&sender, 473_000, 30);
+    wait_status(http, "a checkpoint of every row", |s| {
+        s["rows_read"] == 600 && s["checkpoint"]["written"].as_u64() >= Some(1)
+    });
+    handle.stop();
+    handle.join().unwrap();
+    // The job died between offering a swap and applying it: its last checkpoint holds the
+    // offered model as pending (what the checkpointer keeps in that window).
+    let state = StateDir::open(dir.path()).unwrap();
+    let mut checkpoint = state.latest().unwrap().unwrap();
+    assert!(checkpoint.pending_model.is_none());
+    checkpoint.pending_model = Some(offered.to_bytes());
+    state.write(&checkpoint).unwrap();
+    let (handle, sender, http) = start_job();
+    push_hours(&sender, 473_030, 1);
+    wait_status(http, "the pending swap applied", |s| {
+        s["rows_read"] == 620 && s["model_version"] == offered.version.as_str()
+    });
+    handle.stop();
+    handle.join().unwrap();
+}

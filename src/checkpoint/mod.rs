@@ -36,6 +36,9 @@ pub struct Checkpoint {
     pub acked: Vec<(String, u64)>,
     /// The model file in use, when it is not the one the job was started with (swapped).
     pub model: Option<Vec<u8>>,
+    /// A model offered (swapped in) but not yet applied at the checkpoint's epoch: offered
+    /// again when the job restarts.
+    pub pending_model: Option<Vec<u8>>,
     /// The `--rejects` file's length after the checkpoint's epoch (when the job writes one).
     pub rejects_len: Option<u64>,
     /// Wall clock (Unix milliseconds) when it was taken.

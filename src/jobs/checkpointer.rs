@@ -152,12 +152,12 @@ impl Checkpointer {
             .filter_map(|zone| live.current(zone))
             .map(|(_, f)| f.model_version.to_string())
             .next();
-        let model = match served {
-            Some(version) if version != self.plan.startup_version => {
-                self.plan.models.latest().map(|bytes| bytes.to_vec())
-            }
-            _ => self.plan.startup_model.clone(),
-        };
+        let (model, pending_model) = models_to_keep(
+            served.as_deref(),
+            &self.plan.startup_version,
+            self.plan.startup_model.clone(),
+            self.plan.models.latest_with_version(),
+        );
         let checkpoint = Checkpoint {
             settings: self.plan.settings.clone(),
             resume: Resume {
@@ -176,6 +176,7 @@ impl Checkpointer {
                 .map(|a| a.counts())
                 .unwrap_or_default(),
             model,
+            pending_model,
             rejects_len: self.rejects_len,
             taken_at_ms: now_ms(),
         };
@@ -222,6 +223,27 @@ impl Checkpointer {
     }
 }
 
+/// The model files a checkpoint keeps: the one in use (`None`: the job's starting model)
+/// and one offered but not applied yet. `served` is the version the forecasts carry,
+/// `latest` the latest offered model.
+fn models_to_keep(
+    served: Option<&str>,
+    startup_version: &str,
+    startup_model: Option<Vec<u8>>,
+    latest: Option<(String, Arc<Vec<u8>>)>,
+) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    match latest {
+        None => (startup_model, None),
+        Some((version, bytes)) if served == Some(version.as_str()) => (Some(bytes.to_vec()), None),
+        // Offered, not applied yet: the model in use is still the starting one.
+        Some((_, bytes)) if served.is_none_or(|s| s == startup_version) => {
+            (startup_model, Some(bytes.to_vec()))
+        }
+        // An older swap serves and a newer one waits; only the newest is kept.
+        Some((_, bytes)) => (Some(bytes.to_vec()), None),
+    }
+}
+
 fn write(
     dir: &StateDir,
     checkpoint: &Checkpoint,
@@ -249,5 +271,35 @@ fn write(
             s.failed += 1;
             s.last_error = Some(error.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_swap_offered_but_not_applied_is_kept_as_pending() {
+        let offered = Some(("v2".to_string(), Arc::new(vec![2u8])));
+        let startup = Some(vec![1u8]);
+        // Nothing offered: the starting model.
+        assert_eq!(
+            models_to_keep(Some("v1"), "v1", startup.clone(), None),
+            (startup.clone(), None)
+        );
+        // Offered, the forecasts still carry the starting version: pending.
+        assert_eq!(
+            models_to_keep(Some("v1"), "v1", startup.clone(), offered.clone()),
+            (startup.clone(), Some(vec![2u8]))
+        );
+        assert_eq!(
+            models_to_keep(None, "v1", None, offered.clone()),
+            (None, Some(vec![2u8]))
+        );
+        // Applied: in use.
+        assert_eq!(
+            models_to_keep(Some("v2"), "v1", startup, offered),
+            (Some(vec![2u8]), None)
+        );
     }
 }

@@ -65,7 +65,9 @@ impl<'scope, D: Clone + 'static> WatchModel<'scope> for StreamVec<'scope, u64, D
         let leader = scope.index() == 0;
         builder.build(move |mut caps| {
             let mut cap = if leader { caps.pop() } else { None };
-            let mut seen = handle.generation();
+            // Models offered before the dataflow was built (a swap right after start, or
+            // the swap a restarted job's checkpoint had pending) apply at the first epoch.
+            let mut seen = 0;
             move |frontiers| {
                 progress_in.for_each(|_cap, data| data.clear());
                 let Some(held) = cap.as_mut() else { return };
