@@ -12,7 +12,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use common::http::get;
-use common::live::{push_hours, served_status, wait_status};
+use common::live::{push_hours, pushed_job, served_status, wait_status};
 use common::process::{http_addr, spawn_command};
 use common::KillOnDrop;
 use serde_json::{json, Value};
@@ -530,15 +530,11 @@ fn a_second_job_on_a_state_folder_in_use_is_refused_until_the_first_is_killed() 
 
 #[test]
 fn a_model_swapped_in_before_a_checkpoint_is_served_after_every_later_restart() {
-    use zonecast::dataflows::live::LiveJob;
     use zonecast::features::FeatureSpec;
-    use zonecast::jobs::Source;
     use zonecast::model::{Baseline, ModelFile};
-    use zonecast::sources::channel::ChannelOptions;
 
     let dir = tempfile::tempdir().unwrap();
     let spec = FeatureSpec::new(vec![1, 24], 0);
-    let started_with = ModelFile::baseline(Baseline::PreviousHour, spec.clone());
     let swapped = ModelFile::baseline(Baseline::SameHourLastWeek, spec);
     let versions = |http: SocketAddr| -> std::collections::BTreeSet<String> {
         let list = get(http, "/v1/predictions").json();
@@ -550,17 +546,7 @@ fn a_model_swapped_in_before_a_checkpoint_is_served_after_every_later_restart() 
             .collect()
     };
     let start_job = || {
-        let mut job = LiveJob::new(started_with.clone()).serving("127.0.0.1:0");
-        let (source, sender) = Source::channel(ChannelOptions::default());
-        job.source = source;
-        job.state_dir = Some(dir.path().to_path_buf());
-        job.checkpoint_interval = Duration::from_millis(100);
-        let handle = job.start().unwrap();
-        let http = handle
-            .wait_ready(Duration::from_secs(30))
-            .unwrap()
-            .http
-            .unwrap();
+        let (handle, http, sender) = pushed_job(dir.path(), |_| {});
         (handle, sender, http)
     };
     let (handle, sender, http) = start_job();
@@ -605,28 +591,14 @@ fn a_model_swapped_in_before_a_checkpoint_is_served_after_every_later_restart() 
 #[test]
 fn a_model_swap_pending_at_the_checkpoint_is_offered_again_on_restart() {
     use zonecast::checkpoint::StateDir;
-    use zonecast::dataflows::live::LiveJob;
     use zonecast::features::FeatureSpec;
-    use zonecast::jobs::Source;
     use zonecast::model::{Baseline, ModelFile};
-    use zonecast::sources::channel::ChannelOptions;
 
     let dir = tempfile::tempdir().unwrap();
     let spec = FeatureSpec::new(vec![1, 24], 0);
-    let started_with = ModelFile::baseline(Baseline::PreviousHour, spec.clone());
     let offered = ModelFile::baseline(Baseline::SameHourLastWeek, spec);
     let start_job = || {
-        let mut job = LiveJob::new(started_with.clone()).serving("127.0.0.1:0");
-        let (source, sender) = Source::channel(ChannelOptions::default());
-        job.source = source;
-        job.state_dir = Some(dir.path().to_path_buf());
-        job.checkpoint_interval = Duration::from_millis(100);
-        let handle = job.start().unwrap();
-        let http = handle
-            .wait_ready(Duration::from_secs(30))
-            .unwrap()
-            .http
-            .unwrap();
+        let (handle, http, sender) = pushed_job(dir.path(), |_| {});
         (handle, sender, http)
     };
     let (handle, sender, http) = start_job();

@@ -7,36 +7,18 @@
 mod common;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use common::http::get;
-use common::live::{push_hours, served_status, wait_status};
-use zonecast::dataflows::live::LiveJob;
-use zonecast::dataflows::live::LiveOutcome;
-use zonecast::features::FeatureSpec;
-use zonecast::jobs::{JobHandle, Source};
-use zonecast::model::{Baseline, ModelFile};
-use zonecast::sources::channel::{ChannelOptions, TripSender};
+use common::live::{push_hours, pushed_job, served_status, wait_status};
 
 #[test]
 fn a_failing_state_folder_is_reported_while_the_job_serves_and_recovers_with_the_disk() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let model = ModelFile::baseline(Baseline::PreviousHour, FeatureSpec::new(vec![1, 24], 0));
-    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
-    let (source, sender) = Source::channel(ChannelOptions::default());
-    job.source = source;
-    job.state_dir = Some(state.clone());
-    job.checkpoint_interval = Duration::from_millis(100);
-    let handle = job.start().unwrap();
-    let http = handle
-        .wait_ready(Duration::from_secs(30))
-        .unwrap()
-        .http
-        .unwrap();
+    let (handle, http, sender) = pushed_job(&state, |_| {});
     let start = 473_000; // an hour in 2023
     push_hours(&sender, start, 48);
     wait_status(http, "first checkpoint", |s| {
@@ -88,20 +70,10 @@ fn a_failing_state_folder_is_reported_while_the_job_serves_and_recovers_with_the
 #[test]
 fn the_state_folder_stays_bounded_on_an_endless_stream() {
     let dir = tempfile::tempdir().unwrap();
-    let model = ModelFile::baseline(Baseline::PreviousHour, FeatureSpec::new(vec![1, 24], 0));
-    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
-    let (source, sender) = Source::channel(ChannelOptions::default());
-    job.source = source;
-    job.state_dir = Some(dir.path().to_path_buf());
-    job.checkpoint_interval = Duration::from_millis(100);
-    job.policy.retention_hours = 24;
-    job.serving_retention_hours = 48;
-    let handle = job.start().unwrap();
-    let http = handle
-        .wait_ready(Duration::from_secs(30))
-        .unwrap()
-        .http
-        .unwrap();
+    let (handle, http, sender) = pushed_job(dir.path(), |job| {
+        job.policy.retention_hours = 24;
+        job.serving_retention_hours = 48;
+    });
     let folder_bytes = || -> u64 {
         walk(dir.path())
             .iter()
@@ -149,23 +121,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     files
-}
-
-/// A job pushed to through a channel, checkpointing every 100 ms into `state`.
-fn pushed_job(state: &Path) -> (JobHandle<LiveOutcome>, SocketAddr, TripSender) {
-    let model = ModelFile::baseline(Baseline::PreviousHour, FeatureSpec::new(vec![1, 24], 0));
-    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
-    let (source, sender) = Source::channel(ChannelOptions::default());
-    job.source = source;
-    job.state_dir = Some(state.to_path_buf());
-    job.checkpoint_interval = Duration::from_millis(100);
-    let handle = job.start().unwrap();
-    let http = handle
-        .wait_ready(Duration::from_secs(30))
-        .unwrap()
-        .http
-        .unwrap();
-    (handle, http, sender)
 }
 
 /// A tmpfs of `bytes` mounted on `dir`, unmounted when dropped.
@@ -226,7 +181,7 @@ fn a_full_disk_is_reported_the_job_keeps_serving_and_recovers_losing_nothing() {
         return;
     };
     let state = disk.0.join("state");
-    let (handle, http, sender) = pushed_job(&state);
+    let (handle, http, sender) = pushed_job(&state, |_| {});
     let start = 473_000; // an hour in 2023
     push_hours(&sender, start, 48);
     wait_status(http, "a first checkpoint", |s| {
@@ -270,7 +225,7 @@ fn a_full_disk_is_reported_the_job_keeps_serving_and_recovers_losing_nothing() {
     handle.stop();
     handle.join().unwrap();
     // A restart from the folder (checkpoint, then the log after it) has every row once.
-    let (handle, http, sender) = pushed_job(&state);
+    let (handle, http, sender) = pushed_job(&state, |_| {});
     let after = wait_status(http, "restored", |s| s["rows_read"] == 96 * 20);
     assert_eq!(
         (&after["accepted"], &after["late"]),

@@ -110,3 +110,25 @@ pub fn wait_status_for(
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A serving job fed through a push channel, checkpointing every 100 ms into `state`, with
+/// the previous-hour baseline on lags 1 and 24 (`configure` changes anything else first).
+pub fn pushed_job(
+    state: &std::path::Path,
+    configure: impl FnOnce(&mut LiveJob),
+) -> (
+    JobHandle<zonecast::dataflows::live::LiveOutcome>,
+    SocketAddr,
+    zonecast::sources::channel::TripSender,
+) {
+    let model = ModelFile::baseline(Baseline::PreviousHour, FeatureSpec::new(vec![1, 24], 0));
+    let mut job = LiveJob::new(model).serving("127.0.0.1:0");
+    let (source, sender) = Source::channel(zonecast::sources::channel::ChannelOptions::default());
+    job.source = source;
+    job.state_dir = Some(state.to_path_buf());
+    job.checkpoint_interval = Duration::from_millis(100);
+    configure(&mut job);
+    let handle = job.start().unwrap();
+    let http = handle.http();
+    (handle, http, sender)
+}
