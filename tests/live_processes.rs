@@ -10,7 +10,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 use common::http::get;
-use common::process::{http_addr, spawn_command};
+use common::process::{http_addr, spawn_command, two_process_hostfile};
 use serde_json::Value;
 use zonecast::features::FeatureSpec;
 use zonecast::model::{Baseline, ModelFile};
@@ -103,16 +103,7 @@ fn two_processes_serve_the_forecasts_one_process_serves() {
     terminate(&mut one);
     assert!(single.len() > 200, "{} zones", single.len());
 
-    let hosts = scratch.path().join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!(
-            "127.0.0.1:{}\n127.0.0.1:{}\n",
-            common::free_port(),
-            common::free_port()
-        ),
-    )
-    .unwrap();
+    let hosts = two_process_hostfile(scratch.path());
     let cluster = |index: &str| {
         let mut args = base.clone();
         args.extend(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::http::get;
 use common::live::{push_hours, pushed_job, served_status, wait_status};
-use common::process::{http_addr, spawn_command};
+use common::process::{http_addr, spawn_command, two_process_hostfile};
 use common::KillOnDrop;
 use serde_json::{json, Value};
 
@@ -205,16 +205,7 @@ fn two_processes_killed_five_times_end_byte_for_byte_like_one_uninterrupted_proc
     let expected = final_state(straight.http, 48, true);
     drop(straight);
 
-    let hosts = state.path().join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!(
-            "127.0.0.1:{}\n127.0.0.1:{}\n",
-            common::free_port(),
-            common::free_port()
-        ),
-    )
-    .unwrap();
+    let hosts = two_process_hostfile(state.path());
     let folder = state.path().join("state");
     let process = |index: &str| {
         let mut args = base.to_vec();

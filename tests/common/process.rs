@@ -41,3 +41,15 @@ pub fn http_addr(lines: &Receiver<String>) -> SocketAddr {
     }
     panic!("the process never printed its address");
 }
+
+/// A hostfile in `dir` for a 2-process job on this machine (two free ports).
+pub fn two_process_hostfile(dir: &std::path::Path) -> std::path::PathBuf {
+    let hosts = dir.join("hosts.txt");
+    let ports = (super::free_port(), super::free_port());
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports.0, ports.1),
+    )
+    .unwrap();
+    hosts
+}
