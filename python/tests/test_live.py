@@ -195,15 +195,26 @@ def test_a_restarted_job_keeps_pushed_rows_from_its_state_dir(trips: Path, workd
             list(run.updates(timeout=0.05))
         raise AssertionError(run.status())
 
+    def settled(run: zc.LiveRun, rows: int) -> dict:
+        # The watermark of the last rows reaches the forecasts one epoch later (a heartbeat):
+        # wait two epochs past the rows, so that nothing changes any more.
+        epoch = wait_for(run, rows)["epoch"]
+        for _ in range(600):
+            status = run.status()
+            if status["epoch"] >= epoch + 2:
+                return status
+            list(run.updates(timeout=0.05))
+        raise AssertionError(run.status())
+
     with job().start() as run:
         run.wait_ready(30)
         run.push(frame.iloc[:60_000])
-        first = wait_for(run, 60_000)
+        first = settled(run, 60_000)
         predictions = run.predictions()
     # Started again on the same folder: the pushed rows are back without pushing them again.
     with job().start() as run:
         run.wait_ready(30)
-        again = wait_for(run, 60_000)
+        again = settled(run, 60_000)
         counted = ("rows_read", "accepted", "late")
         assert {k: again[k] for k in counted} == {k: first[k] for k in counted}
         restored = run.predictions().drop(columns=["updated_at"], errors="ignore")
