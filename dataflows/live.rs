@@ -201,13 +201,14 @@ impl LiveJob {
         hub: Arc<HubShared>,
         models: Arc<ModelHandle>,
     ) -> Result<LiveOutcome, JobError> {
+        let leader = self.cluster.is_leader();
         let mut durability = match &self.state_dir {
             Some(dir) => Some(Durability::open(
                 dir,
                 &self.source,
                 &self.policy,
                 self.batch_rows,
-                self.cluster.is_leader(),
+                leader,
             )?),
             None => None,
         };
@@ -223,7 +224,7 @@ impl LiveJob {
         }
         let startup_version = self.model.version.clone();
         models.track(&self.model);
-        if let Some(d) = durability.as_ref().filter(|_| self.cluster.is_leader()) {
+        if let Some(d) = durability.as_ref().filter(|_| leader) {
             if let Some(pending) = d.pending_model()? {
                 tracing::info!(version = %pending.version, "offering again the model swap that was pending at the checkpoint");
                 models.offer(&pending);
@@ -231,7 +232,6 @@ impl LiveJob {
         }
         let started = Instant::now();
         drop(self.cluster.timely_config()?);
-        let leader = self.cluster.is_leader();
         let _watcher = self.watch_model.clone().map(|path| {
             ModelWatcher::start(
                 path,

@@ -25,7 +25,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::sources::wal::sync_dir;
 
 const MAGIC: &[u8; 8] = b"ZCCKPT\0\0";
-/// Format 2 added the rejects file's length.
+/// Format 2 added the pending model swap and the rejects file's length.
 const FORMAT: u32 = 2;
 const HEADER: usize = 24;
 const MAX_BYTES: usize = 1 << 32;

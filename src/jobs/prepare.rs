@@ -313,7 +313,7 @@ impl PreparedSource {
         }
         if let (0, Some((wal, replay))) = (index, &self.wal) {
             let replay = std::mem::take(&mut *replay.lock().expect("replay"));
-            feed = feed.with_wal(wal.clone(), replay, self.names.clone());
+            feed = feed.with_wal(wal.clone(), replay);
         }
         Box::new(feed)
     }

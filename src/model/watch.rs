@@ -19,9 +19,8 @@ use crate::model::{Fitted, ModelError, ModelFile};
 #[derive(Debug, Default)]
 pub struct ModelHandle {
     generation: AtomicU64,
-    latest: Mutex<Option<Arc<Vec<u8>>>>,
-    /// The latest offered model's version.
-    latest_version: Mutex<Option<String>>,
+    /// The latest offered model: its version and file bytes.
+    latest: Mutex<Option<(String, Arc<Vec<u8>>)>>,
     last_error: Mutex<Option<String>>,
     rejected: AtomicU64,
     /// External models served so far (their failed batches are the job's model errors).
@@ -44,8 +43,8 @@ impl ModelHandle {
             .expect("model handle")
             .insert(model.version.clone(), model.kind.name());
         *self.last_error.lock().expect("model handle") = None;
-        *self.latest_version.lock().expect("model handle") = Some(model.version.clone());
-        *self.latest.lock().expect("model handle") = Some(Arc::new(model.to_bytes()));
+        *self.latest.lock().expect("model handle") =
+            Some((model.version.clone(), Arc::new(model.to_bytes())));
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -63,13 +62,12 @@ impl ModelHandle {
 
     /// The latest offered model's bytes.
     pub fn latest(&self) -> Option<Arc<Vec<u8>>> {
-        self.latest.lock().expect("model handle").clone()
+        self.latest_with_version().map(|(_, bytes)| bytes)
     }
 
     /// The latest offered model's version and bytes.
     pub fn latest_with_version(&self) -> Option<(String, Arc<Vec<u8>>)> {
-        let version = self.latest_version.lock().expect("model handle").clone()?;
-        Some((version, self.latest()?))
+        self.latest.lock().expect("model handle").clone()
     }
 
     /// The kind of the offered model with `version`, if one was offered.

@@ -99,15 +99,20 @@ impl RejectsLog {
         }
         let file = std::fs::OpenOptions::new().append(true).open(path)?;
         file.set_len(len)?;
-        Ok(RejectsLog {
-            target: Box::new(file),
-            good_len: len,
+        Ok(RejectsLog::on(Box::new(file), len, path, names))
+    }
+
+    /// A log on `target`, which holds `good_len` bytes of whole records already.
+    fn on(target: Box<dyn LogTarget>, good_len: u64, path: &Path, names: SourceNames) -> Self {
+        RejectsLog {
+            target,
+            good_len,
             names,
             health: Arc::new(OutputHealth {
                 path: path.to_path_buf(),
                 ..OutputHealth::default()
             }),
-        })
+        }
     }
 
     /// Bytes of whole records (and the header) in the log.
@@ -123,15 +128,7 @@ impl RejectsLog {
     ) -> std::io::Result<Self> {
         let header = format!("{REJECTS_HEADER}\n");
         target.append(header.as_bytes())?;
-        Ok(RejectsLog {
-            target,
-            good_len: header.len() as u64,
-            names,
-            health: Arc::new(OutputHealth {
-                path: path.to_path_buf(),
-                ..OutputHealth::default()
-            }),
-        })
+        Ok(RejectsLog::on(target, header.len() as u64, path, names))
     }
 
     /// The log's health, for the server.

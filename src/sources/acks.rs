@@ -107,8 +107,14 @@ impl AckBoard {
         if inner.sources.is_empty() {
             return Vec::new();
         }
-        let mut ids: Vec<(u32, String)> = positions(batch)
-            .filter_map(|(source, _)| inner.sources.get(&source).map(|id| (source, id.clone())))
+        let mut ids: Vec<(u32, String)> = batch
+            .positions()
+            .filter_map(|p| {
+                inner
+                    .sources
+                    .get(&p.source)
+                    .map(|id| (p.source, id.clone()))
+            })
             .collect();
         ids.sort();
         ids.dedup();
@@ -121,10 +127,10 @@ impl AckBoard {
             return;
         }
         let mut inner = self.inner.lock().expect("acks");
-        for (source, row) in positions(batch) {
-            if let Some((_, id)) = ids.iter().find(|(s, _)| *s == source) {
+        for pos in batch.positions() {
+            if let Some((_, id)) = ids.iter().find(|(s, _)| *s == pos.source) {
                 let durable = inner.durable.entry(id.clone()).or_insert(0);
-                *durable = (*durable).max(row);
+                *durable = (*durable).max(pos.line);
             }
         }
         self.changed.notify_all();
@@ -172,15 +178,6 @@ impl AckBoard {
             *durable = (*durable).max(rows);
         }
     }
-}
-
-/// `(source, row)` of every row in `batch`.
-fn positions(batch: &Batch) -> impl Iterator<Item = (u32, u64)> + '_ {
-    batch
-        .trips
-        .iter()
-        .map(|(_, p)| (p.source, p.line))
-        .chain(batch.rejects.iter().map(|r| (r.pos.source, r.pos.line)))
 }
 
 #[cfg(test)]

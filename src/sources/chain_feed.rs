@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use crate::sources::acks::AckBoard;
 use crate::sources::input_clock::InputClock;
-use crate::sources::source_names::SourceNames;
 use crate::sources::wal::WalShared;
 use crate::sources::{Batch, FeedPoll, TripFeed, Waker};
 
@@ -29,7 +28,7 @@ pub struct ChainFeed {
     finished: Arc<AtomicU64>,
     block: u64,
     clock: Option<Arc<InputClock>>,
-    wal: Option<(Arc<WalShared>, SourceNames)>,
+    wal: Option<Arc<WalShared>>,
     acks: Option<Arc<AckBoard>>,
     /// Logged tail epochs to hand out again before the tail's new rows (a restart).
     replay: VecDeque<(u64, Batch)>,
@@ -93,20 +92,14 @@ impl ChainFeed {
     }
 
     /// The same feed logging every tail epoch to `wal` before handing it on (holding it while
-    /// the log cannot take it), after handing on again `replay`: the logged epochs after the resume point (see
-    /// [`WalShared::open`]), at their own epoch numbers. Records name their sources by
-    /// `names`.
-    pub fn with_wal(
-        mut self,
-        wal: Arc<WalShared>,
-        replay: Vec<(u64, Batch)>,
-        names: SourceNames,
-    ) -> Self {
+    /// the log cannot take it), after handing on again `replay`: the logged epochs after the
+    /// resume point (see [`WalShared::open`]), at their own epoch numbers.
+    pub fn with_wal(mut self, wal: Arc<WalShared>, replay: Vec<(u64, Batch)>) -> Self {
         if let Some((last, _)) = replay.last() {
             self.next_epoch = self.next_epoch.max(last + 1);
         }
         self.replay = replay.into();
-        self.wal = Some((wal, names));
+        self.wal = Some(wal);
         self
     }
 
@@ -139,8 +132,8 @@ impl ChainFeed {
     /// Logs a tail batch (when there is a log) and hands it on as the next epoch; a batch the
     /// log cannot take is held and tried again (heartbeats go on meanwhile).
     fn log_and_stamp(&mut self, batch: Batch, ids: Vec<(u32, String)>) -> FeedPoll {
-        if let Some((wal, names)) = &self.wal {
-            if !wal.append(self.next_epoch, &batch, &ids, names) {
+        if let Some(wal) = &self.wal {
+            if !wal.append(self.next_epoch, &batch, &ids) {
                 self.unlogged = Some((batch, ids));
                 return self.beat(LOG_RETRY);
             }

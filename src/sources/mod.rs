@@ -147,6 +147,16 @@ pub struct Batch {
     pub rows_read: u64,
 }
 
+impl Batch {
+    /// The position of every row, parsed or not.
+    pub fn positions(&self) -> impl Iterator<Item = &RowPos> {
+        self.trips
+            .iter()
+            .map(|(_, p)| p)
+            .chain(self.rejects.iter().map(|r| &r.pos))
+    }
+}
+
 /// What a feed has for the dataflow right now.
 #[derive(Debug)]
 pub enum FeedPoll {

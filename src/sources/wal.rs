@@ -51,6 +51,8 @@ pub struct WalShared {
     pub failures: AtomicU64,
     /// The last failure, for the status.
     pub last_error: Mutex<Option<String>>,
+    /// The job's source names (each record keeps its sources' names).
+    names: SourceNames,
 }
 
 #[derive(Debug, Default)]
@@ -97,7 +99,8 @@ pub struct Replayed {
 
 impl WalShared {
     /// Opens (creating) the log folder `dir` and reads every segment back: the epochs after
-    /// `after` (all with `None`) are returned for replay, their sources registered in `names`.
+    /// `after` (all with `None`) are returned for replay, their sources registered in
+    /// `source_names`, which also name the sources of the records appended from now on.
     pub fn open(
         dir: &Path,
         after: Option<u64>,
@@ -128,7 +131,7 @@ impl WalShared {
             bytes += len;
             for (epoch, mut batch, ids, sources) in records {
                 for (source, id) in ids {
-                    let rows = positions(&batch);
+                    let rows = batch.positions();
                     if let Some(row) = rows.filter(|p| p.source == source).map(|p| p.line).max() {
                         let durable = acked.entry(id).or_insert(0);
                         *durable = (*durable).max(row);
@@ -151,6 +154,7 @@ impl WalShared {
             bytes: AtomicU64::new(bytes),
             failures: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            names: source_names.clone(),
         };
         wal.prune();
         Ok((wal, replayed))
@@ -159,14 +163,8 @@ impl WalShared {
     /// Appends one epoch and makes it durable. Returns `false` when it could not (the
     /// failure is counted, logged and kept for the status, and nothing of the record stays
     /// in the log): the caller holds the epoch and calls again.
-    pub fn append(
-        &self,
-        epoch: u64,
-        batch: &Batch,
-        ids: &[(u32, String)],
-        names: &SourceNames,
-    ) -> bool {
-        match self.try_append(epoch, batch, ids, names) {
+    pub fn append(&self, epoch: u64, batch: &Batch, ids: &[(u32, String)]) -> bool {
+        match self.try_append(epoch, batch, ids) {
             Ok(()) => {
                 let recovered = self.last_error.lock().expect("wal error").take();
                 if recovered.is_some() {
@@ -175,9 +173,9 @@ impl WalShared {
                 true
             }
             Err(error) => {
-                let first = self.failures.fetch_add(1, Ordering::Relaxed) == 0;
+                self.failures.fetch_add(1, Ordering::Relaxed);
                 let mut last = self.last_error.lock().expect("wal error");
-                if first || last.is_none() {
+                if last.is_none() {
                     tracing::error!(%error, epoch, "cannot write the write-ahead log; the tail's rows wait (and clients get no acks) until it can, while the job keeps serving");
                 }
                 *last = Some(error.to_string());
@@ -186,17 +184,14 @@ impl WalShared {
         }
     }
 
-    fn try_append(
-        &self,
-        epoch: u64,
-        batch: &Batch,
-        ids: &[(u32, String)],
-        names: &SourceNames,
-    ) -> io::Result<()> {
-        let mut sources: Vec<u32> = positions(batch).map(|p| p.source).collect();
+    fn try_append(&self, epoch: u64, batch: &Batch, ids: &[(u32, String)]) -> io::Result<()> {
+        let mut sources: Vec<u32> = batch.positions().map(|p| p.source).collect();
         sources.sort_unstable();
         sources.dedup();
-        let sources: Vec<(u32, String)> = sources.into_iter().map(|s| (s, names.name(s))).collect();
+        let sources: Vec<(u32, String)> = sources
+            .into_iter()
+            .map(|s| (s, self.names.name(s)))
+            .collect();
         let payload = bincode::serde::encode_to_vec(
             (epoch, batch, ids, sources),
             bincode::config::standard(),
@@ -290,15 +285,6 @@ impl WalShared {
 /// source numbers.
 type Record = (u64, Batch, Vec<(u32, String)>, Vec<(u32, String)>);
 
-/// Every row position in `batch`.
-fn positions(batch: &Batch) -> impl Iterator<Item = &crate::trip::RowPos> {
-    batch
-        .trips
-        .iter()
-        .map(|(_, p)| p)
-        .chain(batch.rejects.iter().map(|r| &r.pos))
-}
-
 /// Renumbers `batch`'s sources (named by `sources`, as the logging process numbered them)
 /// into this job's `names`; `renumbered` remembers `(old number, name) -> new number`.
 fn renumber(
@@ -379,11 +365,10 @@ mod tests {
         let names = SourceNames::default();
         names.push("file");
         names.push("tcp:10.0.0.1:5000");
-        let (wal, replayed) =
-            WalShared::open(dir.path(), None, &SourceNames::default()).expect("open");
+        let (wal, replayed) = WalShared::open(dir.path(), None, &names).expect("open");
         assert!(replayed.epochs.is_empty());
         for epoch in [3, 4, 7] {
-            wal.append(epoch, &batch(epoch), &[(1, "client".to_string())], &names);
+            wal.append(epoch, &batch(epoch), &[(1, "client".to_string())]);
         }
         drop(wal);
         // A restarted job numbers its sources its own way: the replayed rows are renumbered
@@ -427,13 +412,12 @@ mod tests {
     #[test]
     fn checkpointed_segments_are_deleted() {
         let dir = tempfile::tempdir().expect("dir");
-        let names = SourceNames::default();
         let (wal, _) = WalShared::open(dir.path(), None, &SourceNames::default()).expect("open");
         for epoch in 0..5 {
-            wal.append(epoch, &batch(epoch), &[], &names);
+            wal.append(epoch, &batch(epoch), &[]);
         }
         wal.checkpointed(4);
-        wal.append(5, &batch(5), &[], &names);
+        wal.append(5, &batch(5), &[]);
         wal.checkpointed(4);
         let left: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").collect();
         assert_eq!(left.len(), 1);
