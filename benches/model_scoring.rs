@@ -9,8 +9,18 @@ use std::time::Instant;
 use zonecast::features::history::PickupHistory;
 use zonecast::features::FeatureRow;
 use zonecast::generator::rng::SplitMix64;
+use zonecast::model::gbdt::{GbdtParams, TreeShape};
 use zonecast::model::train::{dataset, train, TrainConfig};
-use zonecast::model::{Baseline, ModelFile, ModelKind};
+use zonecast::model::{Baseline, Fitted, ModelFile, ModelKind};
+
+/// The number of trees of a boosted model, for the report.
+fn size(model: &ModelFile) -> String {
+    match &model.fitted {
+        Fitted::Gbdt(g) => format!("{} trees", g.rounds()),
+        Fitted::SymmetricGbdt(g) => format!("{} trees", g.rounds()),
+        _ => String::new(),
+    }
+}
 
 fn main() {
     let mut rng = SplitMix64::new(11);
@@ -30,26 +40,42 @@ fn main() {
     }
     let history = PickupHistory::from_counts(counts);
     let until = start_hour + hours;
-    let mut models: Vec<ModelFile> = Vec::new();
-    for kind in [ModelKind::RandomForest, ModelKind::Gbdt, ModelKind::Ridge] {
+    let mut models: Vec<(String, ModelFile)> = Vec::new();
+    let leaf_wise = GbdtParams {
+        shape: TreeShape::LeafWise,
+        ..GbdtParams::default()
+    };
+    for (kind, gbdt) in [
+        (ModelKind::RandomForest, GbdtParams::default()),
+        (ModelKind::Gbdt, GbdtParams::default()),
+        (ModelKind::Gbdt, leaf_wise),
+        (ModelKind::Ridge, GbdtParams::default()),
+    ] {
         let mut config = TrainConfig::new(until);
         config.kind = kind;
+        config.gbdt = gbdt;
+        let name = match (kind, gbdt.shape) {
+            (ModelKind::Gbdt, TreeShape::Symmetric) => "gbdt (symmetric, default)".to_string(),
+            (ModelKind::Gbdt, TreeShape::LeafWise) => "gbdt (leaf-wise)".to_string(),
+            _ => kind.to_string(),
+        };
         let started = Instant::now();
         let trained = train(&history, &config, &mut |_| {}).unwrap();
         println!(
-            "train {kind}: {} rows in {:.2} s",
+            "train {name}: {} rows in {:.2} s, {}",
             trained.train_rows,
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            size(&trained.model)
         );
-        models.push(trained.model);
+        models.push((name, trained.model));
     }
-    models.push(ModelFile::baseline(
-        Baseline::FourWeekMean,
-        Default::default(),
+    models.push((
+        "four_week_mean".to_string(),
+        ModelFile::baseline(Baseline::FourWeekMean, Default::default()),
     ));
     let rows = dataset(&history, &Default::default(), until - 168, until).rows;
     let refs: Vec<&FeatureRow> = rows.iter().collect();
-    for model in &models {
+    for (name, model) in &models {
         let mut best = f64::MAX;
         for _ in 0..3 {
             let started = Instant::now();
@@ -59,8 +85,7 @@ fn main() {
             best = best.min(started.elapsed().as_secs_f64());
         }
         println!(
-            "score {}: {} rows, {:.0} rows/s on one worker",
-            model.kind,
+            "score {name}: {} rows, {:.0} rows/s on one worker",
             rows.len(),
             rows.len() as f64 / best
         );

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use zonecast::dataflows::history::load_history;
 use zonecast::features::FeatureSpec;
-use zonecast::model::gbdt::GbdtParams;
+use zonecast::model::gbdt::{GbdtParams, TreeShape};
 use zonecast::model::train::{dataset, train, TrainConfig};
 use zonecast::model::ModelKind;
 use zonecast::time::format_hour;
@@ -31,7 +31,14 @@ pub struct TrainArgs {
     /// With --model gbdt: the learning rate (shrinkage of every tree).
     #[arg(long, default_value_t = GbdtParams::default().learning_rate)]
     learning_rate: f64,
-    /// With --model gbdt: leaves per tree at most.
+    /// With --model gbdt: symmetric (one question per level, fast to score) or leaf-wise
+    /// (LightGBM's shape) trees.
+    #[arg(long, default_value = "symmetric", value_parser = parse_shape)]
+    trees: TreeShape,
+    /// With --model gbdt and symmetric trees: levels per tree (1 to 8).
+    #[arg(long, default_value_t = GbdtParams::default().depth)]
+    depth: usize,
+    /// With --model gbdt and leaf-wise trees: leaves per tree at most.
     #[arg(long, default_value_t = GbdtParams::default().max_leaves)]
     max_leaves: usize,
     /// With --model gbdt: grow every tree on every row (no gradient-based sampling; slower,
@@ -58,6 +65,14 @@ pub struct TrainArgs {
     /// `valid.csv` into this folder, e.g. to fit another library on exactly the same data.
     #[arg(long)]
     export_features: Option<PathBuf>,
+}
+
+fn parse_shape(text: &str) -> Result<TreeShape, String> {
+    match text {
+        "symmetric" | "oblivious" => Ok(TreeShape::Symmetric),
+        "leaf-wise" | "leafwise" => Ok(TreeShape::LeafWise),
+        other => Err(format!("{other:?}: use symmetric or leaf-wise")),
+    }
 }
 
 /// Writes `data` as CSV: the spec's feature names, then `zone,target_hour,target`.
@@ -96,6 +111,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     config.gbdt = GbdtParams {
         rounds: args.rounds.max(1),
         learning_rate: args.learning_rate,
+        shape: args.trees,
+        depth: args.depth,
         max_leaves: args.max_leaves.max(2),
         sampling: !args.no_sampling,
         ..GbdtParams::default()

@@ -190,6 +190,12 @@ impl Forecaster for gbdt::Gbdt {
     }
 }
 
+impl Forecaster for gbdt::SymmetricGbdt {
+    fn forecast(&self, spec: &FeatureSpec, _offsets: &[u32], rows: &[&FeatureRow]) -> Vec<f64> {
+        self.predict_many(&spec.vectors(rows))
+    }
+}
+
 impl Fitted {
     /// The model behind the [`Forecaster`] trait.
     pub fn forecaster(&self) -> &dyn Forecaster {
@@ -199,6 +205,7 @@ impl Fitted {
             Fitted::Baseline(b) => b,
             Fitted::External(e) => e,
             Fitted::Gbdt(g) => g,
+            Fitted::SymmetricGbdt(g) => g,
         }
     }
 }
@@ -214,8 +221,10 @@ pub enum Fitted {
     Baseline(Baseline),
     /// A model outside the engine.
     External(external::ExternalModel),
-    /// Gradient-boosted trees.
+    /// Gradient-boosted leaf-wise trees.
     Gbdt(gbdt::Gbdt),
+    /// Gradient-boosted symmetric trees (added last: older files decode unchanged).
+    SymmetricGbdt(gbdt::SymmetricGbdt),
 }
 
 const MAGIC: &str = "zonecast-model";
@@ -420,6 +429,9 @@ impl ModelFile {
             return Err(corrupt(format!(
                 "content hash {expected} does not match version {version}"
             )));
+        }
+        if let Fitted::SymmetricGbdt(gbdt) = &model.fitted {
+            gbdt.check().map_err(corrupt)?;
         }
         model.offsets = model.spec.offsets();
         model.format = encoding::FORMAT; // saved again, a format 1 model is written framed

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::features::history::PickupHistory;
 use crate::features::{FeatureRow, FeatureSpec};
 use crate::model::forest::{Forest, ForestParams};
-use crate::model::gbdt::{Gbdt, GbdtParams};
+use crate::model::gbdt::{Gbdt, GbdtParams, SymmetricGbdt, TreeShape};
 use crate::model::linear::Ridge;
 use crate::model::{Baseline, Fitted, Metrics, ModelError, ModelFile, ModelKind};
 
@@ -151,25 +151,47 @@ pub fn train(
             ModelKind::Gbdt => {
                 let valid_vectors = vectors(&valid_set);
                 let every = config.report_every;
-                let gbdt = Gbdt::fit(
-                    &vectors(&train_set),
-                    &train_set.actuals,
-                    (&valid_vectors, &valid_set.actuals),
-                    config.gbdt,
-                    &mut |round, mae| {
-                        if every > 0 && round % every == 0 {
-                            progress(&format!("round {round}: validation MAE {mae:.4}"));
-                        }
-                    },
-                )
-                .map_err(ModelError::Training)?;
+                let mut report = |round: usize, mae: f64| {
+                    if every > 0 && round.is_multiple_of(every) {
+                        progress(&format!("round {round}: validation MAE {mae:.4}"));
+                    }
+                };
+                let (train_x, valid) = (
+                    vectors(&train_set),
+                    (&valid_vectors[..], &valid_set.actuals[..]),
+                );
+                let (fitted, rounds, mae) = match config.gbdt.shape {
+                    TreeShape::Symmetric => {
+                        let gbdt = SymmetricGbdt::fit(
+                            &train_x,
+                            &train_set.actuals,
+                            valid,
+                            config.gbdt,
+                            &mut report,
+                        )
+                        .map_err(ModelError::Training)?;
+                        let (rounds, mae) = (gbdt.rounds(), gbdt.validation_mae.last().copied());
+                        (Fitted::SymmetricGbdt(gbdt), rounds, mae)
+                    }
+                    TreeShape::LeafWise => {
+                        let gbdt = Gbdt::fit(
+                            &train_x,
+                            &train_set.actuals,
+                            valid,
+                            config.gbdt,
+                            &mut report,
+                        )
+                        .map_err(ModelError::Training)?;
+                        let (rounds, mae) = (gbdt.rounds(), gbdt.validation_mae.last().copied());
+                        (Fitted::Gbdt(gbdt), rounds, mae)
+                    }
+                };
                 progress(&format!(
-                    "best round {} of {}: validation MAE {:.4}",
-                    gbdt.rounds(),
+                    "best round {rounds} of {}: validation MAE {:.4}",
                     config.gbdt.rounds,
-                    gbdt.validation_mae.last().copied().unwrap_or(f64::NAN)
+                    mae.unwrap_or(f64::NAN)
                 ));
-                Fitted::Gbdt(gbdt)
+                fitted
             }
             ModelKind::Baseline(b) => Fitted::Baseline(b),
             ModelKind::External => return Err(ModelError::Training(

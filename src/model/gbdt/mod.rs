@@ -16,9 +16,15 @@
 //! evaluator does.
 
 mod bins;
+mod boost;
 mod grow;
 mod histogram;
 mod score;
+mod symmetric;
+mod symmetric_grow;
+mod symmetric_score;
+
+pub use symmetric::SymmetricGbdt;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +37,16 @@ pub enum Loss {
     Poisson,
 }
 
+/// How the trees grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TreeShape {
+    /// Symmetric (oblivious) trees of `depth` levels, one question per level (as CatBoost's):
+    /// many times faster to score; see [`SymmetricGbdt`].
+    Symmetric,
+    /// Leaf-wise trees of up to `max_leaves` leaves (as LightGBM's); see [`Gbdt`].
+    LeafWise,
+}
+
 /// GBDT settings. The defaults need no tuning for taxi counts.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GbdtParams {
@@ -38,7 +54,11 @@ pub struct GbdtParams {
     pub rounds: usize,
     /// Shrinkage of every tree.
     pub learning_rate: f64,
-    /// Leaves per tree at most.
+    /// How trees grow.
+    pub shape: TreeShape,
+    /// Levels of a symmetric tree (1 to 8; [`TreeShape::Symmetric`]).
+    pub depth: usize,
+    /// Leaves per tree at most ([`TreeShape::LeafWise`]).
     pub max_leaves: usize,
     /// Rows per leaf at least.
     pub min_leaf: usize,
@@ -60,6 +80,8 @@ impl Default for GbdtParams {
         GbdtParams {
             rounds: 1000,
             learning_rate: 0.05,
+            shape: TreeShape::Symmetric,
+            depth: 6,
             max_leaves: 63,
             min_leaf: 20,
             lambda: 1.0,
@@ -142,80 +164,50 @@ impl Gbdt {
         }
         let bins = bins::Bins::fit(x, features);
         let binned = bins.apply(x);
-        let mean = y.iter().sum::<f64>() / y.len() as f64;
-        let base = match params.loss {
-            Loss::Squared => mean,
-            Loss::Poisson => mean.max(1e-6).ln(),
-        };
-        let mut raw = vec![base; y.len()];
-        let mut valid_raw = vec![base; valid.0.len()];
-        let mut model = Gbdt {
-            loss: params.loss,
-            base,
-            features,
-            trees: Vec::new(),
-            validation_mae: Vec::new(),
-            compiled: Default::default(),
-        };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut work = grow::Workspace::new(y.len(), threads);
-        let (mut best, mut best_round) = (f64::INFINITY, 0usize);
-        let mut gradients = vec![[0.0; 2]; y.len()];
-        for round in 1..=params.rounds.max(1) {
-            in_parallel(threads, &mut gradients, |at, part| {
-                for (i, pair) in part.iter_mut().enumerate() {
-                    let (g, h) = params.loss.gradient(raw[at + i], y[at + i]);
-                    *pair = [g, h];
+        let mut trees = Vec::new();
+        let boosted = boost::boost(
+            y,
+            valid.1,
+            params,
+            threads,
+            progress,
+            &mut |gradients, sample, raw, valid_raw| {
+                let (tree, leaves) =
+                    grow::grow(&binned, &bins, gradients, sample, params, &mut work);
+                if sample.is_some() {
+                    let node_bins = &work.node_bins;
+                    boost::in_parallel(threads, raw, |at, part| {
+                        for (i, raw) in part.iter_mut().enumerate() {
+                            *raw += tree.score_binned(binned.row(at + i), node_bins);
+                        }
+                    });
+                } else {
+                    for (node, rows) in leaves {
+                        let value = tree.value[node];
+                        for &r in work.rows(rows) {
+                            raw[r as usize] += value;
+                        }
+                    }
                 }
-            });
-            let goss = params.sampling && round as f64 > 1.0 / params.learning_rate;
-            let sample = goss.then(|| goss_sample(&mut gradients, round as u64));
-            let (tree, leaves) = grow::grow(
-                &binned,
-                &bins,
-                &gradients,
-                sample.as_deref(),
-                params,
-                &mut work,
-            );
-            if goss {
-                let node_bins = &work.node_bins;
-                in_parallel(threads, &mut raw, |at, part| {
+                boost::in_parallel(threads, valid_raw, |at, part| {
                     for (i, raw) in part.iter_mut().enumerate() {
-                        *raw += tree.score_binned(binned.row(at + i), node_bins);
+                        *raw += tree.score(&valid.0[at + i]);
                     }
                 });
-            } else {
-                for (node, rows) in leaves {
-                    let value = tree.value[node];
-                    for &r in work.rows(rows) {
-                        raw[r as usize] += value;
-                    }
-                }
-            }
-            in_parallel(threads, &mut valid_raw, |at, part| {
-                for (i, raw) in part.iter_mut().enumerate() {
-                    *raw += tree.score(&valid.0[at + i]);
-                }
-            });
-            let error: f64 = valid_raw
-                .iter()
-                .zip(valid.1)
-                .map(|(&raw, actual)| (params.loss.forecast(raw) - actual).abs())
-                .sum();
-            let mae = error / valid.0.len().max(1) as f64;
-            model.trees.push(tree);
-            model.validation_mae.push(mae);
-            progress(round, mae);
-            if mae < best {
-                (best, best_round) = (mae, round);
-            } else if round - best_round >= params.early_stopping.max(1) {
-                break;
-            }
-        }
-        model.trees.truncate(best_round.max(1));
-        model.validation_mae.truncate(best_round.max(1));
-        Ok(model)
+                trees.push(tree);
+            },
+        );
+        trees.truncate(boosted.validation_mae.len());
+        Ok(Gbdt {
+            loss: params.loss,
+            base: boosted.base,
+            features,
+            trees,
+            validation_mae: boosted.validation_mae,
+            compiled: Default::default(),
+        })
     }
 
     /// Rounds kept (the best validation round).
@@ -243,65 +235,6 @@ impl Gbdt {
                 .map(|raw| self.loss.forecast(raw))
                 .collect(),
             _ => rows.iter().map(|r| self.predict(r)).collect(),
-        }
-    }
-}
-
-/// Gradient-based one-side sampling (LightGBM's GOSS): the rows whose gradients are in the
-/// largest fifth, and one in eight of the others at random with their gradient and hessian
-/// scaled up eightfold (so sums stay unbiased). Returns the rows, ascending.
-fn goss_sample(gradients: &mut [[f64; 2]], seed: u64) -> Vec<u32> {
-    let mut magnitudes: Vec<f64> = gradients.iter().map(|p| p[0].abs()).collect();
-    let top = gradients.len() / 5;
-    let (_, &mut cut, _) = magnitudes.select_nth_unstable_by(top, |a, b| b.total_cmp(a));
-    let mut rng = crate::generator::rng::SplitMix64::new(seed);
-    let mut rows = Vec::with_capacity(gradients.len() * 3 / 10);
-    for (r, pair) in gradients.iter_mut().enumerate() {
-        if pair[0].abs() > cut {
-            rows.push(r as u32);
-        } else if rng.below(8) == 0 {
-            *pair = [pair[0] * 8.0, pair[1] * 8.0];
-            rows.push(r as u32);
-        }
-    }
-    rows
-}
-
-/// Runs `work(first_index, part)` over `threads` consecutive parts of `items` at once.
-fn in_parallel<T: Send>(threads: usize, items: &mut [T], work: impl Fn(usize, &mut [T]) + Sync) {
-    let per = items.len().div_ceil(threads.max(1)).max(1);
-    if threads <= 1 || items.len() < 8_192 {
-        return work(0, items);
-    }
-    std::thread::scope(|scope| {
-        let mut parts = items.chunks_mut(per).enumerate();
-        let (_, first) = parts.next().expect("items");
-        for (k, part) in parts {
-            let work = &work;
-            scope.spawn(move || work(k * per, part));
-        }
-        work(0, first);
-    });
-}
-
-impl Loss {
-    /// Gradient and hessian of the loss at raw score `raw` for target `y`.
-    fn gradient(self, raw: f64, y: f64) -> (f64, f64) {
-        match self {
-            Loss::Squared => (raw - y, 1.0),
-            Loss::Poisson => {
-                // LightGBM's max_delta_step for Poisson (0.7) keeps the hessian away from 0.
-                let mu = raw.exp();
-                (mu - y, mu * 0.7f64.exp())
-            }
-        }
-    }
-
-    /// The forecast of a raw score.
-    fn forecast(self, raw: f64) -> f64 {
-        match self {
-            Loss::Squared => raw,
-            Loss::Poisson => raw.exp(),
         }
     }
 }
@@ -357,33 +290,6 @@ mod tests {
                 / vy.len() as f64;
             assert!((direct - mae).abs() < 1e-9);
         }
-    }
-
-    #[test]
-    fn the_sample_keeps_the_largest_gradients_and_an_eighth_of_the_rest_scaled_up() {
-        let mut gradients: Vec<[f64; 2]> = (0..10_000).map(|i| [i as f64, 1.0]).collect();
-        let original = gradients.clone();
-        let rows = goss_sample(&mut gradients, 7);
-        assert!(rows.windows(2).all(|w| w[0] < w[1]), "ascending");
-        let top: Vec<u32> = rows.iter().copied().filter(|&r| r >= 8_000).collect();
-        assert_eq!(top.len(), 2_000, "the largest fifth");
-        let rest = rows.len() - top.len();
-        assert!(
-            (900..1_100).contains(&rest),
-            "about an eighth of 8,000: {rest}"
-        );
-        for &r in &rows {
-            let scale = if r >= 8_000 { 1.0 } else { 8.0 };
-            assert_eq!(
-                gradients[r as usize],
-                original[r as usize].map(|v| v * scale)
-            );
-        }
-        assert_eq!(
-            goss_sample(&mut original.clone(), 7),
-            rows,
-            "same seed, same sample"
-        );
     }
 
     #[test]
