@@ -20,7 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trips", type=Path, help="trip file (default: 35 generated days)")
     parser.add_argument("--db", type=Path, default=Path("predictions.sqlite"))
-    parser.add_argument("--model", default="rf", help="rf, ridge or a baseline")
+    parser.add_argument("--model", default="gbdt", help="gbdt, rf, ridge or a baseline")
     args = parser.parse_args()
 
     trips = args.trips

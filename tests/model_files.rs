@@ -7,6 +7,7 @@ mod common;
 use common::{zonecast, Scratch};
 use zonecast::features::history::PickupHistory;
 use zonecast::features::FeatureSpec;
+use zonecast::model::gbdt::TreeShape;
 use zonecast::model::train::{train, TrainConfig};
 use zonecast::model::{ModelError, ModelFile, ModelKind};
 
@@ -27,9 +28,14 @@ fn small_history() -> PickupHistory {
 }
 
 fn trained(kind: ModelKind) -> ModelFile {
+    trained_with(kind, TreeShape::Symmetric)
+}
+
+fn trained_with(kind: ModelKind, shape: TreeShape) -> ModelFile {
     let history = small_history();
     let mut config = TrainConfig::new(history.last_hour().unwrap() + 1);
     config.kind = kind;
+    config.gbdt.shape = shape;
     config.spec = FeatureSpec::new(vec![1, 2, 3, 24, 168], 1);
     config.forest.trees = 8;
     train(&history, &config, &mut |_| {}).unwrap().model
@@ -57,13 +63,19 @@ fn model_files_round_trip_exactly_for_every_kind() {
 }
 
 /// Boosting is deterministic: the same data gives the same file, byte for byte, and a loaded
-/// file forecasts bit for bit what the trained model does.
+/// file forecasts bit for bit what the trained model does (both tree shapes).
 #[test]
 fn gbdt_files_are_deterministic_and_forecast_the_same_after_loading() {
+    for shape in [TreeShape::Symmetric, TreeShape::LeafWise] {
+        gbdt_file_is_deterministic(shape);
+    }
+}
+
+fn gbdt_file_is_deterministic(shape: TreeShape) {
     let dir = Scratch::new();
-    let first = trained(ModelKind::Gbdt);
-    let second = trained(ModelKind::Gbdt);
-    assert_eq!(first.to_bytes(), second.to_bytes());
+    let first = trained_with(ModelKind::Gbdt, shape);
+    let second = trained_with(ModelKind::Gbdt, shape);
+    assert_eq!(first.to_bytes(), second.to_bytes(), "{shape:?}");
     let path = dir.path("gbdt.bin");
     first.save(&path).unwrap();
     let loaded = ModelFile::load(&path).unwrap();
@@ -81,7 +93,7 @@ fn gbdt_files_are_deterministic_and_forecast_the_same_after_loading() {
         .map(|f| f.pickups.to_bits())
         .collect();
     assert!(!before.is_empty());
-    assert_eq!(before, after);
+    assert_eq!(before, after, "{shape:?}");
 }
 
 #[test]

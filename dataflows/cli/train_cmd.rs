@@ -22,7 +22,7 @@ pub struct TrainArgs {
     until: Option<i64>,
     /// Model: rf (random forest), gbdt (gradient-boosted trees), ridge, previous_hour,
     /// same_hour_last_week, four_week_mean.
-    #[arg(long, default_value = "rf")]
+    #[arg(long, default_value = "gbdt")]
     model: ModelKind,
     /// With --model gbdt: boosting rounds at most (training stops early on the validation
     /// week and keeps the best round).

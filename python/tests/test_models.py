@@ -97,3 +97,7 @@ def test_train_on_the_real_green_month(green: Path) -> None:
     assert m.kind == "rf" and m.validation.loc["model", "rows"] > 0
     f = zc.features([green], spec=spec, start="2024-01-25")
     assert np.isfinite(m.predict(f)).all()
+    boosted = zc.train([green], until="2024-01-25", spec=spec)  # the default model
+    assert boosted.kind == "gbdt"
+    assert boosted.validation.loc["model", "mae"] < boosted.validation.loc["same_hour_last_week", "mae"]
+    assert np.isfinite(boosted.predict(f)).all() and (boosted.predict(f) >= 0).all()

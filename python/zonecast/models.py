@@ -154,10 +154,10 @@ class PyModel:
 AnyModel = Model | PyModel
 
 
-def train(inputs: Any, until: Any = None, model: str = "rf", spec: FeatureSpec | None = None,
+def train(inputs: Any, until: Any = None, model: str = "gbdt", spec: FeatureSpec | None = None,
           validation_hours: int | None = None, columns: Mapping[str, str] | None = None,
           workers: int = 2) -> Model:
-    """Trains a native model (``rf``, ``gbdt``, ``ridge`` or a baseline) on target hours before ``until``
+    """Trains a native model (``gbdt``, the default; ``rf``, ``ridge`` or a baseline) on target hours before ``until``
     (default: the end of the data); the last week (or quarter of a shorter range) is held out
     and reported in ``Model.validation``."""
     spec = spec or FeatureSpec()

@@ -34,7 +34,7 @@ use linear::Ridge;
 /// The kinds of model zonecast trains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ModelKind {
-    /// smartcore random forest (the default).
+    /// smartcore random forest.
     RandomForest,
     /// Ridge (L2-penalised linear) regression.
     Ridge,
@@ -42,7 +42,7 @@ pub enum ModelKind {
     Baseline(Baseline),
     /// A model outside the engine (e.g. a Python object), see [`external`].
     External,
-    /// Gradient-boosted trees, see [`gbdt`].
+    /// Gradient-boosted trees (the default), see [`gbdt`].
     Gbdt,
 }
 

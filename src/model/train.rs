@@ -65,10 +65,10 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The default model (random forest) on the default spec.
+    /// The default model (gradient-boosted symmetric trees) on the default spec.
     pub fn new(until: i64) -> Self {
         TrainConfig {
-            kind: ModelKind::RandomForest,
+            kind: ModelKind::Gbdt,
             spec: FeatureSpec::default(),
             until,
             validation_hours: None,

@@ -78,8 +78,8 @@ pub struct GbdtParams {
 impl Default for GbdtParams {
     fn default() -> Self {
         GbdtParams {
-            rounds: 1000,
-            learning_rate: 0.05,
+            rounds: 2000,
+            learning_rate: 0.1,
             shape: TreeShape::Symmetric,
             depth: 6,
             max_leaves: 63,

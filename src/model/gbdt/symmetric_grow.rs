@@ -24,6 +24,8 @@ pub(super) struct Workspace {
     hists: Vec<Slot>,
     /// The smaller children's histograms, one per parent.
     small: Vec<Slot>,
+    /// The rows of the smaller children, ascending, and each one's parent.
+    small_rows: Vec<(u32, u8)>,
     /// The next level's histograms while they are made.
     next: Vec<Slot>,
     threads: usize,
@@ -37,6 +39,7 @@ impl Workspace {
             node: Vec::new(),
             hists: Vec::new(),
             small: Vec::new(),
+            small_rows: Vec::new(),
             next: Vec::new(),
             threads: threads.max(1),
         }
@@ -120,12 +123,23 @@ fn next_level(binned: &BinMatrix, gradients: &[[f64; 2]], sums: &[Slot], work: &
         .chunks_exact(2)
         .map(|pair| u8::from(pair[1][2] < pair[0][2]))
         .collect();
+    // The smaller children's rows, gathered without a branch per row (one the CPU could
+    // not predict): every row is written, and the end moves on past the ones that belong.
+    work.small_rows.clear();
+    work.small_rows.resize(work.rows.len(), (0, 0));
+    let mut end = 0;
+    for (&r, &child) in work.rows.iter().zip(&work.node) {
+        let parent = child >> 1;
+        work.small_rows[end] = (r, parent);
+        end += usize::from(child & 1 == small_side[usize::from(parent)]);
+    }
+    work.small_rows.truncate(end);
     reset(&mut work.small, features * parents * BINS);
     let threads = work.threads.min(features).max(1);
     let per = features.div_ceil(threads);
-    let (rows, node) = (&work.rows, &work.node);
+    let rows = &work.small_rows;
     let run = |first: usize, out: &mut [Slot]| {
-        small_children(binned, rows, node, &small_side, gradients, first, out)
+        small_children(binned, rows, parents, gradients, first, out)
     };
     if threads == 1 || rows.len() < 4_096 {
         run(0, &mut work.small);
@@ -141,7 +155,8 @@ fn next_level(binned: &BinMatrix, gradients: &[[f64; 2]], sums: &[Slot], work: &
         });
     }
     let children = 2 * parents;
-    reset(&mut work.next, features * children * BINS);
+    // Every slot is written below: no need to zero them first.
+    work.next.resize(features * children * BINS, [0.0; 3]);
     for f in 0..features {
         for (p, &side) in small_side.iter().enumerate() {
             let parent = &work.hists[(f * parents + p) * BINS..][..BINS];
@@ -161,24 +176,20 @@ fn next_level(binned: &BinMatrix, gradients: &[[f64; 2]], sums: &[Slot], work: &
     std::mem::swap(&mut work.hists, &mut work.next);
 }
 
-/// The histograms of every parent's smaller child, for the features from `first` on (as many
+/// The histograms of every parent's smaller child (`rows`: its rows and their parents), for
+/// the features from `first` on (as many
 /// as `out` holds), laid out `(feature * parents + parent) * BINS + bin`.
 fn small_children(
     binned: &BinMatrix,
-    rows: &[u32],
-    node: &[u8],
-    small_side: &[u8],
+    rows: &[(u32, u8)],
+    parents: usize,
     gradients: &[[f64; 2]],
     first: usize,
     out: &mut [Slot],
 ) {
-    let parents = small_side.len();
     let width = out.len() / (parents * BINS);
-    for (&r, &child) in rows.iter().zip(node) {
-        let parent = usize::from(child >> 1);
-        if child & 1 != small_side[parent] {
-            continue;
-        }
+    for &(r, parent) in rows {
+        let parent = usize::from(parent);
         let [g, h] = gradients[r as usize];
         let bins = &binned.row(r as usize)[first..first + width];
         for (k, &bin) in bins.iter().enumerate() {
