@@ -2,7 +2,8 @@
 //! forecasts per second out. Also times training the forest, gbdt and ridge on the same rows.
 //!
 //! Run: `cargo bench --bench model_scoring` (rows are built from generated hourly counts, 260
-//! zones x 6 weeks, default feature spec).
+//! zones x 6 weeks, default feature spec); `SCORE_MODEL=FILE` also scores a model file trained
+//! on the default spec.
 
 use std::time::Instant;
 
@@ -68,6 +69,12 @@ fn main() {
             size(&trained.model)
         );
         models.push((name, trained.model));
+    }
+    // A model file on the default spec scored beside them, e.g. the 3-month model of
+    // benches/evaluate_vs_lightgbm.sh: SCORE_MODEL=.bench/90d.model.
+    if let Ok(path) = std::env::var("SCORE_MODEL") {
+        let model = ModelFile::load(std::path::Path::new(&path)).unwrap();
+        models.push((format!("{path} ({}, {})", model.kind, size(&model)), model));
     }
     models.push((
         "four_week_mean".to_string(),
