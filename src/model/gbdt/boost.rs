@@ -20,6 +20,20 @@ pub(super) struct Boosted {
 pub(super) type GrowRound<'a> =
     &'a mut dyn FnMut(&[[f64; 2]], Option<&[u32]>, &mut [f64], &mut [f64]);
 
+/// The feature count of rows `x`, after checking there are rows, features, and a target for
+/// every training and validation row.
+pub(super) fn check_inputs(
+    x: &[Vec<f64>],
+    y: &[f64],
+    valid: (&[Vec<f64>], &[f64]),
+) -> Result<usize, String> {
+    let features = x.first().map_or(0, Vec::len);
+    if x.is_empty() || features == 0 || x.len() != y.len() || valid.0.len() != valid.1.len() {
+        return Err("boosting needs rows and targets of equal count".into());
+    }
+    Ok(features)
+}
+
 /// Boosts on targets `y` (validation targets `valid_y`), calling `grow` once per round.
 pub(super) fn boost(
     y: &[f64],

@@ -158,10 +158,7 @@ impl Gbdt {
         params: GbdtParams,
         progress: RoundReport<'_>,
     ) -> Result<Gbdt, String> {
-        let features = x.first().map_or(0, Vec::len);
-        if x.is_empty() || features == 0 || x.len() != y.len() || valid.0.len() != valid.1.len() {
-            return Err("boosting needs rows and targets of equal count".into());
-        }
+        let features = boost::check_inputs(x, y, valid)?;
         let bins = bins::Bins::fit(x, features);
         let binned = bins.apply(x);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -239,24 +236,25 @@ impl Gbdt {
     }
 }
 
+/// Seeded rows of 5 whole-number features and count targets (a slope on the first feature, a
+/// step on the second, noise), for the tests of both tree shapes.
+#[cfg(test)]
+pub(super) fn test_data(seed: u64, n: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let mut rng = crate::generator::rng::SplitMix64::new(seed);
+    let x: Vec<Vec<f64>> = (0..n)
+        .map(|_| (0..5).map(|_| rng.below(40) as f64).collect())
+        .collect();
+    let y = x
+        .iter()
+        .map(|r| (r[0] * 0.5 + if r[1] > 20.0 { 8.0 } else { 1.0 } + rng.below(3) as f64).round())
+        .collect();
+    (x, y)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_data as data;
     use super::*;
-    use crate::generator::rng::SplitMix64;
-
-    fn data(seed: u64, n: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
-        let mut rng = SplitMix64::new(seed);
-        let x: Vec<Vec<f64>> = (0..n)
-            .map(|_| (0..5).map(|_| rng.below(40) as f64).collect())
-            .collect();
-        let y = x
-            .iter()
-            .map(|r| {
-                (r[0] * 0.5 + if r[1] > 20.0 { 8.0 } else { 1.0 } + rng.below(3) as f64).round()
-            })
-            .collect();
-        (x, y)
-    }
 
     #[test]
     fn boosting_learns_a_step_and_a_slope_deterministically() {

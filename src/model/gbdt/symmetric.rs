@@ -64,10 +64,7 @@ impl SymmetricGbdt {
         params: GbdtParams,
         progress: RoundReport<'_>,
     ) -> Result<SymmetricGbdt, String> {
-        let features = x.first().map_or(0, Vec::len);
-        if x.is_empty() || features == 0 || x.len() != y.len() || valid.0.len() != valid.1.len() {
-            return Err("boosting needs rows and targets of equal count".into());
-        }
+        let features = boost::check_inputs(x, y, valid)?;
         if !(1..=symmetric_score::MAX_DEPTH).contains(&params.depth) {
             return Err(format!(
                 "symmetric trees are 1 to {} levels deep, not {}",
@@ -168,22 +165,8 @@ impl SymmetricGbdt {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_data as data;
     use super::*;
-    use crate::generator::rng::SplitMix64;
-
-    fn data(seed: u64, n: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
-        let mut rng = SplitMix64::new(seed);
-        let x: Vec<Vec<f64>> = (0..n)
-            .map(|_| (0..5).map(|_| rng.below(40) as f64).collect())
-            .collect();
-        let y = x
-            .iter()
-            .map(|r| {
-                (r[0] * 0.5 + if r[1] > 20.0 { 8.0 } else { 1.0 } + rng.below(3) as f64).round()
-            })
-            .collect();
-        (x, y)
-    }
 
     fn params(loss: Loss, sampling: bool) -> GbdtParams {
         GbdtParams {
