@@ -6,6 +6,7 @@
 #      1-24,168 and a one-week same-hour mean; the last week is validation), and
 #   2. three months of generated trips with the default spec (lags 1-24,168,336,504,672 and the
 #      four-week mean; the last week is validation) — this run also times training.
+# Then the same with the trend features, and with the zone encoding.
 # Installs LightGBM into .bench/venv. Usage: benches/evaluate_vs_lightgbm.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,3 +55,10 @@ $BIN train "${JAN[@]}" --trends --out "$DIR/jan2022_trends.gbdt" --export-featur
 /usr/bin/time -f "default train wall %e s, peak RSS %M KB" $BIN train --input "$DIR/trips_90d.parquet" --trends \
   --out "$DIR/90d_trends.gbdt" --export-features "$DIR/90d_trends" 2>&1 | grep -E "best round|^  model|wall"
 "$DIR/venv/bin/python" benches/lightgbm_compare.py "$DIR/90d_trends"
+
+echo "== the zone's identity as a feature (--zone-encoding; LightGBM gets the same encoding)"
+$BIN train "${JAN[@]}" --zone-encoding --out "$DIR/jan2022_zones.gbdt" 2>&1 | grep -E "best round|^  model"
+"$DIR/venv/bin/python" benches/lightgbm_compare.py "$DIR/jan2022" --zone-encoding
+/usr/bin/time -f "default train wall %e s, peak RSS %M KB" $BIN train --input "$DIR/trips_90d.parquet" --zone-encoding \
+  --out "$DIR/90d_zones.gbdt" 2>&1 | grep -E "best round|^  model|wall"
+"$DIR/venv/bin/python" benches/lightgbm_compare.py "$DIR/90d" --zone-encoding

@@ -9,7 +9,7 @@ use zonecast::features::history::PickupHistory;
 use zonecast::features::FeatureSpec;
 use zonecast::model::gbdt::TreeShape;
 use zonecast::model::train::{train, TrainConfig};
-use zonecast::model::{ModelError, ModelFile, ModelKind};
+use zonecast::model::{Fitted, ModelError, ModelFile, ModelKind};
 
 fn small_history() -> PickupHistory {
     let mut rng = zonecast::generator::rng::SplitMix64::new(5);
@@ -276,4 +276,55 @@ fn a_flipped_bit_anywhere_in_a_model_file_is_refused() {
             assert!(err.to_string().contains("checksum"), "byte {at}: {err}");
         }
     }
+}
+
+/// The zone encoding is fitted on the training rows only (changing every validation target
+/// leaves it as it was), travels in the model file, and the stream's scoring path appends it
+/// as training did (the reported validation equals a fresh evaluation, also after loading).
+#[test]
+fn the_zone_encoding_is_fitted_on_training_rows_only_and_survives_a_round_trip() {
+    let encoded = |history: &PickupHistory| {
+        let until = history.last_hour().unwrap() + 1;
+        let mut config = TrainConfig::new(until);
+        config.spec = FeatureSpec::new(vec![1, 2, 3, 24, 168], 1);
+        config.validation_hours = Some(48);
+        config.zone_encoding = true;
+        train(history, &config, &mut |_| {}).unwrap()
+    };
+    let encoding_of = |model: &ModelFile| match &model.fitted {
+        Fitted::SymmetricGbdt(g) => g.zone_encoding().cloned().expect("an encoding"),
+        other => panic!("not symmetric trees: {other:?}"),
+    };
+    let history = small_history();
+    let trained = encoded(&history);
+    let encoding = encoding_of(&trained.model);
+    assert!(encoding.of(6) > encoding.of(1), "zone 6 has more pickups");
+
+    let (from, to) = trained.validation;
+    let mut changed = history.clone();
+    for zone in 1..=6u16 {
+        for hour in from..to {
+            changed.set(zone, hour, 1_000);
+        }
+    }
+    assert_eq!(
+        encoding_of(&encoded(&changed).model),
+        encoding,
+        "training rows only"
+    );
+
+    let dir = Scratch::new();
+    let path = dir.path("zones.bin");
+    trained.model.save(&path).unwrap();
+    let loaded = ModelFile::load(&path).unwrap();
+    assert_eq!(loaded, trained.model);
+    let fresh = zonecast::model::train::evaluate(&loaded, &history, from, to);
+    assert_eq!(fresh, trained.model.validation);
+
+    let mut config = TrainConfig::new(to);
+    config.spec = FeatureSpec::new(vec![1, 2, 3, 24, 168], 1);
+    config.gbdt.shape = TreeShape::LeafWise;
+    config.zone_encoding = true;
+    let err = train(&history, &config, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("symmetric trees"), "{err}");
 }

@@ -41,6 +41,10 @@ pub struct TrainArgs {
     /// With --model gbdt and leaf-wise trees: leaves per tree at most.
     #[arg(long, default_value_t = GbdtParams::default().max_leaves)]
     max_leaves: usize,
+    /// With --model gbdt and symmetric trees: add the zone's identity as a feature, its mean
+    /// pickups over the training rows (smoothed towards the overall mean).
+    #[arg(long)]
+    zone_encoding: bool,
     /// With --model gbdt: grow every tree on every row (no gradient-based sampling; slower,
     /// about as accurate).
     #[arg(long)]
@@ -108,6 +112,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     config.kind = args.model;
     config.spec = spec;
     config.validation_hours = args.validation_hours;
+    config.zone_encoding = args.zone_encoding;
     config.gbdt = GbdtParams {
         rounds: args.rounds.max(1),
         learning_rate: args.learning_rate,

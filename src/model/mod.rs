@@ -18,6 +18,7 @@ pub mod legacy;
 pub mod linear;
 pub mod train;
 pub mod watch;
+pub mod zone_encoding;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -192,7 +193,13 @@ impl Forecaster for gbdt::Gbdt {
 
 impl Forecaster for gbdt::SymmetricGbdt {
     fn forecast(&self, spec: &FeatureSpec, _offsets: &[u32], rows: &[&FeatureRow]) -> Vec<f64> {
-        self.predict_many(&spec.vectors(rows))
+        let mut vectors = spec.vectors(rows);
+        if let Some(encoding) = self.zone_encoding() {
+            for (vector, row) in vectors.iter_mut().zip(rows) {
+                vector.push(encoding.of(row.zone));
+            }
+        }
+        self.predict_many(&vectors)
     }
 }
 

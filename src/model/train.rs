@@ -12,6 +12,7 @@ use crate::features::{FeatureRow, FeatureSpec};
 use crate::model::forest::{Forest, ForestParams};
 use crate::model::gbdt::{Gbdt, GbdtParams, SymmetricGbdt, TreeShape};
 use crate::model::linear::Ridge;
+use crate::model::zone_encoding::ZoneEncoding;
 use crate::model::{Baseline, Fitted, Metrics, ModelError, ModelFile, ModelKind};
 
 /// Feature rows with their actual pickups.
@@ -62,6 +63,9 @@ pub struct TrainConfig {
     pub gbdt: GbdtParams,
     /// With boosting: report the validation MAE every this many rounds (0: never).
     pub report_every: usize,
+    /// With symmetric boosted trees: add the zone's target encoding (its smoothed mean target
+    /// over the training rows, see [`ZoneEncoding`]) as the last feature.
+    pub zone_encoding: bool,
 }
 
 impl TrainConfig {
@@ -76,6 +80,7 @@ impl TrainConfig {
             ridge_lambda: 1e-3,
             gbdt: GbdtParams::default(),
             report_every: 50,
+            zone_encoding: false,
         }
     }
 }
@@ -148,51 +153,7 @@ pub fn train(
                 )
                 .map_err(ModelError::Training)?,
             ),
-            ModelKind::Gbdt => {
-                let valid_vectors = vectors(&valid_set);
-                let every = config.report_every;
-                let mut report = |round: usize, mae: f64| {
-                    if every > 0 && round.is_multiple_of(every) {
-                        progress(&format!("round {round}: validation MAE {mae:.4}"));
-                    }
-                };
-                let (train_x, valid) = (
-                    vectors(&train_set),
-                    (&valid_vectors[..], &valid_set.actuals[..]),
-                );
-                let (fitted, rounds, mae) = match config.gbdt.shape {
-                    TreeShape::Symmetric => {
-                        let gbdt = SymmetricGbdt::fit(
-                            &train_x,
-                            &train_set.actuals,
-                            valid,
-                            config.gbdt,
-                            &mut report,
-                        )
-                        .map_err(ModelError::Training)?;
-                        let (rounds, mae) = (gbdt.rounds(), gbdt.validation_mae.last().copied());
-                        (Fitted::SymmetricGbdt(gbdt), rounds, mae)
-                    }
-                    TreeShape::LeafWise => {
-                        let gbdt = Gbdt::fit(
-                            &train_x,
-                            &train_set.actuals,
-                            valid,
-                            config.gbdt,
-                            &mut report,
-                        )
-                        .map_err(ModelError::Training)?;
-                        let (rounds, mae) = (gbdt.rounds(), gbdt.validation_mae.last().copied());
-                        (Fitted::Gbdt(gbdt), rounds, mae)
-                    }
-                };
-                progress(&format!(
-                    "best round {rounds} of {}: validation MAE {:.4}",
-                    config.gbdt.rounds,
-                    mae.unwrap_or(f64::NAN)
-                ));
-                fitted
-            }
+            ModelKind::Gbdt => fit_gbdt(config, &train_set, &valid_set, progress)?,
             ModelKind::Baseline(b) => Fitted::Baseline(b),
             ModelKind::External => return Err(ModelError::Training(
                 "an external model is trained outside zonecast; wrap the trained object instead"
@@ -220,6 +181,84 @@ pub fn train(
         train_rows: train_set.rows.len(),
         validation: (split, config.until),
     })
+}
+
+/// Fits gradient-boosted trees of `config`'s shape, with the zone encoding when asked for
+/// (fitted on the training rows only), reporting every `report_every` rounds.
+fn fit_gbdt(
+    config: &TrainConfig,
+    train_set: &Dataset,
+    valid_set: &Dataset,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Fitted, ModelError> {
+    let encoding = match (config.zone_encoding, config.gbdt.shape) {
+        (false, _) => None,
+        (true, TreeShape::Symmetric) => Some(ZoneEncoding::fit(
+            train_set
+                .rows
+                .iter()
+                .map(|r| r.zone)
+                .zip(train_set.actuals.iter().copied()),
+        )),
+        (true, TreeShape::LeafWise) => {
+            return Err(ModelError::Training(
+                "the zone encoding is for symmetric trees; drop it or use symmetric trees".into(),
+            ))
+        }
+    };
+    let vectors = |d: &Dataset| -> Vec<Vec<f64>> {
+        d.rows
+            .iter()
+            .map(|r| {
+                let mut v = config.spec.vector(r);
+                v.extend(encoding.as_ref().map(|e| e.of(r.zone)));
+                v
+            })
+            .collect()
+    };
+    let (train_x, valid_x) = (vectors(train_set), vectors(valid_set));
+    let valid = (&valid_x[..], &valid_set.actuals[..]);
+    let every = config.report_every;
+    let mut report = |round: usize, mae: f64| {
+        if every > 0 && round.is_multiple_of(every) {
+            progress(&format!("round {round}: validation MAE {mae:.4}"));
+        }
+    };
+    let (fitted, rounds, mae) = match config.gbdt.shape {
+        TreeShape::Symmetric => {
+            let mut gbdt = SymmetricGbdt::fit(
+                &train_x,
+                &train_set.actuals,
+                valid,
+                config.gbdt,
+                &mut report,
+            )
+            .map_err(ModelError::Training)?;
+            if let Some(encoding) = encoding {
+                gbdt = gbdt.with_zone_encoding(encoding);
+            }
+            let (rounds, mae) = (gbdt.rounds(), gbdt.validation_mae.last().copied());
+            (Fitted::SymmetricGbdt(gbdt), rounds, mae)
+        }
+        TreeShape::LeafWise => {
+            let gbdt = Gbdt::fit(
+                &train_x,
+                &train_set.actuals,
+                valid,
+                config.gbdt,
+                &mut report,
+            )
+            .map_err(ModelError::Training)?;
+            let (rounds, mae) = (gbdt.rounds(), gbdt.validation_mae.last().copied());
+            (Fitted::Gbdt(gbdt), rounds, mae)
+        }
+    };
+    progress(&format!(
+        "best round {rounds} of {}: validation MAE {:.4}",
+        config.gbdt.rounds,
+        mae.unwrap_or(f64::NAN)
+    ));
+    Ok(fitted)
 }
 
 /// Metrics of the model (`"model"`) and of every baseline on a dataset.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bins::Bins;
 use super::{boost, symmetric_grow, symmetric_score, GbdtParams, Loss, RoundReport};
+use crate::model::zone_encoding::ZoneEncoding;
 
 /// One symmetric tree: the question of each level (top first) and the value of each leaf.
 /// A row's leaf is `sum over levels of (x[feature] > cut) << (levels - 1 - level)`.
@@ -48,6 +49,8 @@ pub struct SymmetricGbdt {
     trees: Vec<SymmetricTree>,
     /// The validation MAE after each kept round.
     pub validation_mae: Vec<f64>,
+    /// The zone's target encoding, when the last feature is that (see [`ZoneEncoding`]).
+    zone_encoding: Option<ZoneEncoding>,
     /// Bin lookup tables for scoring, made on first use (not saved).
     #[serde(skip)]
     tables: symmetric_score::BinTables,
@@ -109,8 +112,21 @@ impl SymmetricGbdt {
             cuts: bins.cuts,
             trees,
             validation_mae: boosted.validation_mae,
+            zone_encoding: None,
             tables: Default::default(),
         })
+    }
+
+    /// The model with `encoding` as the meaning of its last feature: the stream appends the
+    /// encoding of each row's zone to its features before scoring.
+    pub fn with_zone_encoding(mut self, encoding: ZoneEncoding) -> Self {
+        self.zone_encoding = Some(encoding);
+        self
+    }
+
+    /// The zone encoding the last feature holds, if any.
+    pub fn zone_encoding(&self) -> Option<&ZoneEncoding> {
+        self.zone_encoding.as_ref()
     }
 
     /// Rounds kept (the best validation round).
