@@ -158,7 +158,7 @@ impl Model {
 
 /// Trains a native model on the inputs' history.
 #[pyfunction]
-#[pyo3(signature = (inputs, until, kind, lags, same_hour_weeks, trends, validation_hours, columns, workers))]
+#[pyo3(signature = (inputs, until, kind, lags, same_hour_weeks, trends, validation_hours, columns, workers, zone_encoding))]
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     py: Python<'_>,
@@ -171,6 +171,7 @@ pub fn train(
     validation_hours: Option<i64>,
     columns: Vec<String>,
     workers: usize,
+    zone_encoding: bool,
 ) -> PyResult<Model> {
     let kind: ModelKind = kind.parse().map_err(errors::model)?;
     let inputs = history::inputs(inputs)?;
@@ -180,6 +181,7 @@ pub fn train(
     config.kind = kind;
     config.spec = FeatureSpec::new(lags, same_hour_weeks).with_trends(trends);
     config.validation_hours = validation_hours;
+    config.zone_encoding = zone_encoding;
     let trained = py
         .detach(|| train_model(&history, &config, &mut |line| tracing::info!("{line}")))
         .map_err(errors::model)?;

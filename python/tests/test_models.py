@@ -101,3 +101,19 @@ def test_train_on_the_real_green_month(green: Path) -> None:
     assert boosted.kind == "gbdt"
     assert boosted.validation.loc["model", "mae"] < boosted.validation.loc["same_hour_last_week", "mae"]
     assert np.isfinite(boosted.predict(f)).all() and (boosted.predict(f) >= 0).all()
+
+
+def test_the_zone_encoded_default_model_equals_the_cli_one(trips: Path, small_spec: zc.FeatureSpec,
+                                                           workdir: Path) -> None:
+    lags = ",".join(str(lag) for lag in small_spec.lags)
+    run_cli("train", "--input", trips, "--until", "2024-02-03", "--lags", lags, "--same-hour-weeks",
+            str(small_spec.same_hour_weeks), "--zone-encoding", "--out", workdir / "zones.bin")
+    cli = zc.Model.load(workdir / "zones.bin")
+    mine = zc.train([trips], until="2024-02-03", spec=small_spec, zone_encoding=True)
+    assert (mine.kind, mine.version) == ("gbdt", cli.version)
+    plain = zc.train([trips], until="2024-02-03", spec=small_spec)
+    assert plain.version != mine.version
+    f = zc.features([trips], spec=small_spec, start="2024-02-03")
+    np.testing.assert_array_equal(mine.predict(f), cli.predict(f))
+    with pytest.raises(zc.ModelError, match="zone encoding is for gbdt"):
+        zc.train([trips], until="2024-02-03", model="ridge", spec=small_spec, zone_encoding=True)

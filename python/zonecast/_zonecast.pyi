@@ -125,6 +125,7 @@ def train(
     validation_hours: int | None,
     columns: list[str],
     workers: int,
+    zone_encoding: bool,
 ) -> Model: ...
 def evaluate(
     inputs: list[Any],

@@ -156,14 +156,15 @@ AnyModel = Model | PyModel
 
 def train(inputs: Any, until: Any = None, model: str = "gbdt", spec: FeatureSpec | None = None,
           validation_hours: int | None = None, columns: Mapping[str, str] | None = None,
-          workers: int = 2) -> Model:
+          workers: int = 2, zone_encoding: bool = False) -> Model:
     """Trains a native model (``gbdt``, the default; ``rf``, ``ridge`` or a baseline) on target hours before ``until``
     (default: the end of the data); the last week (or quarter of a shorter range) is held out
-    and reported in ``Model.validation``."""
+    and reported in ``Model.validation``. ``zone_encoding=True`` (``gbdt`` only) adds the zone's
+    mean pickups over the training rows as a feature, as ``zonecast train --zone-encoding``."""
     spec = spec or FeatureSpec()
     native = _zonecast.train(native_inputs(inputs, columns), hour_of(until), model, list(spec.lags),
                              spec.same_hour_weeks, spec.trends, validation_hours,
-                             column_overrides(columns), int(workers))
+                             column_overrides(columns), int(workers), bool(zone_encoding))
     return Model(native)
 
 

@@ -102,6 +102,12 @@ pub fn train(
     config: &TrainConfig,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Trained, ModelError> {
+    if config.zone_encoding && config.kind != ModelKind::Gbdt {
+        return Err(ModelError::Training(format!(
+            "the zone encoding is for gbdt models, not {}; drop it or train gbdt",
+            config.kind
+        )));
+    }
     let first = history
         .first_hour()
         .ok_or_else(|| ModelError::Training("no data".into()))?;
