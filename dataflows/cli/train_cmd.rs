@@ -66,7 +66,9 @@ pub struct TrainArgs {
     #[arg(long)]
     out: PathBuf,
     /// Also write the training and validation rows (features and target) as `train.csv` and
-    /// `valid.csv` into this folder, e.g. to fit another library on exactly the same data.
+    /// `valid.csv` into this folder, e.g. to fit another library on exactly the same data (the
+    /// zone encoding is not a column: `benches/lightgbm_compare.py --zone-encoding` computes it
+    /// from the zone column as zonecast does).
     #[arg(long)]
     export_features: Option<PathBuf>,
 }

@@ -2,7 +2,8 @@
 //! target out (a feature giving a model the zone's identity as a number).
 //!
 //! Fitted on the training rows only (never the validation rows), so the validation error is
-//! honest. A zone's value is its mean target pulled towards the mean of every training row
+//! honest. A training row's own target is part of its zone's value (a zone has hundreds of
+//! rows, so each weighs little; CatBoost's ordered statistics would avoid even that). A zone's value is its mean target pulled towards the mean of every training row
 //! by [`SMOOTHING`] rows' weight, so a zone seen a few times does not get an extreme value; a
 //! zone unseen in training gets the overall mean.
 

@@ -1,10 +1,12 @@
 //! Gradient-boosted trees: feature vectors and targets in, a sum of small regression trees out.
 //!
-//! A histogram GBDT in the LightGBM style, written for zonecast's data (a few dozen numeric
-//! features, counts as targets): each feature is cut into at most 255 bins at quantiles of the
-//! training values; trees grow leaf-wise (always splitting the leaf with the best gain, up to
-//! `max_leaves`), from gradient and hessian histograms (the larger child's histogram is the
-//! parent's minus the smaller child's); leaves get `-G / (H + lambda)` times the learning rate.
+//! A histogram GBDT written for zonecast's data (a few dozen numeric features, counts as
+//! targets): each feature is cut into at most 255 bins at quantiles of the training values;
+//! trees grow from gradient and hessian histograms (the larger child's histogram is the
+//! parent's minus the smaller child's) in one of two shapes: symmetric, the default
+//! ([`SymmetricGbdt`], one question per level, as CatBoost's; see `symmetric.rs`), or leaf-wise
+//! ([`Gbdt`], always splitting the leaf with the best gain, up to `max_leaves`, as LightGBM's);
+//! leaves get `-G / (H + lambda)` times the learning rate.
 //! The loss is squared error or Poisson (log link, for counts). Training stops early when the
 //! validation MAE has not improved for `early_stopping` rounds, and keeps the best round.
 //! After the first `1 / learning_rate` rounds, each tree is grown on a sample of the rows
@@ -12,8 +14,8 @@
 //! Everything is deterministic: the sample's seed is the round, ties are broken by feature and
 //! bin order, and sums run in row order whichever thread computes them.
 //!
-//! Scoring walks flat arrays (`x <= threshold` goes left), the same way the forest's fast
-//! evaluator does.
+//! Leaf-wise scoring walks flat arrays (`x <= threshold` goes left), the same way the forest's
+//! fast evaluator does; symmetric scoring compares bytes over blocks of rows.
 
 mod bins;
 mod boost;
@@ -47,7 +49,9 @@ pub enum TreeShape {
     LeafWise,
 }
 
-/// GBDT settings. The defaults need no tuning for taxi counts.
+/// GBDT settings. The defaults (symmetric trees of depth 6, learning rate 0.1, at most 2000
+/// rounds) need no tuning for taxi counts; for leaf-wise trees LightGBM's usual settings are a
+/// learning rate of 0.05 and 1000 rounds, which `benches/evaluate_vs_lightgbm.sh` passes.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GbdtParams {
     /// Boosting rounds at most.
@@ -60,7 +64,8 @@ pub struct GbdtParams {
     pub depth: usize,
     /// Leaves per tree at most ([`TreeShape::LeafWise`]).
     pub max_leaves: usize,
-    /// Rows per leaf at least.
+    /// Rows per leaf at least (leaf-wise); in a symmetric tree, a node with fewer rows on a
+    /// side adds no gain to its level's question, but the question splits it all the same.
     pub min_leaf: usize,
     /// L2 penalty on leaf values.
     pub lambda: f64,

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bins::Bins;
+use super::bins::{Bins, MAX_CUTS};
 use super::{boost, symmetric_grow, symmetric_score, GbdtParams, Loss, RoundReport};
 use crate::model::zone_encoding::ZoneEncoding;
 
@@ -158,9 +158,18 @@ impl SymmetricGbdt {
             .collect()
     }
 
-    /// Checks what decoding a file cannot: every tree's levels name a feature and cut the
-    /// model has and its leaves number `2^levels`. Says what is wrong.
+    /// Checks what decoding a file cannot: the cuts of every feature are at most 255,
+    /// ascending and numbers, and every tree's levels name a feature and cut the model has and
+    /// its leaves number `2^levels`. Says what is wrong.
     pub fn check(&self) -> Result<(), String> {
+        for (f, cuts) in self.cuts.iter().enumerate() {
+            let ordered = cuts.windows(2).all(|w| w[0] < w[1]) && !cuts.iter().any(|c| c.is_nan());
+            if cuts.len() > MAX_CUTS || !ordered {
+                return Err(format!(
+                    "the cuts of feature {f} are not at most {MAX_CUTS} ascending numbers"
+                ));
+            }
+        }
         for (t, tree) in self.trees.iter().enumerate() {
             let levels = tree.features.len();
             let fits = levels == tree.bins.len()
@@ -266,5 +275,8 @@ mod tests {
         let mut model = SymmetricGbdt::fit(&x, &y, (&x, &y), p, &mut |_, _| {}).unwrap();
         model.trees[0].features[0] = 99;
         assert!(model.check().unwrap_err().contains("tree 0"));
+        let mut unordered = SymmetricGbdt::fit(&x, &y, (&x, &y), p, &mut |_, _| {}).unwrap();
+        unordered.cuts[1].reverse();
+        assert!(unordered.check().unwrap_err().contains("feature 1"));
     }
 }
