@@ -12,10 +12,9 @@
 //! final forecasts row for row (a test proves it on the real green-taxi month).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dataflows::aggregate::DEFAULT_BATCH_ROWS;
@@ -30,9 +29,25 @@ use crate::progress::Progress;
 use crate::report::RunReport;
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
+use crate::sinks::epochs::EpochUpdates;
+use crate::sinks::forecast_table::ForecastTable;
 use crate::sinks::hourly_table::{HourlyTable, SortedTable};
 use crate::sinks::{SinkEpochs, SinkReports};
 use crate::store::{HourRange, RunResult, RunStart, Store, Written, DEFAULT_LOCK_TIMEOUT};
+use crate::trip::{HourlyStats, ZoneHour};
+
+/// What one worker of a batch job hands back.
+struct WorkerResult {
+    /// Final forecasts of the worker's zones (every worker of one process; else worker 0's,
+    /// gathered).
+    forecasts: Option<Vec<ZoneForecast>>,
+    /// The hourly table of the worker's keys (likewise).
+    table: Option<SortedTable>,
+    /// Row outcomes (worker 0).
+    report: Option<RunReport>,
+    /// The latest watermark the worker saw.
+    watermark: Option<i64>,
+}
 
 /// A batch scoring job: what `zonecast batch` runs, without the CLI.
 #[derive(Clone, Debug)]
@@ -186,37 +201,36 @@ impl BatchJob {
         );
         let model = Arc::new(self.model.clone());
         let policy = self.policy.clone();
-        type Gathered = (
-            BTreeMap<ZoneForecast, isize>,
-            SortedTable,
-            RunReport,
-            Option<i64>,
-        );
-        let gathered: Arc<Mutex<Option<Gathered>>> = Arc::default();
-        let out = gathered.clone();
+        // One process: each worker keeps the forecasts and aggregates of its own keys (merged
+        // at the end, in parallel with nothing on worker 0); several processes: they are
+        // gathered on worker 0.
+        let single_process = self.cluster.processes <= 1;
         let worker_control = control.clone();
-        run_workers(&self.cluster, control, move |worker| {
+        let results = run_workers(&self.cluster, control, move |worker| {
             let feed = source.feed(worker.index());
-            let forecasts: Rc<RefCell<BTreeMap<ZoneForecast, isize>>> = Rc::default();
+            let forecasts = Rc::new(RefCell::new(ForecastTable::default()));
             let table = Rc::new(RefCell::new(HourlyTable::default()));
             let report = Rc::new(RefCell::new(RunReport::default()));
             let watermark: Rc<RefCell<Option<i64>>> = Rc::default();
             let (f, t, w) = (forecasts.clone(), table.clone(), watermark.clone());
             let handles = worker.dataflow::<u64, _, _>(|scope| {
                 let streams = build_streams(scope, feed, &policy, model.clone(), None, None);
-                streams
-                    .forecasts
-                    .sink_epochs_named("SinkForecasts", move |_, updates| {
-                        let mut f = f.borrow_mut();
-                        for (forecast, diff) in updates {
-                            *f.entry(forecast).or_default() += diff;
-                        }
-                    });
-                streams
-                    .hourly
-                    .sink_epochs_named("SinkHourly", move |_, updates| {
-                        t.borrow_mut().apply(&updates);
-                    });
+                let keep_forecasts = move |_, updates: EpochUpdates<ZoneForecast>| {
+                    f.borrow_mut().apply(updates);
+                };
+                let keep_hourly = move |_, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
+                    t.borrow_mut().apply(&updates);
+                };
+                if single_process {
+                    let forecasts = streams.forecasts;
+                    forecasts.sink_local_epochs_named("SinkForecasts", keep_forecasts);
+                    let hourly = streams.hourly;
+                    hourly.sink_local_epochs_named("SinkHourly", keep_hourly);
+                } else {
+                    let forecasts = streams.forecasts;
+                    forecasts.sink_epochs_named("SinkForecasts", keep_forecasts);
+                    streams.hourly.sink_epochs_named("SinkHourly", keep_hourly);
+                }
                 use timely::dataflow::operators::Inspect;
                 streams.states.inspect(move |state| {
                     let mut w = w.borrow_mut();
@@ -234,27 +248,31 @@ impl BatchJob {
                     worker_control.fail(error.to_string());
                 }
             });
-            if worker.index() == 0 {
-                *out.lock().expect("results") = Some((
-                    forecasts.take(),
-                    table.take().into_sorted(),
-                    report.take(),
-                    *watermark.borrow(),
-                ));
+            let is_zero = worker.index() == 0;
+            let kept = is_zero || single_process;
+            WorkerResult {
+                forecasts: kept.then(|| forecasts.take().into_sorted()),
+                table: kept.then(|| table.take().into_sorted()),
+                report: is_zero.then(|| report.take()),
+                watermark: watermark.take(),
             }
         })?;
         if let Some(message) = control.failure() {
             return Err(JobError::Failed(message));
         }
-        let Some((forecasts, hourly, report, watermark)) = gathered.lock().expect("results").take()
-        else {
+        let watermark = results.iter().filter_map(|r| r.watermark).max();
+        let Some(report) = results.iter().find_map(|r| r.report.clone()) else {
             return Ok(None);
         };
-        let forecasts: Vec<ZoneForecast> = forecasts
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(f, _)| f)
-            .collect();
+        let mut forecasts = Vec::new();
+        let mut tables = Vec::new();
+        for result in results {
+            forecasts.extend(result.forecasts.into_iter().flatten());
+            tables.extend(result.table);
+        }
+        // Workers hold disjoint zones; the store writes in (zone, target hour) order.
+        forecasts.sort_unstable();
+        let hourly = SortedTable::merge(tables);
         let result = RunResult {
             forecasts,
             hourly,

@@ -115,7 +115,8 @@ impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, Hou
                     log.insert(resume.epoch - 1, resume.before.clone());
                 }
             }
-            let mut emitted: BTreeMap<(u16, i64), FeatureRow> = BTreeMap::new();
+            // Keyed by (target hour, zone): released rows are a prefix.
+            let mut emitted: BTreeMap<(i64, u16), FeatureRow> = BTreeMap::new();
             let mut current: Option<i64> = None;
             let mut forgotten_before = i64::MIN;
             move |frontiers| {
@@ -193,18 +194,18 @@ impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, Hou
                     let mut session = out.session(&cap);
                     for (zone, t) in affected {
                         let row = history.row(&spec, &offsets, zone, t);
-                        match emitted.get(&(zone, t)) {
+                        match emitted.get(&(t, zone)) {
                             Some(old) if *old == row => continue,
                             Some(old) => session.give((old.clone(), epoch, -1)),
                             None => {}
                         }
                         session.give((row.clone(), epoch, 1));
-                        emitted.insert((zone, t), row);
+                        emitted.insert((t, zone), row);
                     }
                     let keep_from = current.expect("set above") - retention + 1;
-                    // Once per new hour, not per epoch: the scans cost O(state).
+                    // Once per new hour, not per epoch: forgetting scans the history.
                     if keep_from > forgotten_before {
-                        emitted.retain(|(_, t), _| *t >= keep_from);
+                        emitted = emitted.split_off(&(keep_from, 0));
                         history.forget_before(keep_from - reach);
                         forgotten_before = keep_from;
                     }

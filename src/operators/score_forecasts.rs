@@ -91,7 +91,8 @@ impl<'scope> ScoreForecasts<'scope> for VecCollection<'scope, u64, FeatureRow> {
         builder.build(move |_initial| {
             let mut model = model;
             let mut pending: BTreeMap<u64, PendingEpoch> = BTreeMap::new();
-            let mut held: BTreeMap<(u16, i64), (FeatureRow, ZoneForecast)> = BTreeMap::new();
+            // Keyed by (target hour, zone): released forecasts are a prefix.
+            let mut held: BTreeMap<(i64, u16), (FeatureRow, ZoneForecast)> = BTreeMap::new();
             let mut latest_target = i64::MIN;
             let mut released_before = i64::MIN;
             move |frontiers| {
@@ -133,22 +134,23 @@ impl<'scope> ScoreForecasts<'scope> for VecCollection<'scope, u64, FeatureRow> {
                     updates.sort_by_key(|(_, diff)| *diff);
                     let split = updates.partition_point(|(_, diff)| *diff < 0);
                     for (row, _) in &updates[..split] {
-                        let key = (row.zone, row.target_hour);
+                        let key = (row.target_hour, row.zone);
                         if held.get(&key).is_some_and(|(r, _)| r == row) {
                             let (_, forecast) = held.remove(&key).expect("present");
                             session.give((forecast, epoch, -1));
                         }
                     }
                     let inserted: Vec<&FeatureRow> = updates[split..].iter().map(|(row, _)| row).collect();
-                    for (row, forecast) in inserted.iter().zip(score(&model, &inserted)) {
+                    let scored = score(&model, &inserted);
+                    for ((row, _), forecast) in updates.drain(split..).zip(scored) {
                         latest_target = latest_target.max(row.target_hour);
                         session.give((forecast.clone(), epoch, 1));
-                        held.insert((row.zone, row.target_hour), ((*row).clone(), forecast));
+                        held.insert((row.target_hour, row.zone), (row, forecast));
                     }
                     let keep_from = latest_target.saturating_sub(retention - 1);
-                    // Once per new hour, not per epoch: the scan costs O(state).
+                    // Once per new hour, not per epoch.
                     if keep_from > released_before {
-                        held.retain(|(_, t), _| *t >= keep_from);
+                        held = held.split_off(&(keep_from, 0));
                         released_before = keep_from;
                     }
                 }

@@ -11,11 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
 
 use crate::forecast::ZoneForecast;
 use crate::sinks::hourly_table::SortedTable;
 use crate::time::{format_iso, format_utc_ms, now_ms, parse_naive, SECS_PER_HOUR};
+use crate::trip::{HourlyStats, ZoneHour};
 
 /// How long a writer waits for another run's write lock by default (the batch job and the
 /// command line both start from this).
@@ -166,6 +167,45 @@ pub struct BegunRun {
 
 fn hour_text(hour: i64) -> String {
     format_iso(hour * SECS_PER_HOUR)
+}
+
+/// Hour labels, each formatted once per run (a run writes every zone of an hour).
+#[derive(Default)]
+struct HourLabels(std::collections::HashMap<i64, String>);
+
+impl HourLabels {
+    /// Makes the label of `hour`.
+    fn label(&mut self, hour: i64) {
+        self.0.entry(hour).or_insert_with(|| hour_text(hour));
+    }
+
+    /// The label of `hour` (made with [`HourLabels::label`]).
+    fn get(&self, hour: i64) -> &str {
+        &self.0[&hour]
+    }
+}
+
+/// Rows per `INSERT` statement: one statement per row would cost more than the row.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Runs `head (?, ...), (?, ...) ... tail` over `rows`, [`ROWS_PER_STATEMENT`] at a time, and
+/// returns the rows changed.
+fn upsert_all<const N: usize>(
+    tx: &rusqlite::Transaction,
+    head: &str,
+    tail: &str,
+    rows: &[[&dyn ToSql; N]],
+) -> rusqlite::Result<usize> {
+    let sql = |rows: usize| {
+        let group = format!("({})", vec!["?"; N].join(", "));
+        format!("{head} {} {tail}", vec![group; rows].join(", "))
+    };
+    let mut changed = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut statement = tx.prepare_cached(&sql(chunk.len()))?;
+        changed += statement.execute(rusqlite::params_from_iter(chunk.iter().flatten()))?;
+    }
+    Ok(changed)
 }
 
 fn parse_hour(text: &str) -> Option<i64> {
@@ -395,67 +435,104 @@ impl Store {
             }
         }
         let created = format_utc_ms(now_ms());
-        let (mut forecasts, mut changed) = (0u64, 0u64);
+        let mut labels = HourLabels::default();
+        let (forecasts, changed);
         let mut last_target: Option<i64> = None;
         {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO forecasts (zone, target_hour, predicted_pickups, model_version, fallback, run_id, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (zone, target_hour, model_version) DO UPDATE SET
-                       predicted_pickups = excluded.predicted_pickups, fallback = excluded.fallback,
-                       run_id = excluded.run_id, created_at = excluded.created_at
-                     WHERE predicted_pickups IS NOT excluded.predicted_pickups OR fallback IS NOT excluded.fallback",
-                )
-                .map_err(fail)?;
-            for f in &result.forecasts {
-                if from.is_some_and(|h| f.target_hour < h)
-                    || range.to.is_some_and(|h| f.target_hour >= h)
-                {
-                    continue;
-                }
-                forecasts += 1;
+            let kept: Vec<&ZoneForecast> = result
+                .forecasts
+                .iter()
+                .filter(|f| {
+                    from.is_none_or(|h| f.target_hour >= h)
+                        && range.to.is_none_or(|h| f.target_hour < h)
+                })
+                .collect();
+            for f in &kept {
+                labels.label(f.target_hour);
                 last_target = Some(last_target.map_or(f.target_hour, |l| l.max(f.target_hour)));
-                changed += upsert
-                    .execute(params![
+            }
+            forecasts = kept.len() as u64;
+            // The rows to write, then their parameters (pointing into them).
+            let rows: Vec<_> = kept
+                .iter()
+                .map(|f| {
+                    let version = f.model_version.as_str();
+                    (
                         f.zone,
-                        hour_text(f.target_hour),
+                        labels.get(f.target_hour),
                         f.pickups(),
-                        f.model_version,
+                        version,
                         f.fallback,
-                        run_id,
-                        created
-                    ])
-                    .map_err(fail)? as u64;
-            }
+                    )
+                })
+                .collect();
+            let params: Vec<[&dyn ToSql; 7]> = rows
+                .iter()
+                .map(|(zone, hour, pickups, version, fallback)| {
+                    [
+                        zone as &dyn ToSql,
+                        hour,
+                        pickups,
+                        version,
+                        fallback,
+                        &run_id,
+                        &created,
+                    ]
+                })
+                .collect();
+            changed = upsert_all(
+                &tx,
+                "INSERT INTO forecasts (zone, target_hour, predicted_pickups, model_version, fallback, run_id, created_at) VALUES",
+                "ON CONFLICT (zone, target_hour, model_version) DO UPDATE SET
+                   predicted_pickups = excluded.predicted_pickups, fallback = excluded.fallback,
+                   run_id = excluded.run_id, created_at = excluded.created_at
+                 WHERE predicted_pickups IS NOT excluded.predicted_pickups OR fallback IS NOT excluded.fallback",
+                &params,
+            )
+            .map_err(fail)? as u64;
         }
-        let mut hourly = 0u64;
+        let hourly;
         {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO hourly (zone, hour, pickups, mean_distance, mean_fare, mean_total, run_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (zone, hour) DO UPDATE SET pickups = excluded.pickups,
-                       mean_distance = excluded.mean_distance, mean_fare = excluded.mean_fare,
-                       mean_total = excluded.mean_total, run_id = excluded.run_id
-                     WHERE pickups IS NOT excluded.pickups OR mean_distance IS NOT excluded.mean_distance
-                       OR mean_fare IS NOT excluded.mean_fare OR mean_total IS NOT excluded.mean_total",
-                )
-                .map_err(fail)?;
-            for (key, stats) in result.hourly.rows() {
-                upsert
-                    .execute(params![
-                        key.zone,
-                        hour_text(key.hour),
-                        stats.pickups,
-                        stats.distance.mean(),
-                        stats.fare.mean(),
-                        stats.total.mean(),
-                        run_id
-                    ])
-                    .map_err(fail)?;
-                hourly += 1;
+            // In primary-key order (zone, hour): appends to the table's B-tree instead of
+            // splitting pages all over it (hour by hour takes twice as long).
+            let mut sorted: Vec<&(ZoneHour, HourlyStats)> = result.hourly.rows().iter().collect();
+            sorted.sort_unstable_by_key(|(key, _)| (key.zone, key.hour));
+            for (key, _) in &sorted {
+                labels.label(key.hour);
             }
+            let rows: Vec<_> = sorted
+                .iter()
+                .map(|(key, stats)| {
+                    let means = (stats.distance.mean(), stats.fare.mean(), stats.total.mean());
+                    (key.zone, labels.get(key.hour), stats.pickups, means)
+                })
+                .collect();
+            let params: Vec<[&dyn ToSql; 7]> = rows
+                .iter()
+                .map(|(zone, hour, pickups, (distance, fare, total))| {
+                    [
+                        zone as &dyn ToSql,
+                        hour,
+                        pickups,
+                        distance,
+                        fare,
+                        total,
+                        &run_id,
+                    ]
+                })
+                .collect();
+            upsert_all(
+                &tx,
+                "INSERT INTO hourly (zone, hour, pickups, mean_distance, mean_fare, mean_total, run_id) VALUES",
+                "ON CONFLICT (zone, hour) DO UPDATE SET pickups = excluded.pickups,
+                   mean_distance = excluded.mean_distance, mean_fare = excluded.mean_fare,
+                   mean_total = excluded.mean_total, run_id = excluded.run_id
+                 WHERE pickups IS NOT excluded.pickups OR mean_distance IS NOT excluded.mean_distance
+                   OR mean_fare IS NOT excluded.mean_fare OR mean_total IS NOT excluded.mean_total",
+                &params,
+            )
+            .map_err(fail)?;
+            hourly = rows.len() as u64;
         }
         let rejected: u64 = result.rejected_by_reason.values().sum();
         tx.execute(
