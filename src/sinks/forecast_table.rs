@@ -1,16 +1,19 @@
 //! The forecast table: forecast updates in, the current forecast per (zone, target hour) out,
 //! and at the end the final forecasts sorted by zone, then target hour.
 
+use std::collections::BTreeMap;
+
 use crate::forecast::ZoneForecast;
 use crate::trip::{ZoneHour, ZoneHourMap};
 
 /// The forecasts held, with their multiplicities, per (zone, target hour).
 ///
-/// A key holds at most a few forecasts at once (an epoch may insert the new one before it
-/// retracts the old), so each is a short list rather than a map ordered by the whole forecast.
+/// A key nearly always holds one forecast; while an epoch's new forecast and the retraction of
+/// the old one are both pending, the second one waits in a small ordered map.
 #[derive(Clone, Debug, Default)]
 pub struct ForecastTable {
-    rows: ZoneHourMap<Vec<(ZoneForecast, isize)>>,
+    rows: ZoneHourMap<(ZoneForecast, isize)>,
+    others: BTreeMap<ZoneForecast, isize>,
 }
 
 impl ForecastTable {
@@ -21,19 +24,38 @@ impl ForecastTable {
                 hour: forecast.target_hour,
                 zone: forecast.zone,
             };
-            let held = self.rows.entry(key).or_default();
-            match held.iter_mut().position(|(f, _)| *f == forecast) {
-                Some(i) => {
-                    held[i].1 += diff;
-                    if held[i].1 == 0 {
-                        held.swap_remove(i);
+            match self.rows.get_mut(&key) {
+                None => {
+                    self.rows.insert(key, (forecast, diff));
+                }
+                Some((held, count)) if *held == forecast => {
+                    *count += diff;
+                    if *count == 0 {
+                        self.rows.remove(&key);
+                        self.promote(key);
                     }
                 }
-                None => held.push((forecast, diff)),
+                Some(_) => {
+                    let count = self.others.entry(forecast).or_default();
+                    *count += diff;
+                    if *count == 0 {
+                        self.others.retain(|_, n| *n != 0);
+                    }
+                }
             }
-            if held.is_empty() {
-                self.rows.remove(&key);
-            }
+        }
+    }
+
+    /// Moves a waiting forecast of `key`, if any, into the main table.
+    fn promote(&mut self, key: ZoneHour) {
+        let waiting = self
+            .others
+            .keys()
+            .find(|f| f.zone == key.zone && f.target_hour == key.hour)
+            .cloned();
+        if let Some(forecast) = waiting {
+            let count = self.others.remove(&forecast).expect("present");
+            self.rows.insert(key, (forecast, count));
         }
     }
 
@@ -42,7 +64,7 @@ impl ForecastTable {
         let mut forecasts: Vec<ZoneForecast> = self
             .rows
             .into_values()
-            .flatten()
+            .chain(self.others)
             .filter(|(_, n)| *n > 0)
             .map(|(f, _)| f)
             .collect();
@@ -72,6 +94,17 @@ mod tests {
         // The new forecast arrives before the old one's retraction.
         table.apply([(forecast(2, 10, 6), 1), (forecast(2, 10, 5), -1)]);
         table.apply([(forecast(1, 11, 7), -1)]);
-        assert_eq!(table.into_sorted(), vec![forecast(2, 10, 6)]);
+        // Three at once; the held one goes first.
+        table.apply([
+            (forecast(3, 9, 1), 1),
+            (forecast(3, 9, 2), 1),
+            (forecast(3, 9, 3), 1),
+        ]);
+        table.apply([(forecast(3, 9, 1), -1), (forecast(3, 9, 3), -1)]);
+        assert_eq!(table.others.len(), 0);
+        assert_eq!(
+            table.into_sorted(),
+            vec![forecast(2, 10, 6), forecast(3, 9, 2)]
+        );
     }
 }

@@ -188,13 +188,14 @@ impl HourLabels {
 /// Rows per `INSERT` statement: one statement per row would cost more than the row.
 const ROWS_PER_STATEMENT: usize = 64;
 
-/// Runs `head (?, ...), (?, ...) ... tail` over `rows`, [`ROWS_PER_STATEMENT`] at a time, and
-/// returns the rows changed.
-fn upsert_all<const N: usize>(
+/// Runs `head (?, ...), (?, ...) ... tail` over `rows` (each bound with `params`),
+/// [`ROWS_PER_STATEMENT`] at a time, and returns the rows changed.
+fn upsert_all<R, const N: usize>(
     tx: &rusqlite::Transaction,
     head: &str,
     tail: &str,
-    rows: &[[&dyn ToSql; N]],
+    rows: &[R],
+    params: impl for<'a> Fn(&'a R) -> [&'a dyn ToSql; N],
 ) -> rusqlite::Result<usize> {
     let sql = |rows: usize| {
         let group = format!("({})", vec!["?"; N].join(", "));
@@ -203,7 +204,8 @@ fn upsert_all<const N: usize>(
     let mut changed = 0;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut statement = tx.prepare_cached(&sql(chunk.len()))?;
-        changed += statement.execute(rusqlite::params_from_iter(chunk.iter().flatten()))?;
+        let bound = chunk.iter().flat_map(&params);
+        changed += statement.execute(rusqlite::params_from_iter(bound))?;
     }
     Ok(changed)
 }
@@ -452,7 +454,6 @@ impl Store {
                 last_target = Some(last_target.map_or(f.target_hour, |l| l.max(f.target_hour)));
             }
             forecasts = kept.len() as u64;
-            // The rows to write, then their parameters (pointing into them).
             let rows: Vec<_> = kept
                 .iter()
                 .map(|f| {
@@ -466,20 +467,6 @@ impl Store {
                     )
                 })
                 .collect();
-            let params: Vec<[&dyn ToSql; 7]> = rows
-                .iter()
-                .map(|(zone, hour, pickups, version, fallback)| {
-                    [
-                        zone as &dyn ToSql,
-                        hour,
-                        pickups,
-                        version,
-                        fallback,
-                        &run_id,
-                        &created,
-                    ]
-                })
-                .collect();
             changed = upsert_all(
                 &tx,
                 "INSERT INTO forecasts (zone, target_hour, predicted_pickups, model_version, fallback, run_id, created_at) VALUES",
@@ -487,7 +474,10 @@ impl Store {
                    predicted_pickups = excluded.predicted_pickups, fallback = excluded.fallback,
                    run_id = excluded.run_id, created_at = excluded.created_at
                  WHERE predicted_pickups IS NOT excluded.predicted_pickups OR fallback IS NOT excluded.fallback",
-                &params,
+                &rows,
+                |(zone, hour, pickups, version, fallback)| {
+                    [zone, hour, pickups, version, fallback, &run_id, &created]
+                },
             )
             .map_err(fail)? as u64;
         }
@@ -507,20 +497,6 @@ impl Store {
                     (key.zone, labels.get(key.hour), stats.pickups, means)
                 })
                 .collect();
-            let params: Vec<[&dyn ToSql; 7]> = rows
-                .iter()
-                .map(|(zone, hour, pickups, (distance, fare, total))| {
-                    [
-                        zone as &dyn ToSql,
-                        hour,
-                        pickups,
-                        distance,
-                        fare,
-                        total,
-                        &run_id,
-                    ]
-                })
-                .collect();
             upsert_all(
                 &tx,
                 "INSERT INTO hourly (zone, hour, pickups, mean_distance, mean_fare, mean_total, run_id) VALUES",
@@ -529,7 +505,10 @@ impl Store {
                    mean_total = excluded.mean_total, run_id = excluded.run_id
                  WHERE pickups IS NOT excluded.pickups OR mean_distance IS NOT excluded.mean_distance
                    OR mean_fare IS NOT excluded.mean_fare OR mean_total IS NOT excluded.mean_total",
-                &params,
+                &rows,
+                |(zone, hour, pickups, (distance, fare, total))| {
+                    [zone, hour, pickups, distance, fare, total, &run_id]
+                },
             )
             .map_err(fail)?;
             hourly = rows.len() as u64;
