@@ -98,11 +98,47 @@ fn score_block(columns: &[u8], trees: &[SymmetricTree], sums: &mut [f64]) {
     score_block_generic(columns, trees, sums);
 }
 
-/// [`score_block_generic`] compiled for AVX2 (32 comparisons an instruction).
+/// [`score_block_generic`] for AVX2: 32 comparisons an instruction, and the leaf values of
+/// four rows fetched by one gather and added by one vector addition (the same additions in
+/// the same order, so the same bits).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn score_block_avx2(columns: &[u8], trees: &[SymmetricTree], sums: &mut [f64]) {
-    score_block_generic(columns, trees, sums);
+    use std::arch::x86_64::{
+        __m128i, _mm256_add_pd, _mm256_i32gather_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+        _mm_cvtepu8_epi32, _mm_cvtsi32_si128,
+    };
+    let n = sums.len();
+    let whole = n / 4 * 4;
+    let mut leaf = [0u8; BLOCK];
+    let leaf = &mut leaf[..n];
+    for tree in trees {
+        leaf.fill(0);
+        for (&feature, &bin) in tree.features.iter().zip(&tree.bins) {
+            let column = &columns[usize::from(feature) * BLOCK..][..n];
+            for (l, &b) in leaf.iter_mut().zip(column) {
+                *l = (*l << 1) | u8::from(b > bin);
+            }
+        }
+        // Leaf numbers have as many bits as the tree has levels; the gather reads unchecked.
+        assert!(tree.leaves.len() >= 1 << tree.features.len());
+        let leaves = tree.leaves.as_ptr();
+        for (at, four) in leaf[..whole].chunks_exact(4).enumerate() {
+            let numbers: __m128i = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(i32::from_le_bytes([
+                four[0], four[1], four[2], four[3],
+            ])));
+            // SAFETY: each number is below `tree.leaves.len()` (asserted above), and
+            // `4 * at + 3 < whole <= sums.len()`.
+            unsafe {
+                let values = _mm256_i32gather_pd::<8>(leaves, numbers);
+                let sum = sums.as_mut_ptr().add(4 * at);
+                _mm256_storeu_pd(sum, _mm256_add_pd(_mm256_loadu_pd(sum), values));
+            }
+        }
+        for (sum, &l) in sums[whole..].iter_mut().zip(&leaf[whole..]) {
+            *sum += tree.leaves[usize::from(l)];
+        }
+    }
 }
 
 #[inline(always)]
