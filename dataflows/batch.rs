@@ -3,13 +3,15 @@
 //! SQLite prediction database in one transaction.
 //!
 //! ```text
-//! Source ─► forecast::build_streams ─(ZoneForecast, epoch, ±1)─► sink_epochs (worker 0) ─► final forecast per (zone, target hour) ─┐
-//!                  ├─((ZoneHour, HourlyStats), epoch, ±1)─► sink_epochs (worker 0) ─► HourlyTable ──────────────────────────────────┼─► Store::complete_run
-//!                  └─Report─► sink_reports (worker 0) ─► RunReport ─────────────────────────────────────────────────────────────────┘
+//! Source ─► forecast::build_streams ─(ZoneForecast, epoch, ±1)─► sink_local_epochs ─► ForecastTable (per worker) ─► final forecasts ─┐
+//!                  ├─((ZoneHour, HourlyStats), epoch, ±1)─► sink_local_epochs ─► HourlyTable (per worker) ─► SortedTable::merge ──────┼─► Store::complete_run
+//!                  └─Report─► sink_reports (worker 0) ─► RunReport ───────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! It is the streaming job's dataflow, unchanged: the batch table equals the streaming job's
-//! final forecasts row for row (a test proves it on the real green-taxi month).
+//! On one process each worker keeps the keys it computes; with several processes the two
+//! tables are gathered on worker 0 (`sink_epochs`) instead. It is the streaming job's dataflow,
+//! unchanged: the batch table equals the streaming job's final forecasts row for row (a test
+//! proves it on the real green-taxi month).
 
 use std::cell::RefCell;
 use std::path::PathBuf;

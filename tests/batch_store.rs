@@ -524,3 +524,86 @@ fn a_version_1_database_is_migrated_and_its_stuck_runs_abandoned() {
         .unwrap();
     assert_eq!(version, zonecast::store::SCHEMA_VERSION);
 }
+
+/// The hourly rows a run wrote, without run ids.
+type HourlyRows = Vec<(u16, String, i64, Option<f64>, Option<f64>, Option<f64>)>;
+
+fn hourly_rows(db: &Path) -> HourlyRows {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut query = conn
+        .prepare("SELECT zone, hour, pickups, mean_distance, mean_fare, mean_total FROM hourly ORDER BY zone, hour")
+        .unwrap();
+    let rows = query
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[test]
+fn the_same_tables_on_1_2_and_4_workers_and_2_processes() {
+    // Three weeks of seeded trips, some delivered hours late; a model that needs a week.
+    let dir = tempfile::tempdir().unwrap();
+    let input = trips(dir.path(), "trips.parquet", 21);
+    let model = model(Baseline::SameHourLastWeek);
+    let tables = |db: &Path| (rows(db), hourly_rows(db));
+    let one = dir.path().join("w1.sqlite");
+    let outcome = batch(vec![input.clone()], model.clone(), &one)
+        .run()
+        .unwrap();
+    assert!(outcome.report.late > 0, "the input should have late trips");
+    let expected = tables(&one);
+    assert!(expected.0.len() > 5_000 && expected.1.len() > 5_000);
+    for workers in [2, 4] {
+        let db = dir.path().join(format!("w{workers}.sqlite"));
+        let mut job = batch(vec![input.clone()], model.clone(), &db);
+        job.cluster = zonecast::runtime::Cluster::threads(workers);
+        job.run().unwrap();
+        assert!(tables(&db) == expected, "{workers} workers differ from one");
+    }
+    // Two processes of two workers: process 0 writes the database.
+    let model_file = dir.path().join("model.bin");
+    model.save(&model_file).unwrap();
+    let hosts = common::process::two_process_hostfile(dir.path());
+    let db = dir.path().join("p2.sqlite");
+    let command = |process: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"));
+        command.arg("batch").arg("--input").arg(&input);
+        command.arg("--model").arg(&model_file).arg("--db").arg(&db);
+        command.args([
+            "--quiet",
+            "--workers",
+            "2",
+            "--processes",
+            "2",
+            "--process",
+            process,
+        ]);
+        command.arg("--hostfile").arg(&hosts);
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let (leader, follower) = (command("0"), command("1"));
+    for child in [leader, follower] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        tables(&db) == expected,
+        "two processes differ from one worker"
+    );
+}
