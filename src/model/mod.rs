@@ -437,8 +437,12 @@ impl ModelFile {
                 "content hash {expected} does not match version {version}"
             )));
         }
-        if let Fitted::SymmetricGbdt(gbdt) = &model.fitted {
-            gbdt.check().map_err(corrupt)?;
+        // A crafted file must be refused here, not panic while scoring.
+        let width = model.spec.names().len();
+        match &model.fitted {
+            Fitted::SymmetricGbdt(gbdt) => gbdt.check(width).map_err(corrupt)?,
+            Fitted::Gbdt(gbdt) => gbdt.check(width).map_err(corrupt)?,
+            _ => {}
         }
         model.offsets = model.spec.offsets();
         model.format = encoding::FORMAT; // saved again, a format 1 model is written framed

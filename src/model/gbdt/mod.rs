@@ -217,6 +217,39 @@ impl Gbdt {
         self.trees.len()
     }
 
+    /// Checks what decoding a file cannot, for rows of `width` features: the model takes
+    /// `width` features, and every tree's arrays have one entry per node, its splits name one
+    /// of them, and its children come after their parent within the tree (so every walk ends).
+    /// Says what is wrong.
+    pub fn check(&self, width: usize) -> Result<(), String> {
+        if self.features != width {
+            return Err(format!(
+                "the trees take {} features, the feature spec makes {width}",
+                self.features
+            ));
+        }
+        for (t, tree) in self.trees.iter().enumerate() {
+            let n = tree.left.len();
+            let same = [tree.feature.len(), tree.threshold.len(), tree.right.len()];
+            let fits = n > 0
+                && tree.value.len() == n
+                && same.iter().all(|&len| len == n)
+                && (0..n).all(|node| {
+                    let child = |c: u32| (node + 1..n).contains(&(c as usize));
+                    tree.left[node] == u32::MAX
+                        || (child(tree.left[node])
+                            && child(tree.right[node])
+                            && (tree.feature[node] as usize) < width)
+                });
+            if !fits {
+                return Err(format!(
+                    "tree {t} is not a well-formed tree over {width} features"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The forecast for one feature vector.
     pub fn predict(&self, x: &[f64]) -> f64 {
         let raw = self.trees.iter().fold(self.base, |sum, t| sum + t.score(x));
@@ -293,6 +326,47 @@ mod tests {
                 / vy.len() as f64;
             assert!((direct - mae).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn a_crafted_tree_is_refused() {
+        let (x, y) = data(5, 500);
+        let params = GbdtParams {
+            rounds: 3,
+            ..GbdtParams::default()
+        };
+        let model = Gbdt::fit(&x, &y, (&x, &y), params, &mut |_, _| {}).unwrap();
+        assert_eq!(model.check(5), Ok(()));
+        assert!(model.check(4).unwrap_err().contains("feature spec makes 4"));
+        let mut far = model.clone();
+        far.trees[1].feature[0] = 7;
+        assert!(far.check(5).unwrap_err().contains("tree 1"));
+        let mut cycle = model.clone();
+        cycle.trees[0].left[0] = 0;
+        assert!(cycle.check(5).unwrap_err().contains("tree 0"));
+        let mut short = model;
+        short.trees[2].value.pop();
+        assert!(short.check(5).unwrap_err().contains("tree 2"));
+    }
+
+    #[test]
+    fn a_crafted_model_file_is_refused_on_load() {
+        use crate::model::{Fitted, ModelFile, ModelKind};
+        // Lags 1 and 2, hour, weekday, weekend: the 5 features of the test rows.
+        let spec = crate::features::FeatureSpec::new(vec![1, 2], 0);
+        assert_eq!(spec.names().len(), 5);
+        let (x, y) = data(5, 500);
+        let params = GbdtParams {
+            rounds: 3,
+            ..GbdtParams::default()
+        };
+        let mut model = Gbdt::fit(&x, &y, (&x, &y), params, &mut |_, _| {}).unwrap();
+        model.trees[0].feature[0] = 9;
+        let fitted = Fitted::Gbdt(model);
+        let file = ModelFile::new(ModelKind::Gbdt, spec, fitted, (0, 0), Default::default());
+        let path = std::path::Path::new("crafted.model");
+        let error = ModelFile::from_bytes(&file.to_bytes(), path).unwrap_err();
+        assert!(error.to_string().contains("tree 0"), "{error}");
     }
 
     #[test]

@@ -158,10 +158,18 @@ impl SymmetricGbdt {
             .collect()
     }
 
-    /// Checks what decoding a file cannot: the cuts of every feature are at most 255,
-    /// ascending and numbers, and every tree's levels name a feature and cut the model has and
-    /// its leaves number `2^levels`. Says what is wrong.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks what decoding a file cannot, for rows of `width` features (before the zone
+    /// encoding's): the model has cuts for those (and the encoding's), the cuts of every
+    /// feature are at most 255, ascending and numbers, and every tree's levels name a feature
+    /// and cut the model has and its leaves number `2^levels`. Says what is wrong.
+    pub fn check(&self, width: usize) -> Result<(), String> {
+        let expected = width + usize::from(self.zone_encoding.is_some());
+        if self.cuts.len() != expected {
+            return Err(format!(
+                "the trees take {} features, the feature spec makes {expected}",
+                self.cuts.len()
+            ));
+        }
         for (f, cuts) in self.cuts.iter().enumerate() {
             let ordered = cuts.windows(2).all(|w| w[0] < w[1]) && !cuts.iter().any(|c| c.is_nan());
             if cuts.len() > MAX_CUTS || !ordered {
@@ -214,7 +222,7 @@ mod tests {
             let a = SymmetricGbdt::fit(&x, &y, (&vx, &vy), p, &mut |_, _| {}).unwrap();
             let b = SymmetricGbdt::fit(&x, &y, (&vx, &vy), p, &mut |_, _| {}).unwrap();
             assert_eq!(a, b, "same data, same model");
-            a.check().unwrap();
+            a.check(a.cuts.len()).unwrap();
             let mean = vy.iter().sum::<f64>() / vy.len() as f64;
             let constant: f64 = vy.iter().map(|v| (v - mean).abs()).sum::<f64>() / vy.len() as f64;
             let mae = *a.validation_mae.last().unwrap();
@@ -274,9 +282,15 @@ mod tests {
         p.rounds = 3;
         let mut model = SymmetricGbdt::fit(&x, &y, (&x, &y), p, &mut |_, _| {}).unwrap();
         model.trees[0].features[0] = 99;
-        assert!(model.check().unwrap_err().contains("tree 0"));
+        assert!(model
+            .check(model.cuts.len())
+            .unwrap_err()
+            .contains("tree 0"));
         let mut unordered = SymmetricGbdt::fit(&x, &y, (&x, &y), p, &mut |_, _| {}).unwrap();
         unordered.cuts[1].reverse();
-        assert!(unordered.check().unwrap_err().contains("feature 1"));
+        assert!(unordered
+            .check(unordered.cuts.len())
+            .unwrap_err()
+            .contains("feature 1"));
     }
 }
