@@ -74,11 +74,7 @@ pub struct TrainArgs {
 }
 
 fn parse_shape(text: &str) -> Result<TreeShape, String> {
-    match text {
-        "symmetric" | "oblivious" => Ok(TreeShape::Symmetric),
-        "leaf-wise" | "leafwise" => Ok(TreeShape::LeafWise),
-        other => Err(format!("{other:?}: use symmetric or leaf-wise")),
-    }
+    text.parse()
 }
 
 /// Writes `data` as CSV: the spec's feature names, then `zone,target_hour,target`.

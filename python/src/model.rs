@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use zonecast::features::{FeatureRow, FeatureSpec};
 use zonecast::model::external::ExternalModel as Engine;
+use zonecast::model::gbdt::{GbdtParams, TreeShape};
 use zonecast::model::train::{evaluate as evaluate_model, train as train_model, TrainConfig};
 use zonecast::model::{ModelFile, ModelKind};
 
@@ -158,7 +159,7 @@ impl Model {
 
 /// Trains a native model on the inputs' history.
 #[pyfunction]
-#[pyo3(signature = (inputs, until, kind, lags, same_hour_weeks, trends, validation_hours, columns, workers, zone_encoding))]
+#[pyo3(signature = (inputs, until, kind, lags, same_hour_weeks, trends, validation_hours, columns, workers, zone_encoding, trees=None, depth=None, rounds=None, learning_rate=None, max_leaves=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     py: Python<'_>,
@@ -172,8 +173,21 @@ pub fn train(
     columns: Vec<String>,
     workers: usize,
     zone_encoding: bool,
+    trees: Option<&str>,
+    depth: Option<usize>,
+    rounds: Option<usize>,
+    learning_rate: Option<f64>,
+    max_leaves: Option<usize>,
 ) -> PyResult<Model> {
     let kind: ModelKind = kind.parse().map_err(errors::model)?;
+    let mut gbdt = GbdtParams::default();
+    if let Some(trees) = trees {
+        gbdt.shape = trees.parse::<TreeShape>().map_err(errors::value)?;
+    }
+    gbdt.depth = depth.unwrap_or(gbdt.depth);
+    gbdt.rounds = rounds.unwrap_or(gbdt.rounds).max(1);
+    gbdt.learning_rate = learning_rate.unwrap_or(gbdt.learning_rate);
+    gbdt.max_leaves = max_leaves.unwrap_or(gbdt.max_leaves).max(2);
     let inputs = history::inputs(inputs)?;
     let history = history::load(py, inputs, history::column_map(columns)?, workers)?;
     let end = history.last_hour().map_or(0, |h| h + 1);
@@ -182,6 +196,7 @@ pub fn train(
     config.spec = FeatureSpec::new(lags, same_hour_weeks).with_trends(trends);
     config.validation_hours = validation_hours;
     config.zone_encoding = zone_encoding;
+    config.gbdt = gbdt;
     let trained = py
         .detach(|| train_model(&history, &config, &mut |line| tracing::info!("{line}")))
         .map_err(errors::model)?;

@@ -117,3 +117,23 @@ def test_the_zone_encoded_default_model_equals_the_cli_one(trips: Path, small_sp
     np.testing.assert_array_equal(mine.predict(f), cli.predict(f))
     with pytest.raises(zc.ModelError, match="zone encoding is for gbdt"):
         zc.train([trips], until="2024-02-03", model="ridge", spec=small_spec, zone_encoding=True)
+
+
+def test_boosting_settings_equal_the_cli_flags(trips: Path, small_spec: zc.FeatureSpec, workdir: Path) -> None:
+    lags = ",".join(str(lag) for lag in small_spec.lags)
+    run_cli("train", "--input", trips, "--until", "2024-02-03", "--lags", lags, "--same-hour-weeks",
+            str(small_spec.same_hour_weeks), "--trees", "leaf-wise", "--rounds", "40", "--learning-rate",
+            "0.05", "--max-leaves", "15", "--out", workdir / "leaves.bin")
+    cli = zc.Model.load(workdir / "leaves.bin")
+    mine = zc.train([trips], until="2024-02-03", spec=small_spec, trees="leaf-wise", rounds=40,
+                    learning_rate=0.05, max_leaves=15)
+    assert (mine.kind, mine.version) == ("gbdt", cli.version)
+    shallow = zc.train([trips], until="2024-02-03", spec=small_spec, depth=3, rounds=40)
+    assert shallow.version not in (mine.version, zc.train([trips], until="2024-02-03", spec=small_spec,
+                                                           rounds=40).version)
+    with pytest.raises(ValueError, match="use symmetric or leaf-wise"):
+        zc.train([trips], until="2024-02-03", spec=small_spec, trees="round")
+    with pytest.raises(zc.ModelError, match="learning rate of 0 cannot boost"):
+        zc.train([trips], until="2024-02-03", spec=small_spec, learning_rate=0.0)
+    with pytest.raises(zc.ModelError, match="1 to 8 levels deep"):
+        zc.train([trips], until="2024-02-03", spec=small_spec, depth=9)

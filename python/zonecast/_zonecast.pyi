@@ -126,6 +126,11 @@ def train(
     columns: list[str],
     workers: int,
     zone_encoding: bool,
+    trees: str | None = None,
+    depth: int | None = None,
+    rounds: int | None = None,
+    learning_rate: float | None = None,
+    max_leaves: int | None = None,
 ) -> Model: ...
 def evaluate(
     inputs: list[Any],

@@ -156,15 +156,24 @@ AnyModel = Model | PyModel
 
 def train(inputs: Any, until: Any = None, model: str = "gbdt", spec: FeatureSpec | None = None,
           validation_hours: int | None = None, columns: Mapping[str, str] | None = None,
-          workers: int = 2, zone_encoding: bool = False) -> Model:
+          workers: int = 2, zone_encoding: bool = False, trees: str | None = None,
+          depth: int | None = None, rounds: int | None = None,
+          learning_rate: float | None = None, max_leaves: int | None = None) -> Model:
     """Trains a native model (``gbdt``, the default; ``rf``, ``ridge`` or a baseline) on target hours before ``until``
     (default: the end of the data); the last week (or quarter of a shorter range) is held out
     and reported in ``Model.validation``. ``zone_encoding=True`` (``gbdt`` only) adds the zone's
-    mean pickups over the training rows as a feature, as ``zonecast train --zone-encoding``."""
+    mean pickups over the training rows as a feature, as ``zonecast train --zone-encoding``.
+
+    The boosting settings apply to ``gbdt`` only and default to the engine's, which need no
+    tuning for taxi counts: ``trees`` ``"symmetric"`` (default) or ``"leaf-wise"``, ``depth``
+    (symmetric trees, 1 to 8, default 6), ``rounds`` (at most; training stops early on the
+    validation hours; default 2000), ``learning_rate`` (above 0, at most 1; default 0.1) and
+    ``max_leaves`` (leaf-wise trees, default 63), as ``zonecast train``'s flags of those names."""
     spec = spec or FeatureSpec()
     native = _zonecast.train(native_inputs(inputs, columns), hour_of(until), model, list(spec.lags),
                              spec.same_hour_weeks, spec.trends, validation_hours,
-                             column_overrides(columns), int(workers), bool(zone_encoding))
+                             column_overrides(columns), int(workers), bool(zone_encoding),
+                             trees, depth, rounds, learning_rate, max_leaves)
     return Model(native)
 
 

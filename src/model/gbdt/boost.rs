@@ -21,15 +21,22 @@ pub(super) type GrowRound<'a> =
     &'a mut dyn FnMut(&[[f64; 2]], Option<&[u32]>, &mut [f64], &mut [f64]);
 
 /// The feature count of rows `x`, after checking there are rows, features, and a target for
-/// every training and validation row.
+/// every training and validation row, and that the learning rate is above 0 and at most 1.
 pub(super) fn check_inputs(
     x: &[Vec<f64>],
     y: &[f64],
     valid: (&[Vec<f64>], &[f64]),
+    params: &GbdtParams,
 ) -> Result<usize, String> {
     let features = x.first().map_or(0, Vec::len);
     if x.is_empty() || features == 0 || x.len() != y.len() || valid.0.len() != valid.1.len() {
         return Err("boosting needs rows and targets of equal count".into());
+    }
+    if !(params.learning_rate > 0.0 && params.learning_rate <= 1.0) {
+        return Err(format!(
+            "a learning rate of {} cannot boost: use a number above 0 and at most 1 (0.1 by default)",
+            params.learning_rate
+        ));
     }
     Ok(features)
 }

@@ -49,6 +49,19 @@ pub enum TreeShape {
     LeafWise,
 }
 
+impl std::str::FromStr for TreeShape {
+    type Err = String;
+
+    /// `symmetric` (or `oblivious`) and `leaf-wise` (or `leafwise`).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "symmetric" | "oblivious" => Ok(TreeShape::Symmetric),
+            "leaf-wise" | "leafwise" => Ok(TreeShape::LeafWise),
+            other => Err(format!("trees {other:?}: use symmetric or leaf-wise")),
+        }
+    }
+}
+
 /// GBDT settings. The defaults (symmetric trees of depth 6, learning rate 0.1, at most 2000
 /// rounds) need no tuning for taxi counts; for leaf-wise trees LightGBM's usual settings are a
 /// learning rate of 0.05 and 1000 rounds, which `benches/evaluate_vs_lightgbm.sh` passes.
@@ -163,7 +176,7 @@ impl Gbdt {
         params: GbdtParams,
         progress: RoundReport<'_>,
     ) -> Result<Gbdt, String> {
-        let features = boost::check_inputs(x, y, valid)?;
+        let features = boost::check_inputs(x, y, valid, &params)?;
         let bins = bins::Bins::fit(x, features);
         let binned = bins.apply(x);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

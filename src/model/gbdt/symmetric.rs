@@ -67,7 +67,7 @@ impl SymmetricGbdt {
         params: GbdtParams,
         progress: RoundReport<'_>,
     ) -> Result<SymmetricGbdt, String> {
-        let features = boost::check_inputs(x, y, valid)?;
+        let features = boost::check_inputs(x, y, valid, &params)?;
         if !(1..=symmetric_score::MAX_DEPTH).contains(&params.depth) {
             return Err(format!(
                 "symmetric trees are 1 to {} levels deep, not {}",
