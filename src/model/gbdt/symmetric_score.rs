@@ -113,13 +113,7 @@ fn score_block_avx2(columns: &[u8], trees: &[SymmetricTree], sums: &mut [f64]) {
     let mut leaf = [0u8; BLOCK];
     let leaf = &mut leaf[..n];
     for tree in trees {
-        leaf.fill(0);
-        for (&feature, &bin) in tree.features.iter().zip(&tree.bins) {
-            let column = &columns[usize::from(feature) * BLOCK..][..n];
-            for (l, &b) in leaf.iter_mut().zip(column) {
-                *l = (*l << 1) | u8::from(b > bin);
-            }
-        }
+        leaf_numbers(columns, tree, leaf);
         // Leaf numbers have as many bits as the tree has levels; the gather reads unchecked.
         assert!(tree.leaves.len() >= 1 << tree.features.len());
         let leaves = tree.leaves.as_ptr();
@@ -141,19 +135,27 @@ fn score_block_avx2(columns: &[u8], trees: &[SymmetricTree], sums: &mut [f64]) {
     }
 }
 
+/// Each row's leaf number in `tree`, a level at a time from the block's bin columns (inlined,
+/// so it compiles to the caller's vector instructions).
+#[inline(always)]
+fn leaf_numbers(columns: &[u8], tree: &SymmetricTree, leaf: &mut [u8]) {
+    let n = leaf.len();
+    leaf.fill(0);
+    for (&feature, &bin) in tree.features.iter().zip(&tree.bins) {
+        let column = &columns[usize::from(feature) * BLOCK..][..n];
+        for (l, &b) in leaf.iter_mut().zip(column) {
+            *l = (*l << 1) | u8::from(b > bin);
+        }
+    }
+}
+
 #[inline(always)]
 fn score_block_generic(columns: &[u8], trees: &[SymmetricTree], sums: &mut [f64]) {
     let n = sums.len();
     let mut leaf = [0u8; BLOCK];
     let leaf = &mut leaf[..n];
     for tree in trees {
-        leaf.fill(0);
-        for (&feature, &bin) in tree.features.iter().zip(&tree.bins) {
-            let column = &columns[usize::from(feature) * BLOCK..][..n];
-            for (l, &b) in leaf.iter_mut().zip(column) {
-                *l = (*l << 1) | u8::from(b > bin);
-            }
-        }
+        leaf_numbers(columns, tree, leaf);
         for (sum, &l) in sums.iter_mut().zip(leaf.iter()) {
             *sum += tree.leaves[usize::from(l)];
         }
