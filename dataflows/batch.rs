@@ -223,15 +223,13 @@ impl BatchJob {
                 let keep_hourly = move |_, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
                     t.borrow_mut().apply(&updates);
                 };
+                let (forecasts, hourly) = (streams.forecasts, streams.hourly);
                 if single_process {
-                    let forecasts = streams.forecasts;
                     forecasts.sink_local_epochs_named("SinkForecasts", keep_forecasts);
-                    let hourly = streams.hourly;
                     hourly.sink_local_epochs_named("SinkHourly", keep_hourly);
                 } else {
-                    let forecasts = streams.forecasts;
                     forecasts.sink_epochs_named("SinkForecasts", keep_forecasts);
-                    streams.hourly.sink_epochs_named("SinkHourly", keep_hourly);
+                    hourly.sink_epochs_named("SinkHourly", keep_hourly);
                 }
                 use timely::dataflow::operators::Inspect;
                 streams.states.inspect(move |state| {
@@ -272,8 +270,9 @@ impl BatchJob {
             forecasts.extend(result.forecasts.into_iter().flatten());
             tables.extend(result.table);
         }
-        // Workers hold disjoint zones; the store writes in (zone, target hour) order.
-        forecasts.sort_unstable();
+        // Workers hold disjoint zones and each list is sorted: a stable sort merges the runs.
+        // The store writes in (zone, target hour) order.
+        forecasts.sort();
         let hourly = SortedTable::merge(tables);
         let result = RunResult {
             forecasts,
