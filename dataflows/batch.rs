@@ -3,13 +3,17 @@
 //! SQLite prediction database in one transaction.
 //!
 //! ```text
-//! Source ─► forecast::build_streams ─(ZoneForecast, epoch, ±1)─► sink_local_epochs ─► ForecastTable (per worker) ─► final forecasts ─┐
-//!                  ├─((ZoneHour, HourlyStats), epoch, ±1)─► sink_local_epochs ─► HourlyTable (per worker) ─► SortedTable::merge ──────┼─► Store::complete_run
-//!                  └─Report─► sink_reports (worker 0) ─► RunReport ───────────────────────────────────────────────────────────────────┘
+//! Source ─► forecast::build_streams ─(ZoneForecast, epoch, ±1)─► sink_final ─► ForecastTable ─(final rows)─┐
+//!                  ├─((ZoneHour, HourlyStats), epoch, ±1)─► sink_final ─► HourlyTable ─(final rows)───────┼─► RunWriter thread ─► SQLite
+//!                  ├─WatermarkState (epoch + 1) ─► both sink_finals (what is final)                          │   (one transaction at the end)
+//!                  └─Report─► sink_reports (worker 0) ─► RunReport ─► RunSummary ────────────────────────────┘
 //! ```
 //!
-//! On one process each worker keeps the keys it computes; with several processes the two
-//! tables are gathered on worker 0 (`sink_epochs`) instead. It is the streaming job's dataflow,
+//! A forecast is final once its target hour is older than the retention (it is no longer
+//! corrected), an hourly row once every later on-time trip is newer than its hour; the sinks
+//! release those rows epoch by epoch, so the tables held stay the size of that window, and the
+//! rest when the input ends. On one process each worker releases its own keys; with several
+//! processes everything is gathered on worker 0 instead. It is the streaming job's dataflow,
 //! unchanged: the batch table equals the streaming job's final forecasts row for row (a test
 //! proves it on the real green-taxi month).
 
@@ -21,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use crate::dataflows::aggregate::DEFAULT_BATCH_ROWS;
 use crate::dataflows::forecast::{build_streams, ForecastPolicy};
-use crate::forecast::ZoneForecast;
 use crate::jobs::workers::{run_workers, step_until_done};
 use crate::jobs::{
     JobAddresses, JobControl, JobError, JobHandle, PreparedSource, Source, SourceSettings,
@@ -31,20 +34,18 @@ use crate::progress::Progress;
 use crate::report::RunReport;
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
-use crate::sinks::epochs::EpochUpdates;
+use crate::sinks::final_rows::{FinalTable, SinkFinal};
 use crate::sinks::forecast_table::ForecastTable;
-use crate::sinks::hourly_table::{HourlyTable, SortedTable};
-use crate::sinks::{SinkEpochs, SinkReports};
-use crate::store::{HourRange, RunResult, RunStart, Store, Written, DEFAULT_LOCK_TIMEOUT};
-use crate::trip::{HourlyStats, ZoneHour};
+use crate::sinks::hourly_table::HourlyTable;
+use crate::sinks::SinkReports;
+use crate::store::{
+    FinalRows, HourRange, RowSender, RunStart, RunSummary, RunWriter, Store, Written,
+    DEFAULT_LOCK_TIMEOUT,
+};
+use crate::time::hour_of;
 
-/// What one worker of a batch job hands back.
+/// What one worker of a batch job hands back (its rows went to the database writer).
 struct WorkerResult {
-    /// Final forecasts of the worker's zones (every worker of one process; else worker 0's,
-    /// gathered).
-    forecasts: Option<Vec<ZoneForecast>>,
-    /// The hourly table of the worker's keys (likewise).
-    table: Option<SortedTable>,
     /// Row outcomes (worker 0).
     report: Option<RunReport>,
     /// The latest watermark the worker saw.
@@ -127,7 +128,7 @@ impl BatchJob {
             // Other processes run their share of the dataflow; process 0 writes the run.
             control.ready(JobAddresses::default());
             let started = Instant::now();
-            self.compute(&control)?;
+            self.compute(&control, None)?;
             return Ok(BatchOutcome {
                 written: Written::default(),
                 report: RunReport::default(),
@@ -141,49 +142,45 @@ impl BatchJob {
             model_version: self.model.version.clone(),
             model_kind: self.model.kind.name().to_string(),
         })?;
-        let run_id = begun.run_id;
+        let writer = RunWriter::start(store, begun.run_id, &self.model.version, self.range);
         control.ready(JobAddresses::default());
         let started = Instant::now();
-        let computed = self.compute(&control);
+        let computed = self.compute(&control, Some(writer.rows()));
         let dataflow = started.elapsed();
         let computed = match computed {
             Ok(_) if control.is_stopping() && control.failure().is_none() => Err(JobError::Stopped),
             other => other,
         };
-        let (mut result, report) = match computed.and_then(|gathered| {
+        let (mut summary, report) = match computed.and_then(|gathered| {
             gathered.ok_or_else(|| JobError::Failed("worker 0 produced no results".into()))
         }) {
             Ok(ok) => ok,
             Err(error) => {
-                let _ = store.fail_run(run_id, &error.to_string());
+                writer.fail(&error.to_string());
                 return Err(error);
             }
         };
-        result.dataflow_seconds = dataflow.as_secs_f64();
+        summary.dataflow_seconds = dataflow.as_secs_f64();
         let writing = Instant::now();
-        match store.complete_run(run_id, &result, self.range) {
-            Ok(written) => Ok(BatchOutcome {
-                written: Written {
-                    abandoned: begun.abandoned,
-                    ..written
-                },
-                report,
-                dataflow,
-                write: writing.elapsed(),
-            }),
-            Err(error) => {
-                let _ = store.fail_run(run_id, &error.to_string());
-                Err(error.into())
-            }
-        }
+        let written = writer.finish(summary)?;
+        Ok(BatchOutcome {
+            written: Written {
+                abandoned: begun.abandoned,
+                ..written
+            },
+            report,
+            dataflow,
+            write: writing.elapsed(),
+        })
     }
 
-    /// The forecast dataflow over the inputs: final forecasts, the hourly table, the report
-    /// (`None` on a process other than 0, which gathers nothing).
+    /// The forecast dataflow over the inputs, its final rows sent to `rows` as they become
+    /// final; returns the run's summary and report (`None` on a process other than 0).
     fn compute(
         &self,
         control: &Arc<JobControl>,
-    ) -> Result<Option<(RunResult, RunReport)>, JobError> {
+        rows: Option<RowSender>,
+    ) -> Result<Option<(RunSummary, RunReport)>, JobError> {
         let settings = SourceSettings {
             columns: self.columns.clone(),
             batch_rows: self.batch_rows,
@@ -203,10 +200,9 @@ impl BatchJob {
         );
         let model = Arc::new(self.model.clone());
         let policy = self.policy.clone();
-        // One process: each worker keeps the forecasts and aggregates of its own keys (merged
-        // at the end, in parallel with nothing on worker 0); several processes: they are
-        // gathered on worker 0.
-        let single_process = self.cluster.processes <= 1;
+        // One process: each worker releases the rows of its own keys; several processes: they
+        // are gathered on worker 0 (of process 0, the one writing).
+        let gather = self.cluster.processes > 1;
         let worker_control = control.clone();
         let results = run_workers(&self.cluster, control, move |worker| {
             let feed = source.feed(worker.index());
@@ -214,23 +210,41 @@ impl BatchJob {
             let table = Rc::new(RefCell::new(HourlyTable::default()));
             let report = Rc::new(RefCell::new(RunReport::default()));
             let watermark: Rc<RefCell<Option<i64>>> = Rc::default();
-            let (f, t, w) = (forecasts.clone(), table.clone(), watermark.clone());
+            let w = watermark.clone();
+            let (send_forecasts, send_hourly) = (rows.clone(), rows.clone());
             let handles = worker.dataflow::<u64, _, _>(|scope| {
                 let streams = build_streams(scope, feed, &policy, model.clone(), None, None);
-                let keep_forecasts = move |_, updates: EpochUpdates<ZoneForecast>| {
-                    f.borrow_mut().apply(updates);
-                };
-                let keep_hourly = move |_, updates: EpochUpdates<(ZoneHour, HourlyStats)>| {
-                    t.borrow_mut().apply(&updates);
-                };
-                let (forecasts, hourly) = (streams.forecasts, streams.hourly);
-                if single_process {
-                    forecasts.sink_local_epochs_named("SinkForecasts", keep_forecasts);
-                    hourly.sink_local_epochs_named("SinkHourly", keep_hourly);
-                } else {
-                    forecasts.sink_epochs_named("SinkForecasts", keep_forecasts);
-                    hourly.sink_epochs_named("SinkHourly", keep_hourly);
-                }
+                // Hours before this are final: every later on-time trip is newer.
+                let lateness = policy.watermark;
+                let hourly_open_from =
+                    move |watermark| hour_of(watermark - lateness.allowed_lateness.secs());
+                // Target hours before this are no longer corrected.
+                let retention = policy.retention_hours();
+                let forecasts_open_from = move |watermark| hour_of(watermark) - retention + 1;
+                streams.hourly.sink_final_named(
+                    "SinkHourly",
+                    streams.states.clone(),
+                    gather,
+                    table.clone(),
+                    hourly_open_from,
+                    move |final_rows| {
+                        if let Some(rows) = &send_hourly {
+                            rows.send(FinalRows::Hourly(final_rows));
+                        }
+                    },
+                );
+                streams.forecasts.sink_final_named(
+                    "SinkForecasts",
+                    streams.states.clone(),
+                    gather,
+                    forecasts.clone(),
+                    forecasts_open_from,
+                    move |final_rows| {
+                        if let Some(rows) = &send_forecasts {
+                            rows.send(FinalRows::Forecasts(final_rows));
+                        }
+                    },
+                );
                 use timely::dataflow::operators::Inspect;
                 streams.states.inspect(move |state| {
                     let mut w = w.borrow_mut();
@@ -248,12 +262,15 @@ impl BatchJob {
                     worker_control.fail(error.to_string());
                 }
             });
-            let is_zero = worker.index() == 0;
-            let kept = is_zero || single_process;
+            // The input is complete: every row still held is final.
+            if let Some(rows) = rows.as_ref().filter(|_| !worker_control.is_stopping()) {
+                let held = forecasts.borrow_mut().release_before(i64::MAX);
+                rows.send(FinalRows::Forecasts(held));
+                let held = table.borrow_mut().release_before(i64::MAX);
+                rows.send(FinalRows::Hourly(held));
+            }
             WorkerResult {
-                forecasts: kept.then(|| forecasts.take().into_sorted()),
-                table: kept.then(|| table.take().into_sorted()),
-                report: is_zero.then(|| report.take()),
+                report: (worker.index() == 0).then(|| report.take()),
                 watermark: watermark.take(),
             }
         })?;
@@ -264,19 +281,7 @@ impl BatchJob {
         let Some(report) = results.iter().find_map(|r| r.report.clone()) else {
             return Ok(None);
         };
-        let mut forecasts = Vec::new();
-        let mut tables = Vec::new();
-        for result in results {
-            forecasts.extend(result.forecasts.into_iter().flatten());
-            tables.extend(result.table);
-        }
-        // Workers hold disjoint zones and each list is sorted: a stable sort merges the runs.
-        // The store writes in (zone, target hour) order.
-        forecasts.sort();
-        let hourly = SortedTable::merge(tables);
-        let result = RunResult {
-            forecasts,
-            hourly,
+        let summary = RunSummary {
             rows_read: report.rows_read,
             accepted: report.accepted,
             rejected_by_reason: report
@@ -288,6 +293,6 @@ impl BatchJob {
             watermark,
             dataflow_seconds: 0.0,
         };
-        Ok(Some((result, report)))
+        Ok(Some((summary, report)))
     }
 }

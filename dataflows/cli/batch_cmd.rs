@@ -47,6 +47,9 @@ pub struct BatchArgs {
     workers: usize,
     #[command(flatten)]
     processes: ProcessArgs,
+    /// Rows per epoch.
+    #[arg(long, default_value_t = zonecast::dataflows::aggregate::DEFAULT_BATCH_ROWS)]
+    batch_rows: u64,
     /// Map a trip field to a column: `FIELD=NAME` (repeatable).
     #[arg(long = "column", value_name = "FIELD=NAME")]
     columns: Vec<ColumnOverride>,
@@ -62,6 +65,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<()> {
     let mut job = BatchJob::new(source, model, args.db.clone());
     job.columns = ColumnMap::new(args.columns.clone());
     job.cluster = args.processes.cluster(args.workers);
+    job.batch_rows = args.batch_rows;
     job.range = HourRange {
         from: args.from,
         to: args.to,

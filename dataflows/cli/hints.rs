@@ -173,7 +173,7 @@ fn store(e: &StoreError) -> Option<String> {
             "write it with `zonecast batch --db {}` first",
             path.display()
         )),
-        StoreError::Sqlite { .. } | StoreError::Lock { .. } => None,
+        StoreError::Sqlite { .. } | StoreError::Lock { .. } | StoreError::Writer(_) => None,
     }
 }
 

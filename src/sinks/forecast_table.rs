@@ -1,5 +1,6 @@
-//! The forecast table: forecast updates in, the current forecast per (zone, target hour) out,
-//! and at the end the final forecasts sorted by zone, then target hour.
+//! The forecast table: forecast updates in, the current forecast per (zone, target hour) out:
+//! target hours that became final as they do ([`FinalTable`](crate::sinks::final_rows::FinalTable)),
+//! or at the end all of them, sorted by zone, then target hour.
 
 use std::collections::BTreeMap;
 
@@ -73,6 +74,38 @@ impl ForecastTable {
     }
 }
 
+impl crate::sinks::final_rows::FinalTable for ForecastTable {
+    type Update = ZoneForecast;
+    type Row = ZoneForecast;
+
+    fn apply(&mut self, updates: Vec<(Self::Update, isize)>) {
+        ForecastTable::apply(self, updates);
+    }
+
+    fn hour(update: &Self::Update) -> i64 {
+        update.target_hour
+    }
+
+    /// The forecasts held with a positive count for target hours before `hour`.
+    fn release_before(&mut self, hour: i64) -> Vec<Self::Row> {
+        let mut released: Vec<ZoneForecast> = self
+            .rows
+            .extract_if(|key, _| key.hour < hour)
+            .filter(|(_, (_, n))| *n > 0)
+            .map(|(_, (f, _))| f)
+            .collect();
+        if !self.others.is_empty() {
+            let (done, waiting) = std::mem::take(&mut self.others)
+                .into_iter()
+                .partition(|(f, _)| f.target_hour < hour);
+            self.others = waiting;
+            let done: BTreeMap<ZoneForecast, isize> = done;
+            released.extend(done.into_iter().filter(|(_, n)| *n > 0).map(|(f, _)| f));
+        }
+        released
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +139,26 @@ mod tests {
             table.into_sorted(),
             vec![forecast(2, 10, 6), forecast(3, 9, 2)]
         );
+    }
+
+    #[test]
+    fn releases_final_target_hours_once_including_waiting_ones() {
+        use crate::sinks::final_rows::FinalTable;
+        let mut table = ForecastTable::default();
+        table.apply([(forecast(1, 9, 1), 1), (forecast(2, 10, 2), 1)]);
+        // A new forecast for (1, 9) waits beside the held one; one for (4, 12) stays open.
+        table.apply([(forecast(1, 9, 3), 1), (forecast(4, 12, 4), 1)]);
+        table.apply([(forecast(1, 9, 1), -1)]);
+        table.apply([(forecast(5, 8, 5), 1), (forecast(5, 8, 5), -1)]);
+        let mut released = table.release_before(11);
+        released.sort();
+        assert_eq!(released, vec![forecast(1, 9, 3), forecast(2, 10, 2)]);
+        assert!(table.release_before(11).is_empty());
+        assert_eq!(table.release_before(i64::MAX), vec![forecast(4, 12, 4)]);
+        // Waiting forecasts (a second one for a held key) are released too.
+        table.apply([(forecast(6, 7, 1), 1), (forecast(6, 7, 2), 1)]);
+        let mut released = FinalTable::release_before(&mut table, 8);
+        released.sort();
+        assert_eq!(released, vec![forecast(6, 7, 1), forecast(6, 7, 2)]);
     }
 }

@@ -56,6 +56,23 @@ impl HourlyTable {
     }
 }
 
+impl crate::sinks::final_rows::FinalTable for HourlyTable {
+    type Update = (ZoneHour, HourlyStats);
+    type Row = (ZoneHour, HourlyStats);
+
+    fn apply(&mut self, updates: Vec<(Self::Update, isize)>) {
+        HourlyTable::apply(self, &updates);
+    }
+
+    fn hour(update: &Self::Update) -> i64 {
+        update.0.hour
+    }
+
+    fn release_before(&mut self, hour: i64) -> Vec<Self::Row> {
+        self.rows.extract_if(|key, _| key.hour < hour).collect()
+    }
+}
+
 /// A finished hourly table, sorted by hour then zone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SortedTable {
@@ -153,4 +170,32 @@ fn format_rows(rows: &[(ZoneHour, HourlyStats)]) -> String {
         text.push('\n');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::final_rows::FinalTable;
+
+    fn row(zone: u16, hour: i64, pickups: i64) -> (ZoneHour, HourlyStats) {
+        let stats = HourlyStats {
+            pickups,
+            ..HourlyStats::default()
+        };
+        (ZoneHour { hour, zone }, stats)
+    }
+
+    #[test]
+    fn releases_the_rows_of_hours_before_the_bound_once() {
+        let mut table = HourlyTable::default();
+        table.apply(&[(row(1, 5, 1), 1), (row(2, 6, 1), 1), (row(1, 7, 2), 1)]);
+        table.apply(&[(row(1, 5, 1), -1), (row(1, 5, 3), 1)]);
+        let mut released = table.release_before(7);
+        released.sort();
+        assert_eq!(released, vec![row(1, 5, 3), row(2, 6, 1)]);
+        assert!(table.release_before(7).is_empty());
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.release_before(i64::MAX), vec![row(1, 7, 2)]);
+        assert!(table.is_empty());
+    }
 }

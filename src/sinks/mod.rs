@@ -5,6 +5,7 @@
 //!
 //! - [`epochs`]: `SinkEpochs` operator — collection updates grouped by finished epoch.
 //! - [`reports`]: `SinkReports` operator — outcome events into a shared [`crate::report::RunReport`].
+//! - [`final_rows`]: `SinkFinal` operator — a table's rows handed over as they become final.
 //! - [`hourly_table`]: the accumulated hourly table and its CSV form.
 //! - [`forecast_table`]: the final forecast per zone and target hour (the batch job's).
 //! - [`live`]: `SinkLive` operator — everything the server needs, one finished epoch at a time.
@@ -14,6 +15,7 @@
 pub mod atomic_file;
 pub mod changes_log;
 pub mod epochs;
+pub mod final_rows;
 pub mod forecast_table;
 pub mod hourly_table;
 pub mod live;

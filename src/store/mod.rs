@@ -4,19 +4,17 @@
 //! Writes are idempotent (upserts keyed on zone, target hour and model version, so a new model
 //! version adds rows beside the old ones) and atomic: a run's rows and its `complete` status are
 //! committed in one `IMMEDIATE` transaction, so a crash or an error never leaves a partial run
-//! marked complete. Two runs that overlap serialise on SQLite's write lock: the second waits up
-//! to the lock timeout, then fails with [`StoreError::Locked`]. Tables: see `schema.sql`;
-//! reading back (for `zonecast serve`) is in `read.rs`.
+//! marked complete. The rows stream in while the run's dataflow computes ([`RunWriter`], in
+//! `run_writer.rs`). Two runs that overlap serialise on SQLite's write lock: the second waits up
+//! to the lock timeout for the first one's commit, then fails with [`StoreError::Locked`].
+//! Tables: see `schema.sql`; reading back (for `zonecast serve`) is in `read.rs`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags};
 
-use crate::forecast::ZoneForecast;
-use crate::sinks::hourly_table::SortedTable;
 use crate::time::{format_iso, format_utc_ms, now_ms, parse_naive, SECS_PER_HOUR};
-use crate::trip::{HourlyStats, ZoneHour};
 
 /// How long a writer waits for another run's write lock by default (the batch job and the
 /// command line both start from this).
@@ -29,6 +27,8 @@ pub const SCHEMA_VERSION: i64 = 2;
 mod read;
 pub use read::RunCounts;
 pub mod run_lock;
+mod run_writer;
+pub use run_writer::{FinalRows, RowSender, RunSummary, RunWriter};
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// Errors of the prediction database. Each says which file and what to do.
@@ -74,6 +74,10 @@ pub enum StoreError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The run's rows were not written (its dataflow failed or stopped, or the writer thread
+    /// died); nothing of the run was committed.
+    #[error("the run was not written, nothing of it was committed: {0}")]
+    Writer(String),
     /// Any other SQLite error.
     #[error("database {path}: {source}")]
     Sqlite {
@@ -96,27 +100,6 @@ pub struct RunStart {
     pub model_version: String,
     /// Model kind.
     pub model_kind: String,
-}
-
-/// What a run computed, ready to be written.
-#[derive(Clone, Debug, Default)]
-pub struct RunResult {
-    /// Final forecasts (one per zone and target hour).
-    pub forecasts: Vec<ZoneForecast>,
-    /// Final hourly table.
-    pub hourly: SortedTable,
-    /// Rows read.
-    pub rows_read: u64,
-    /// Rows aggregated.
-    pub accepted: u64,
-    /// Rejected rows by reason.
-    pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
-    /// Late rows.
-    pub late: u64,
-    /// The watermark at the end (naive seconds).
-    pub watermark: Option<i64>,
-    /// Dataflow wall time.
-    pub dataflow_seconds: f64,
 }
 
 /// Which target hours a run writes.
@@ -167,47 +150,6 @@ pub struct BegunRun {
 
 fn hour_text(hour: i64) -> String {
     format_iso(hour * SECS_PER_HOUR)
-}
-
-/// Hour labels, each formatted once per run (a run writes every zone of an hour).
-#[derive(Default)]
-struct HourLabels(std::collections::HashMap<i64, String>);
-
-impl HourLabels {
-    /// Makes the label of `hour`.
-    fn label(&mut self, hour: i64) {
-        self.0.entry(hour).or_insert_with(|| hour_text(hour));
-    }
-
-    /// The label of `hour` (made with [`HourLabels::label`]).
-    fn get(&self, hour: i64) -> &str {
-        &self.0[&hour]
-    }
-}
-
-/// Rows per `INSERT` statement: one statement per row would cost more than the row.
-const ROWS_PER_STATEMENT: usize = 64;
-
-/// Runs `head (?, ...), (?, ...) ... tail` over `rows` (each bound with `params`),
-/// [`ROWS_PER_STATEMENT`] at a time, and returns the rows changed.
-fn upsert_all<R, const N: usize>(
-    tx: &rusqlite::Transaction,
-    head: &str,
-    tail: &str,
-    rows: &[R],
-    params: impl for<'a> Fn(&'a R) -> [&'a dyn ToSql; N],
-) -> rusqlite::Result<usize> {
-    let sql = |rows: usize| {
-        let group = format!("({})", vec!["?"; N].join(", "));
-        format!("{head} {} {tail}", vec![group; rows].join(", "))
-    };
-    let mut changed = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut statement = tx.prepare_cached(&sql(chunk.len()))?;
-        let bound = chunk.iter().flat_map(&params);
-        changed += statement.execute(rusqlite::params_from_iter(bound))?;
-    }
-    Ok(changed)
 }
 
 fn parse_hour(text: &str) -> Option<i64> {
@@ -400,155 +342,6 @@ impl Store {
             .map_err(|e| self.error(e))?;
         self.run_lock = None;
         Ok(())
-    }
-
-    /// Writes a run's forecasts (within `range`) and hourly rows and marks it complete, all in
-    /// one transaction.
-    pub fn complete_run(
-        &mut self,
-        run_id: i64,
-        result: &RunResult,
-        range: HourRange,
-    ) -> Result<Written, StoreError> {
-        let started = std::time::Instant::now();
-        let path = self.path.clone();
-        let timeout = self.lock_timeout;
-        let fail = |e| classify(&path, e, timeout);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(fail)?;
-        let version = result
-            .forecasts
-            .first()
-            .map(|f| f.model_version.clone())
-            .unwrap_or_default();
-        let mut from = range.from;
-        if range.since_last_run {
-            let last: Option<String> = tx
-                .query_row(
-                    "SELECT max(last_target_hour) FROM runs WHERE status = 'complete' AND model_version = ?1",
-                    params![version],
-                    |r| r.get(0),
-                )
-                .map_err(fail)?;
-            if let Some(next) = last.as_deref().and_then(parse_hour).map(|h| h + 1) {
-                from = Some(from.map_or(next, |f| f.max(next)));
-            }
-        }
-        let created = format_utc_ms(now_ms());
-        let mut labels = HourLabels::default();
-        let (forecasts, changed);
-        let mut last_target: Option<i64> = None;
-        {
-            let kept: Vec<&ZoneForecast> = result
-                .forecasts
-                .iter()
-                .filter(|f| {
-                    from.is_none_or(|h| f.target_hour >= h)
-                        && range.to.is_none_or(|h| f.target_hour < h)
-                })
-                .collect();
-            for f in &kept {
-                labels.label(f.target_hour);
-                last_target = Some(last_target.map_or(f.target_hour, |l| l.max(f.target_hour)));
-            }
-            forecasts = kept.len() as u64;
-            let rows: Vec<_> = kept
-                .iter()
-                .map(|f| {
-                    let version = f.model_version.as_str();
-                    (
-                        f.zone,
-                        labels.get(f.target_hour),
-                        f.pickups(),
-                        version,
-                        f.fallback,
-                    )
-                })
-                .collect();
-            changed = upsert_all(
-                &tx,
-                "INSERT INTO forecasts (zone, target_hour, predicted_pickups, model_version, fallback, run_id, created_at) VALUES",
-                "ON CONFLICT (zone, target_hour, model_version) DO UPDATE SET
-                   predicted_pickups = excluded.predicted_pickups, fallback = excluded.fallback,
-                   run_id = excluded.run_id, created_at = excluded.created_at
-                 WHERE predicted_pickups IS NOT excluded.predicted_pickups OR fallback IS NOT excluded.fallback",
-                &rows,
-                |(zone, hour, pickups, version, fallback)| {
-                    [zone, hour, pickups, version, fallback, &run_id, &created]
-                },
-            )
-            .map_err(fail)? as u64;
-        }
-        let hourly;
-        {
-            // In primary-key order (zone, hour): appends to the table's B-tree instead of
-            // splitting pages all over it (hour by hour takes twice as long).
-            let mut sorted: Vec<&(ZoneHour, HourlyStats)> = result.hourly.rows().iter().collect();
-            sorted.sort_unstable_by_key(|(key, _)| (key.zone, key.hour));
-            for (key, _) in &sorted {
-                labels.label(key.hour);
-            }
-            let rows: Vec<_> = sorted
-                .iter()
-                .map(|(key, stats)| {
-                    let means = (stats.distance.mean(), stats.fare.mean(), stats.total.mean());
-                    (key.zone, labels.get(key.hour), stats.pickups, means)
-                })
-                .collect();
-            upsert_all(
-                &tx,
-                "INSERT INTO hourly (zone, hour, pickups, mean_distance, mean_fare, mean_total, run_id) VALUES",
-                "ON CONFLICT (zone, hour) DO UPDATE SET pickups = excluded.pickups,
-                   mean_distance = excluded.mean_distance, mean_fare = excluded.mean_fare,
-                   mean_total = excluded.mean_total, run_id = excluded.run_id
-                 WHERE pickups IS NOT excluded.pickups OR mean_distance IS NOT excluded.mean_distance
-                   OR mean_fare IS NOT excluded.mean_fare OR mean_total IS NOT excluded.mean_total",
-                &rows,
-                |(zone, hour, pickups, (distance, fare, total))| {
-                    [zone, hour, pickups, distance, fare, total, &run_id]
-                },
-            )
-            .map_err(fail)?;
-            hourly = rows.len() as u64;
-        }
-        let rejected: u64 = result.rejected_by_reason.values().sum();
-        tx.execute(
-            "UPDATE runs SET status = 'complete', finished_at = ?2, from_hour = ?3, to_hour = ?4,
-               rows_read = ?5, accepted = ?6, rejected = ?7, late = ?8, rejected_by_reason = ?9,
-               watermark = ?10, forecasts_written = ?11, hourly_written = ?12,
-               dataflow_seconds = ?13, write_seconds = ?14, last_target_hour = ?15
-             WHERE run_id = ?1",
-            params![
-                run_id,
-                format_utc_ms(now_ms()),
-                from.map(hour_text),
-                range.to.map(hour_text),
-                result.rows_read,
-                result.accepted,
-                rejected,
-                result.late,
-                serde_json::to_string(&result.rejected_by_reason).expect("counts"),
-                result.watermark.map(format_iso),
-                forecasts,
-                hourly,
-                result.dataflow_seconds,
-                started.elapsed().as_secs_f64(),
-                last_target.map(hour_text)
-            ],
-        )
-        .map_err(fail)?;
-        tx.commit().map_err(fail)?;
-        self.run_lock = None;
-        Ok(Written {
-            run_id,
-            forecasts,
-            forecasts_changed: changed,
-            hourly,
-            from,
-            abandoned: Vec::new(),
-        })
     }
 }
 

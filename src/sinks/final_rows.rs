@@ -1,0 +1,179 @@
+//! Releases a collection's rows once they are final: its updates and the watermark states in;
+//! after each finished epoch, the rows of a table that no later input can change out, to a
+//! callback (the batch job streams them into the database while the dataflow still runs).
+//!
+//! A row is final once its hour is before a bound computed from the watermark the epoch
+//! started from (the state every operator of the epoch judged by): for hourly aggregates, the
+//! hour every later on-time trip is newer than; for forecasts, the oldest target hour still
+//! corrected. An update that arrives for a released hour is a broken invariant, and panics.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use differential_dataflow::VecCollection;
+use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::StreamVec;
+
+use crate::watermark::{StateLog, WatermarkState};
+
+/// A table that accumulates updates and gives up the rows of hours that became final.
+pub trait FinalTable {
+    /// The collection's record.
+    type Update;
+    /// A released row.
+    type Row;
+    /// Applies one epoch's updates (in the order they arrived).
+    fn apply(&mut self, updates: Vec<(Self::Update, isize)>);
+    /// The hour an update belongs to.
+    fn hour(update: &Self::Update) -> i64;
+    /// Removes and returns the rows of hours before `hour`.
+    fn release_before(&mut self, hour: i64) -> Vec<Self::Row>;
+}
+
+/// Extension trait: apply a collection to a [`FinalTable`] and hand over its final rows.
+pub trait SinkFinal<'scope, D> {
+    /// Applies every finished epoch's updates to `table`, then calls `on_final` with the rows
+    /// of hours before `open_from(watermark)` (the watermark before that epoch). With `gather`
+    /// all updates go to worker 0; else each worker keeps the updates it holds (right for a
+    /// collection partitioned by the table's key). Rows still held at the end stay in `table`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use differential_dataflow::input::Input;
+    /// use timely::dataflow::operators::generic::operator::empty;
+    /// use zonecast::sinks::final_rows::SinkFinal;
+    /// use zonecast::sinks::hourly_table::HourlyTable;
+    /// use zonecast::trip::{HourlyStats, ZoneHour};
+    ///
+    /// let released = Arc::new(AtomicUsize::new(0));
+    /// let count = released.clone();
+    /// timely::example(move |scope| {
+    ///     let table = Rc::new(RefCell::new(HourlyTable::default()));
+    ///     let row = (ZoneHour { hour: 5, zone: 1 }, HourlyStats::default());
+    ///     let (_input, rows) = scope.new_collection_from(vec![row]);
+    ///     rows.sink_final_named("Final", empty(scope), false, table, |w| w / 3600, move |rows| {
+    ///         count.fetch_add(rows.len(), Ordering::Relaxed);
+    ///     });
+    /// });
+    /// // No watermark, so nothing became final: the row is still in the table.
+    /// assert_eq!(released.load(Ordering::Relaxed), 0);
+    /// ```
+    fn sink_final_named<T, B, F>(
+        self,
+        name: &str,
+        states: StreamVec<'scope, u64, WatermarkState>,
+        gather: bool,
+        table: Rc<RefCell<T>>,
+        open_from: B,
+        on_final: F,
+    ) where
+        T: FinalTable<Update = D> + 'static,
+        B: Fn(i64) -> i64 + 'static,
+        F: FnMut(Vec<T::Row>) + 'static;
+}
+
+impl<'scope, D> SinkFinal<'scope, D> for VecCollection<'scope, u64, D>
+where
+    D: timely::ExchangeData,
+{
+    fn sink_final_named<T, B, F>(
+        self,
+        name: &str,
+        states: StreamVec<'scope, u64, WatermarkState>,
+        gather: bool,
+        table: Rc<RefCell<T>>,
+        open_from: B,
+        on_final: F,
+    ) where
+        T: FinalTable<Update = D> + 'static,
+        B: Fn(i64) -> i64 + 'static,
+        F: FnMut(Vec<T::Row>) + 'static,
+    {
+        let release = Release {
+            table,
+            open_from,
+            on_final,
+        };
+        if gather {
+            build(self.inner, Exchange::new(|_| 0), name, states, release);
+        } else {
+            build(self.inner, Pipeline, name, states, release);
+        }
+    }
+}
+
+struct Release<T, B, F> {
+    table: Rc<RefCell<T>>,
+    open_from: B,
+    on_final: F,
+}
+
+fn build<'scope, D, P, T, B, F>(
+    updates: StreamVec<'scope, u64, (D, u64, isize)>,
+    pact: P,
+    name: &str,
+    states: StreamVec<'scope, u64, WatermarkState>,
+    mut release: Release<T, B, F>,
+) where
+    D: timely::ExchangeData,
+    P: ParallelizationContract<u64, Vec<(D, u64, isize)>> + 'static,
+    T: FinalTable<Update = D> + 'static,
+    B: Fn(i64) -> i64 + 'static,
+    F: FnMut(Vec<T::Row>) + 'static,
+{
+    let mut builder = OperatorBuilder::new(name.to_owned(), updates.scope());
+    let mut updates_in = builder.new_input(updates, pact);
+    let mut states_in = builder.new_input(states, Pipeline);
+    builder.build(move |_capabilities| {
+        let mut log = StateLog::default();
+        let mut pending: BTreeMap<u64, Vec<(D, isize)>> = BTreeMap::new();
+        let mut released_before = i64::MIN;
+        move |frontiers| {
+            updates_in.for_each(|cap, data| {
+                let Some(&epoch) = cap.least() else { return };
+                let epoch_updates = pending.entry(epoch).or_default();
+                epoch_updates.extend(data.drain(..).map(|(record, _, diff)| (record, diff)));
+            });
+            states_in.for_each(|cap, data| {
+                let Some(&arrival) = cap.least() else { return };
+                for state in data.drain(..) {
+                    log.insert(arrival - 1, state);
+                }
+            });
+            while let Some(entry) = pending.first_entry() {
+                let epoch = *entry.key();
+                if frontiers[0].less_equal(&epoch) || frontiers[1].less_equal(&epoch) {
+                    break;
+                }
+                let updates = entry.remove();
+                if let Some((update, _)) = updates
+                    .iter()
+                    .find(|(update, _)| T::hour(update) < released_before)
+                {
+                    panic!(
+                        "an update for hour {} arrived at epoch {epoch} after the hours before {released_before} were released as final",
+                        T::hour(update)
+                    );
+                }
+                release.table.borrow_mut().apply(updates);
+                let bound = log
+                    .before(epoch)
+                    .and_then(|state| state.watermark)
+                    .map(&release.open_from);
+                if let Some(bound) = bound.filter(|&b| b > released_before) {
+                    let rows = release.table.borrow_mut().release_before(bound);
+                    released_before = bound;
+                    if !rows.is_empty() {
+                        (release.on_final)(rows);
+                    }
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,378 @@
+//! Writing one run: batches of final forecasts and hourly rows in (from the workers, in any
+//! order, while the dataflow still computes), collected on a writer thread; at the end, every
+//! row upserted in primary-key order and the run record marked complete, in one transaction,
+//! or nothing written and the run marked failed.
+//!
+//! Rows are not written as they arrive: they become final hour by hour, but both tables are
+//! keyed by zone first, and inserting into the middle of a B-tree costs SQLite twice what
+//! appending does (page splits and a statement journal per multi-row statement), more than the
+//! overlap with the dataflow wins on two cores. The write lock is taken only for the write, so
+//! two runs compute side by side and serialise on their commits.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use rusqlite::{params, Connection, ToSql};
+
+use super::{classify, hour_text, parse_hour, HourRange, Store, StoreError, Written};
+use crate::forecast::ZoneForecast;
+use crate::time::{format_iso, format_utc_ms, now_ms};
+use crate::trip::{HourlyStats, ZoneHour};
+
+/// What a run counted, recorded with it when it completes.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// Rows read.
+    pub rows_read: u64,
+    /// Rows aggregated.
+    pub accepted: u64,
+    /// Rejected rows by reason.
+    pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
+    /// Late rows.
+    pub late: u64,
+    /// The watermark at the end (naive seconds).
+    pub watermark: Option<i64>,
+    /// Dataflow wall time.
+    pub dataflow_seconds: f64,
+}
+
+/// Rows that no later input can change, for the run being written.
+#[derive(Debug)]
+pub enum FinalRows {
+    /// Final forecasts (one per zone and target hour).
+    Forecasts(Vec<ZoneForecast>),
+    /// Final hourly aggregates (one per zone and hour).
+    Hourly(Vec<(ZoneHour, HourlyStats)>),
+}
+
+enum Message {
+    Rows(FinalRows),
+    Finish(RunSummary),
+    Fail(String),
+}
+
+/// Hands final rows to a [`RunWriter`]; cheap to clone, one per worker.
+#[derive(Clone, Debug)]
+pub struct RowSender(Sender<Message>);
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Message")
+    }
+}
+
+impl RowSender {
+    /// Queues rows for the writer (never blocks; a writer that has stopped drops them).
+    pub fn send(&self, rows: FinalRows) {
+        let _ = self.0.send(Message::Rows(rows));
+    }
+}
+
+/// A run being written by its own thread (see the module docs).
+pub struct RunWriter {
+    sender: Sender<Message>,
+    thread: JoinHandle<Result<Written, StoreError>>,
+}
+
+impl RunWriter {
+    /// Starts writing run `run_id` (begun with [`Store::begin_run`]) of model `version` into
+    /// `store`, keeping forecasts whose target hour is within `range`.
+    pub fn start(store: Store, run_id: i64, version: &str, range: HourRange) -> RunWriter {
+        let (sender, receiver) = channel();
+        let version = version.to_string();
+        let thread = std::thread::Builder::new()
+            .name("zonecast-db-writer".into())
+            .spawn(move || Writing::new(store, run_id, version, range).run(receiver))
+            .expect("spawn the database writer thread");
+        RunWriter { sender, thread }
+    }
+
+    /// A handle for the threads producing rows.
+    pub fn rows(&self) -> RowSender {
+        RowSender(self.sender.clone())
+    }
+
+    /// Writes every row queued so far (senders must have finished), records the run as
+    /// complete and commits. On an error nothing is committed and the run is marked failed.
+    pub fn finish(self, summary: RunSummary) -> Result<Written, StoreError> {
+        let _ = self.sender.send(Message::Finish(summary));
+        self.join()
+    }
+
+    /// Rolls back everything written and marks the run failed with `message`.
+    pub fn fail(self, message: &str) {
+        let _ = self.sender.send(Message::Fail(message.to_string()));
+        let _ = self.join();
+    }
+
+    fn join(self) -> Result<Written, StoreError> {
+        drop(self.sender);
+        self.thread.join().unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(StoreError::Writer(format!(
+                "the writer thread panicked: {message}"
+            )))
+        })
+    }
+}
+
+/// Rows per `INSERT` statement: one statement per row would cost more than the row.
+const ROWS_PER_STATEMENT: usize = 64;
+
+const INSERT_FORECASTS: &str = "INSERT INTO forecasts (zone, target_hour, predicted_pickups, model_version, fallback, run_id, created_at) VALUES";
+const UPSERT_FORECASTS: &str = "ON CONFLICT (zone, target_hour, model_version) DO UPDATE SET
+    predicted_pickups = excluded.predicted_pickups, fallback = excluded.fallback,
+    run_id = excluded.run_id, created_at = excluded.created_at
+  WHERE predicted_pickups IS NOT excluded.predicted_pickups OR fallback IS NOT excluded.fallback";
+const INSERT_HOURLY: &str =
+    "INSERT INTO hourly (zone, hour, pickups, mean_distance, mean_fare, mean_total, run_id) VALUES";
+const UPSERT_HOURLY: &str = "ON CONFLICT (zone, hour) DO UPDATE SET pickups = excluded.pickups,
+    mean_distance = excluded.mean_distance, mean_fare = excluded.mean_fare,
+    mean_total = excluded.mean_total, run_id = excluded.run_id
+  WHERE pickups IS NOT excluded.pickups OR mean_distance IS NOT excluded.mean_distance
+    OR mean_fare IS NOT excluded.mean_fare OR mean_total IS NOT excluded.mean_total";
+
+/// The writer thread's state.
+struct Writing {
+    store: Store,
+    run_id: i64,
+    version: String,
+    range: HourRange,
+    forecasts: Vec<ZoneForecast>,
+    hourly: Vec<(ZoneHour, HourlyStats)>,
+}
+
+impl Writing {
+    fn new(store: Store, run_id: i64, version: String, range: HourRange) -> Self {
+        Writing {
+            store,
+            run_id,
+            version,
+            range,
+            forecasts: Vec::new(),
+            hourly: Vec::new(),
+        }
+    }
+
+    fn run(mut self, messages: Receiver<Message>) -> Result<Written, StoreError> {
+        for message in messages {
+            match message {
+                Message::Rows(FinalRows::Forecasts(rows)) => self.forecasts.extend(rows),
+                Message::Rows(FinalRows::Hourly(rows)) => self.hourly.extend(rows),
+                Message::Finish(summary) => {
+                    let written = self.write(&summary);
+                    if let Err(error) = &written {
+                        self.fail(&error.to_string());
+                    }
+                    return written;
+                }
+                Message::Fail(message) => {
+                    self.fail(&message);
+                    return Err(StoreError::Writer(message));
+                }
+            }
+        }
+        // Every sender is gone without a verdict (the job was dropped): nothing is written.
+        let message = "the run ended before its rows were complete";
+        self.fail(message);
+        Err(StoreError::Writer(message.into()))
+    }
+
+    fn conn(&self) -> &Connection {
+        &self.store.conn
+    }
+
+    fn error(&self, source: rusqlite::Error) -> StoreError {
+        classify(&self.store.path, source, self.store.lock_timeout)
+    }
+
+    /// Writes every row and the run record in one transaction (waiting up to the lock timeout
+    /// for the write lock), and commits.
+    fn write(&mut self, summary: &RunSummary) -> Result<Written, StoreError> {
+        let started = Instant::now();
+        self.conn()
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.error(e))?;
+        let written = self.write_rows(summary, started);
+        let end = if written.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        let ended = self.conn().execute_batch(end).map_err(|e| self.error(e));
+        let written = written.and_then(|w| ended.map(|()| w))?;
+        self.store.run_lock = None;
+        Ok(written)
+    }
+
+    fn write_rows(
+        &mut self,
+        summary: &RunSummary,
+        started: Instant,
+    ) -> Result<Written, StoreError> {
+        let from = self.first_target_hour()?;
+        let to = self.range.to;
+        let created = format_utc_ms(now_ms());
+        let mut labels = HourLabels::default();
+        let run_id = self.run_id;
+        // In primary-key order (zone, then hour): appends to each table's B-tree instead of
+        // splitting pages all over it (hour by hour takes twice as long).
+        let mut forecasts = std::mem::take(&mut self.forecasts);
+        forecasts.retain(|f| {
+            from.is_none_or(|h| f.target_hour >= h) && to.is_none_or(|h| f.target_hour < h)
+        });
+        forecasts.sort_unstable_by_key(|f| (f.zone, f.target_hour));
+        let last_target = forecasts.iter().map(|f| f.target_hour).max();
+        let mut hourly = std::mem::take(&mut self.hourly);
+        hourly.sort_unstable_by_key(|(key, _)| (key.zone, key.hour));
+        for hour in forecasts
+            .iter()
+            .map(|f| f.target_hour)
+            .chain(hourly.iter().map(|(k, _)| k.hour))
+        {
+            labels.label(hour);
+        }
+        let rows: Vec<_> = forecasts
+            .iter()
+            .map(|f| {
+                let hour = labels.get(f.target_hour);
+                (
+                    f.zone,
+                    hour,
+                    f.pickups(),
+                    f.model_version.as_str(),
+                    f.fallback,
+                )
+            })
+            .collect();
+        let changed = upsert_all(
+            self.conn(),
+            INSERT_FORECASTS,
+            UPSERT_FORECASTS,
+            &rows,
+            |(zone, hour, pickups, version, fallback)| {
+                [zone, hour, pickups, version, fallback, &run_id, &created]
+            },
+        )
+        .map_err(|e| self.error(e))?;
+        let hourly_rows: Vec<_> = hourly
+            .iter()
+            .map(|(key, stats)| {
+                let means = (stats.distance.mean(), stats.fare.mean(), stats.total.mean());
+                (key.zone, labels.get(key.hour), stats.pickups, means)
+            })
+            .collect();
+        upsert_all(
+            self.conn(),
+            INSERT_HOURLY,
+            UPSERT_HOURLY,
+            &hourly_rows,
+            |(zone, hour, pickups, (distance, fare, total))| {
+                [zone, hour, pickups, distance, fare, total, &run_id]
+            },
+        )
+        .map_err(|e| self.error(e))?;
+        let written = Written {
+            run_id,
+            forecasts: rows.len() as u64,
+            forecasts_changed: changed as u64,
+            hourly: hourly_rows.len() as u64,
+            from,
+            abandoned: Vec::new(),
+        };
+        let rejected: u64 = summary.rejected_by_reason.values().sum();
+        self.conn()
+            .execute(
+                "UPDATE runs SET status = 'complete', finished_at = ?2, from_hour = ?3, to_hour = ?4,
+                   rows_read = ?5, accepted = ?6, rejected = ?7, late = ?8, rejected_by_reason = ?9,
+                   watermark = ?10, forecasts_written = ?11, hourly_written = ?12,
+                   dataflow_seconds = ?13, write_seconds = ?14, last_target_hour = ?15
+                 WHERE run_id = ?1",
+                params![
+                    run_id,
+                    format_utc_ms(now_ms()),
+                    from.map(hour_text),
+                    to.map(hour_text),
+                    summary.rows_read,
+                    summary.accepted,
+                    rejected,
+                    summary.late,
+                    serde_json::to_string(&summary.rejected_by_reason).expect("counts"),
+                    summary.watermark.map(format_iso),
+                    written.forecasts,
+                    written.hourly,
+                    summary.dataflow_seconds,
+                    started.elapsed().as_secs_f64(),
+                    last_target.map(hour_text)
+                ],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(written)
+    }
+
+    /// The first target hour written: the range's start, after `since_last_run`.
+    fn first_target_hour(&self) -> Result<Option<i64>, StoreError> {
+        let mut from = self.range.from;
+        if self.range.since_last_run {
+            let last: Option<String> = self
+                .conn()
+                .query_row(
+                    "SELECT max(last_target_hour) FROM runs WHERE status = 'complete' AND model_version = ?1",
+                    params![self.version],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.error(e))?;
+            if let Some(next) = last.as_deref().and_then(parse_hour).map(|h| h + 1) {
+                from = Some(from.map_or(next, |f| f.max(next)));
+            }
+        }
+        Ok(from)
+    }
+
+    fn fail(&mut self, message: &str) {
+        let _ = self.store.fail_run(self.run_id, message);
+    }
+}
+
+/// Hour labels, each formatted once per run (a run writes every zone of an hour).
+#[derive(Default)]
+struct HourLabels(std::collections::HashMap<i64, String>);
+
+impl HourLabels {
+    /// Makes the label of `hour`.
+    fn label(&mut self, hour: i64) {
+        self.0.entry(hour).or_insert_with(|| hour_text(hour));
+    }
+
+    /// The label of `hour` (made with [`HourLabels::label`]).
+    fn get(&self, hour: i64) -> &str {
+        &self.0[&hour]
+    }
+}
+
+/// Runs `head (?, ...), (?, ...) ... tail` over `rows` (each bound with `params`),
+/// [`ROWS_PER_STATEMENT`] at a time, and returns the rows changed.
+fn upsert_all<R, const N: usize>(
+    conn: &Connection,
+    head: &str,
+    tail: &str,
+    rows: &[R],
+    params: impl for<'a> Fn(&'a R) -> [&'a dyn ToSql; N],
+) -> rusqlite::Result<usize> {
+    let sql = |rows: usize| {
+        let group = format!("({})", vec!["?"; N].join(", "));
+        format!("{head} {} {tail}", vec![group; rows].join(", "))
+    };
+    let mut changed = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut statement = conn.prepare_cached(&sql(chunk.len()))?;
+        let bound = chunk.iter().flat_map(&params);
+        changed += statement.execute(rusqlite::params_from_iter(bound))?;
+    }
+    Ok(changed)
+}
