@@ -46,26 +46,52 @@ pub enum FinalRows {
     Hourly(Vec<(ZoneHour, HourlyStats)>),
 }
 
+/// A forecast as the writer keeps it: the run's model version is the same for all.
+#[derive(Clone, Copy, Debug)]
+struct StoredForecast {
+    zone: u16,
+    target_hour: i64,
+    milli_pickups: i64,
+    fallback: bool,
+}
+
 enum Message {
-    Rows(FinalRows),
+    Forecasts(Vec<StoredForecast>),
+    Hourly(Vec<(ZoneHour, HourlyStats)>),
     Finish(RunSummary),
     Fail(String),
 }
 
 /// Hands final rows to a [`RunWriter`]; cheap to clone, one per worker.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RowSender(Sender<Message>);
 
-impl std::fmt::Debug for Message {
+impl std::fmt::Debug for RowSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Message")
+        f.write_str("RowSender")
     }
 }
 
 impl RowSender {
     /// Queues rows for the writer (never blocks; a writer that has stopped drops them).
+    /// Forecasts must be of the run's model version; they are packed here, on the sending
+    /// thread, so their memory is freed where it was allocated.
     pub fn send(&self, rows: FinalRows) {
-        let _ = self.0.send(Message::Rows(rows));
+        let message = match rows {
+            FinalRows::Forecasts(forecasts) => Message::Forecasts(
+                forecasts
+                    .iter()
+                    .map(|f| StoredForecast {
+                        zone: f.zone,
+                        target_hour: f.target_hour,
+                        milli_pickups: f.milli_pickups,
+                        fallback: f.fallback,
+                    })
+                    .collect(),
+            ),
+            FinalRows::Hourly(hourly) => Message::Hourly(hourly),
+        };
+        let _ = self.0.send(message);
     }
 }
 
@@ -125,10 +151,13 @@ impl RunWriter {
 const ROWS_PER_STATEMENT: usize = 64;
 
 const INSERT_FORECASTS: &str = "INSERT INTO forecasts (zone, target_hour, predicted_pickups, model_version, fallback, run_id, created_at) VALUES";
+/// One row's values: `?rN` is the row's N-th value, `?cN` the statement's N-th constant.
+const FORECAST_VALUES: &str = "(?r1, ?r2, ?r3, ?c1, ?r4, ?c2, ?c3)";
 const UPSERT_FORECASTS: &str = "ON CONFLICT (zone, target_hour, model_version) DO UPDATE SET
     predicted_pickups = excluded.predicted_pickups, fallback = excluded.fallback,
     run_id = excluded.run_id, created_at = excluded.created_at
   WHERE predicted_pickups IS NOT excluded.predicted_pickups OR fallback IS NOT excluded.fallback";
+const HOURLY_VALUES: &str = "(?r1, ?r2, ?r3, ?r4, ?r5, ?r6, ?c1)";
 const INSERT_HOURLY: &str =
     "INSERT INTO hourly (zone, hour, pickups, mean_distance, mean_fare, mean_total, run_id) VALUES";
 const UPSERT_HOURLY: &str = "ON CONFLICT (zone, hour) DO UPDATE SET pickups = excluded.pickups,
@@ -143,8 +172,9 @@ struct Writing {
     run_id: i64,
     version: String,
     range: HourRange,
-    forecasts: Vec<ZoneForecast>,
-    hourly: Vec<(ZoneHour, HourlyStats)>,
+    /// Batches as they arrived (appended, never copied until the write).
+    forecasts: Vec<Vec<StoredForecast>>,
+    hourly: Vec<Vec<(ZoneHour, HourlyStats)>>,
 }
 
 impl Writing {
@@ -162,8 +192,8 @@ impl Writing {
     fn run(mut self, messages: Receiver<Message>) -> Result<Written, StoreError> {
         for message in messages {
             match message {
-                Message::Rows(FinalRows::Forecasts(rows)) => self.forecasts.extend(rows),
-                Message::Rows(FinalRows::Hourly(rows)) => self.hourly.extend(rows),
+                Message::Forecasts(rows) => self.forecasts.push(rows),
+                Message::Hourly(rows) => self.hourly.push(rows),
                 Message::Finish(summary) => {
                     let written = self.write(&summary);
                     if let Err(error) = &written {
@@ -222,42 +252,32 @@ impl Writing {
         let run_id = self.run_id;
         // In primary-key order (zone, then hour): appends to each table's B-tree instead of
         // splitting pages all over it (hour by hour takes twice as long).
-        let mut forecasts = std::mem::take(&mut self.forecasts);
+        let mut forecasts = std::mem::take(&mut self.forecasts).concat();
         forecasts.retain(|f| {
             from.is_none_or(|h| f.target_hour >= h) && to.is_none_or(|h| f.target_hour < h)
         });
         forecasts.sort_unstable_by_key(|f| (f.zone, f.target_hour));
         let last_target = forecasts.iter().map(|f| f.target_hour).max();
-        let mut hourly = std::mem::take(&mut self.hourly);
+        let mut hourly = std::mem::take(&mut self.hourly).concat();
         hourly.sort_unstable_by_key(|(key, _)| (key.zone, key.hour));
-        for hour in forecasts
-            .iter()
-            .map(|f| f.target_hour)
-            .chain(hourly.iter().map(|(k, _)| k.hour))
-        {
+        let hours = forecasts.iter().map(|f| f.target_hour);
+        for hour in hours.chain(hourly.iter().map(|(k, _)| k.hour)) {
             labels.label(hour);
         }
         let rows: Vec<_> = forecasts
             .iter()
             .map(|f| {
-                let hour = labels.get(f.target_hour);
-                (
-                    f.zone,
-                    hour,
-                    f.pickups(),
-                    f.model_version.as_str(),
-                    f.fallback,
-                )
+                let pickups = f.milli_pickups as f64 / 1000.0;
+                (f.zone, labels.get(f.target_hour), pickups, f.fallback)
             })
             .collect();
+        let version = self.version.as_str();
         let changed = upsert_all(
             self.conn(),
-            INSERT_FORECASTS,
-            UPSERT_FORECASTS,
+            [INSERT_FORECASTS, FORECAST_VALUES, UPSERT_FORECASTS],
+            &[&version, &run_id, &created],
             &rows,
-            |(zone, hour, pickups, version, fallback)| {
-                [zone, hour, pickups, version, fallback, &run_id, &created]
-            },
+            |(zone, hour, pickups, fallback)| [zone, hour, pickups, fallback],
         )
         .map_err(|e| self.error(e))?;
         let hourly_rows: Vec<_> = hourly
@@ -269,11 +289,11 @@ impl Writing {
             .collect();
         upsert_all(
             self.conn(),
-            INSERT_HOURLY,
-            UPSERT_HOURLY,
+            [INSERT_HOURLY, HOURLY_VALUES, UPSERT_HOURLY],
+            &[&run_id],
             &hourly_rows,
             |(zone, hour, pickups, (distance, fare, total))| {
-                [zone, hour, pickups, distance, fare, total, &run_id]
+                [zone, hour, pickups, distance, fare, total]
             },
         )
         .map_err(|e| self.error(e))?;
@@ -355,24 +375,56 @@ impl HourLabels {
     }
 }
 
-/// Runs `head (?, ...), (?, ...) ... tail` over `rows` (each bound with `params`),
-/// [`ROWS_PER_STATEMENT`] at a time, and returns the rows changed.
+/// Runs `head values, values, ... tail` over `rows`, [`ROWS_PER_STATEMENT`] at a time, and
+/// returns the rows changed: `constants` are bound once per statement, each row's `params`
+/// where `values` numbers them (see [`FORECAST_VALUES`]).
 fn upsert_all<R, const N: usize>(
     conn: &Connection,
-    head: &str,
-    tail: &str,
+    [head, values, tail]: [&str; 3],
+    constants: &[&dyn ToSql],
     rows: &[R],
     params: impl for<'a> Fn(&'a R) -> [&'a dyn ToSql; N],
 ) -> rusqlite::Result<usize> {
     let sql = |rows: usize| {
-        let group = format!("({})", vec!["?"; N].join(", "));
-        format!("{head} {} {tail}", vec![group; rows].join(", "))
+        let groups: Vec<String> = (0..rows)
+            .map(|row| {
+                let first = constants.len() + N * row;
+                let mut group = values.to_string();
+                // Highest first, so `?r1` does not match the start of `?r10`.
+                for n in (1..=N).rev() {
+                    group = group.replace(&format!("?r{n}"), &format!("?{}", first + n));
+                }
+                for n in (1..=constants.len()).rev() {
+                    group = group.replace(&format!("?c{n}"), &format!("?{n}"));
+                }
+                group
+            })
+            .collect();
+        format!("{head} {} {tail}", groups.join(", "))
     };
+    let mut full: Option<rusqlite::Statement<'_>> = None;
     let mut changed = 0;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut statement = conn.prepare_cached(&sql(chunk.len()))?;
-        let bound = chunk.iter().flat_map(&params);
-        changed += statement.execute(rusqlite::params_from_iter(bound))?;
+        let mut last = None;
+        let statement = if chunk.len() == ROWS_PER_STATEMENT {
+            if full.is_none() {
+                full = Some(conn.prepare(&sql(ROWS_PER_STATEMENT))?);
+            }
+            full.as_mut().expect("prepared")
+        } else {
+            last.insert(conn.prepare(&sql(chunk.len()))?)
+        };
+        for (index, constant) in constants.iter().enumerate() {
+            statement.raw_bind_parameter(index + 1, constant)?;
+        }
+        let mut index = constants.len();
+        for row in chunk {
+            for param in params(row) {
+                index += 1;
+                statement.raw_bind_parameter(index, param)?;
+            }
+        }
+        changed += statement.raw_execute()?;
     }
     Ok(changed)
 }
