@@ -18,6 +18,9 @@ use timely::dataflow::StreamVec;
 
 use crate::watermark::{StateLog, WatermarkState};
 
+/// Hours the bound must advance by before rows are released again.
+const RELEASE_STEP_HOURS: i64 = 12;
+
 /// A table that accumulates updates and gives up the rows of hours that became final.
 pub trait FinalTable {
     /// The collection's record.
@@ -35,7 +38,8 @@ pub trait FinalTable {
 /// Extension trait: apply a collection to a [`FinalTable`] and hand over its final rows.
 pub trait SinkFinal<'scope, D> {
     /// Applies every finished epoch's updates to `table`, then calls `on_final` with the rows
-    /// of hours before `open_from(watermark)` (the watermark before that epoch). With `gather`
+    /// of hours before `open_from(watermark)` (the watermark before that epoch; a few hours at a
+    /// time, as releasing scans the table). With `gather`
     /// all updates go to worker 0; else each worker keeps the updates it holds (right for a
     /// collection partitioned by the table's key). Rows still held at the end stay in `table`.
     ///
@@ -166,7 +170,9 @@ fn build<'scope, D, P, T, B, F>(
                     .before(epoch)
                     .and_then(|state| state.watermark)
                     .map(&release.open_from);
-                if let Some(bound) = bound.filter(|&b| b > released_before) {
+                // Releasing scans the table: a few hours at a time, not every hour.
+                let due = |b: i64| released_before == i64::MIN || b >= released_before + RELEASE_STEP_HOURS;
+                if let Some(bound) = bound.filter(|&b| due(b)) {
                     let rows = release.table.borrow_mut().release_before(bound);
                     released_before = bound;
                     if !rows.is_empty() {
