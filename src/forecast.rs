@@ -5,6 +5,8 @@
 //! fallback)`. Pickups are exact integers (thousandths) so forecasts compare, hash and
 //! consolidate in differential collections.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// One forecast, as it flows in the dataflow.
@@ -16,8 +18,8 @@ pub struct ZoneForecast {
     pub target_hour: i64,
     /// Predicted pickups in thousandths (exact, so forecasts compare and consolidate).
     pub milli_pickups: i64,
-    /// The model file's version.
-    pub model_version: String,
+    /// The model file's version (shared: cloning a forecast allocates nothing).
+    pub model_version: Arc<str>,
     /// True when a baseline stood in for the model (not enough history yet).
     pub fallback: bool,
 }

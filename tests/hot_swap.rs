@@ -151,7 +151,7 @@ fn hot_swap_switches_every_forecast_at_one_epoch_and_loses_no_update() {
         .iter()
         .find(|(_, u)| {
             u.iter()
-                .any(|(f, d)| *d > 0 && f.model_version == new.version)
+                .any(|(f, d)| *d > 0 && *f.model_version == new.version)
         })
         .expect("the new model was applied")
         .0;
@@ -162,7 +162,7 @@ fn hot_swap_switches_every_forecast_at_one_epoch_and_loses_no_update() {
     );
     for (epoch, u) in updates.range(..swap) {
         assert!(
-            u.iter().all(|(f, _)| f.model_version == old.version),
+            u.iter().all(|(f, _)| *f.model_version == old.version),
             "epoch {epoch} before the swap has new forecasts"
         );
     }
@@ -180,7 +180,7 @@ fn hot_swap_switches_every_forecast_at_one_epoch_and_loses_no_update() {
     };
     let stale: Vec<_> = current(&after)
         .into_keys()
-        .filter(|f| f.model_version != new.version)
+        .filter(|f| *f.model_version != new.version)
         .collect();
     assert!(
         stale.is_empty(),
@@ -190,15 +190,15 @@ fn hot_swap_switches_every_forecast_at_one_epoch_and_loses_no_update() {
         assert!(
             after
                 .keys()
-                .any(|g| (g.zone, g.target_hour, &g.model_version)
-                    == (f.zone, f.target_hour, &new.version)),
+                .any(|g| (g.zone, g.target_hour, &*g.model_version)
+                    == (f.zone, f.target_hour, new.version.as_str())),
             "{f:?} lost in the swap"
         );
     }
     for (epoch, u) in updates.range(swap + 1..) {
         assert!(
             u.iter()
-                .all(|(f, d)| *d < 0 || f.model_version == new.version),
+                .all(|(f, d)| *d < 0 || *f.model_version == new.version),
             "epoch {epoch} after the swap scored with the old model"
         );
     }

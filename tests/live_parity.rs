@@ -127,7 +127,7 @@ fn served_forecasts_for_the_green_month_equal_the_model_operators_output() {
             f.pickups(),
             "zone {zone}"
         );
-        assert_eq!(p["model_version"], f.model_version.as_str());
+        assert_eq!(p["model_version"], &*f.model_version);
         assert_eq!(p["fallback"], f.fallback);
     }
     assert_eq!(

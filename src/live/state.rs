@@ -253,7 +253,7 @@ impl LiveState {
         for (key, forecast) in inserted {
             let served = ServedForecast {
                 milli_pickups: forecast.milli_pickups,
-                model_version: Arc::from(forecast.model_version.as_str()),
+                model_version: forecast.model_version.clone(),
                 fallback: forecast.fallback,
                 revision: 0,
                 as_of: self.watermark,

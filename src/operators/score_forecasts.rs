@@ -59,7 +59,8 @@ type Update = (ZoneForecast, u64, isize);
 /// An epoch's capability, its feature-row updates and the model swap to apply first, if any.
 type PendingEpoch = (Capability<u64>, Vec<(FeatureRow, isize)>, Option<ModelSwap>);
 
-fn score(model: &ModelFile, rows: &[&FeatureRow]) -> Vec<ZoneForecast> {
+/// Scores `rows`; `version` is `model.version`, shared by every forecast of this worker.
+fn score(model: &ModelFile, version: &Arc<str>, rows: &[&FeatureRow]) -> Vec<ZoneForecast> {
     model
         .predict_many(rows)
         .into_iter()
@@ -68,7 +69,7 @@ fn score(model: &ModelFile, rows: &[&FeatureRow]) -> Vec<ZoneForecast> {
             zone: row.zone,
             target_hour: row.target_hour,
             milli_pickups: (forecast.pickups * 1000.0).round() as i64,
-            model_version: model.version.clone(),
+            model_version: version.clone(),
             fallback: forecast.fallback,
         })
         .collect()
@@ -90,6 +91,7 @@ impl<'scope> ScoreForecasts<'scope> for VecCollection<'scope, u64, FeatureRow> {
             OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Update>>>::from(out);
         builder.build(move |_initial| {
             let mut model = model;
+            let mut version: Arc<str> = Arc::from(model.version.as_str());
             let mut pending: BTreeMap<u64, PendingEpoch> = BTreeMap::new();
             // Keyed by (target hour, zone): released forecasts are a prefix.
             let mut held: BTreeMap<(i64, u16), (FeatureRow, ZoneForecast)> = BTreeMap::new();
@@ -120,8 +122,9 @@ impl<'scope> ScoreForecasts<'scope> for VecCollection<'scope, u64, FeatureRow> {
                         match ModelFile::from_bytes(&swap.bytes, std::path::Path::new("(swapped model)")) {
                             Ok(new_model) => {
                                 model = Arc::new(new_model);
+                                version = Arc::from(model.version.as_str());
                                 let rows: Vec<&FeatureRow> = held.values().map(|(row, _)| row).collect();
-                                let rescored = score(&model, &rows);
+                                let rescored = score(&model, &version, &rows);
                                 for ((_, (_, old)), new) in held.iter_mut().zip(rescored) {
                                     session.give((old.clone(), epoch, -1));
                                     session.give((new.clone(), epoch, 1));
@@ -141,7 +144,7 @@ impl<'scope> ScoreForecasts<'scope> for VecCollection<'scope, u64, FeatureRow> {
                         }
                     }
                     let inserted: Vec<&FeatureRow> = updates[split..].iter().map(|(row, _)| row).collect();
-                    let scored = score(&model, &inserted);
+                    let scored = score(&model, &version, &inserted);
                     for ((row, _), forecast) in updates.drain(split..).zip(scored) {
                         latest_target = latest_target.max(row.target_hour);
                         session.give((forecast.clone(), epoch, 1));
