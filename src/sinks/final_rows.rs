@@ -183,3 +183,96 @@ fn build<'scope, D, P, T, B, F>(
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::hourly_table::HourlyTable;
+    use crate::trip::{HourlyStats, ZoneHour};
+    use differential_dataflow::AsCollection;
+    use timely::dataflow::operators::Input;
+
+    type Row = (ZoneHour, HourlyStats);
+
+    fn row(zone: u16, hour: i64) -> Row {
+        (ZoneHour { hour, zone }, HourlyStats::default())
+    }
+
+    fn state(hour: i64) -> WatermarkState {
+        WatermarkState {
+            watermark: Some(hour * 3600 + 1800),
+            ..WatermarkState::default()
+        }
+    }
+
+    /// Feeds `epochs` of updates with the watermark state after each, and returns what was
+    /// released after each epoch had been processed, then what the table still holds.
+    fn run(epochs: Vec<(Vec<Row>, i64)>) -> (Vec<Vec<Row>>, usize) {
+        timely::execute_directly(move |worker| {
+            let released = Rc::new(RefCell::new(Vec::new()));
+            let table = Rc::new(RefCell::new(HourlyTable::default()));
+            let (log, kept) = (released.clone(), table.clone());
+            let (mut updates, mut states) = worker.dataflow::<u64, _, _>(|scope| {
+                let (updates, stream) = scope.new_input::<Vec<(Row, u64, isize)>>();
+                let (states, state_stream) = scope.new_input::<Vec<WatermarkState>>();
+                stream.as_collection().sink_final_named(
+                    "Final",
+                    state_stream,
+                    false,
+                    kept,
+                    |watermark| watermark.div_euclid(3600) - 1,
+                    move |mut rows: Vec<Row>| {
+                        rows.sort();
+                        log.borrow_mut().push(rows);
+                    },
+                );
+                (updates, states)
+            });
+            // Releases depend only on each epoch's updates and the state before it, not on
+            // when the sink runs: everything goes in first.
+            for (epoch, (rows, watermark_hour)) in epochs.into_iter().enumerate() {
+                let epoch = epoch as u64;
+                for r in rows {
+                    updates.send((r, epoch, 1));
+                }
+                updates.advance_to(epoch + 1);
+                // The state after epoch `e` arrives at `e + 1`.
+                states.advance_to(epoch + 1);
+                states.send(state(watermark_hour));
+            }
+            drop((updates, states));
+            while worker.step() {}
+            let released = released.borrow().clone();
+            let held = table.borrow().len();
+            (released, held)
+        })
+    }
+
+    #[test]
+    fn releases_hours_before_the_bound_of_the_watermark_before_each_epoch() {
+        let (released, held) = run(vec![
+            (vec![row(1, 10), row(2, 11), row(1, 30)], 12),
+            // Judged by the watermark after epoch 0 (hour 12): hours before 11 are final.
+            (vec![row(2, 12)], 40),
+            // Bound 39, at least 12 hours past 11: the next release.
+            (vec![row(3, 45)], 41),
+            // Bound 40: less than 12 hours past 39, nothing yet.
+            (vec![row(3, 46)], 41),
+        ]);
+        assert_eq!(
+            released,
+            vec![vec![row(1, 10)], vec![row(2, 11), row(2, 12), row(1, 30)]]
+        );
+        assert_eq!(held, 2, "hours 45 and 46 are still open");
+    }
+
+    #[test]
+    #[should_panic(expected = "after the hours before 11 were released as final")]
+    fn an_update_for_a_released_hour_is_a_broken_invariant() {
+        run(vec![
+            (vec![row(1, 10), row(2, 11)], 12),
+            (vec![row(2, 12)], 13),
+            (vec![row(1, 9)], 14),
+        ]);
+    }
+}
