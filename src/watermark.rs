@@ -184,6 +184,18 @@ impl StateLog {
         self.by_epoch.insert(epoch, state);
     }
 
+    /// Records states that arrived at time `arrival`: each closes epoch `arrival - 1` (the
+    /// dataflow feeds them back one epoch later).
+    pub fn record_arrived(
+        &mut self,
+        arrival: u64,
+        states: impl IntoIterator<Item = WatermarkState>,
+    ) {
+        for state in states {
+            self.insert(arrival - 1, state);
+        }
+    }
+
     /// The latest state of an epoch before `epoch` (the state `epoch` starts from), dropping
     /// older ones that can no longer be needed.
     pub fn before(&mut self, epoch: u64) -> Option<WatermarkState> {

@@ -122,9 +122,7 @@ impl<'scope> AggregateHourly<'scope> for StreamVec<'scope, u64, Trip> {
                 });
                 states_in.for_each(|cap, data| {
                     let Some(&arrival) = cap.least() else { return };
-                    for state in data.drain(..) {
-                        log.insert(arrival - 1, state);
-                    }
+                    log.record_arrived(arrival, data.drain(..));
                 });
                 while let Some(&next) = deltas.keys().next() {
                     if frontiers[0].less_equal(&next) || frontiers[1].less_equal(&next) {

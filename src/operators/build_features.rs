@@ -135,9 +135,7 @@ impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, Hou
                     pending
                         .entry(arrival)
                         .or_insert_with(|| (cap.retain_least(0).expect("time"), Vec::new()));
-                    for state in data.drain(..) {
-                        log.insert(arrival - 1, state);
-                    }
+                    log.record_arrived(arrival, data.drain(..));
                 });
                 while let Some(entry) = pending.first_entry() {
                     let epoch = *entry.key();

@@ -101,9 +101,7 @@ impl<'scope> ClassifyLateness<'scope> for StreamVec<'scope, u64, (Trip, RowPos)>
                 states_in.for_each(|cap, data| {
                     let Some(&arrival) = cap.least() else { return };
                     // States arrive one epoch after the epoch they close.
-                    for state in data.drain(..) {
-                        log.insert(arrival - 1, state);
-                    }
+                    log.record_arrived(arrival, data.drain(..));
                 });
                 while let Some(entry) = held.first_entry() {
                     let epoch = *entry.key();

@@ -146,9 +146,7 @@ fn build<'scope, D, P, T, B, F>(
             });
             states_in.for_each(|cap, data| {
                 let Some(&arrival) = cap.least() else { return };
-                for state in data.drain(..) {
-                    log.insert(arrival - 1, state);
-                }
+                log.record_arrived(arrival, data.drain(..));
             });
             while let Some(entry) = pending.first_entry() {
                 let epoch = *entry.key();
