@@ -216,11 +216,11 @@ impl BatchJob {
                 let streams = build_streams(scope, feed, &policy, model.clone(), None, None);
                 // Hours before this are final: every later on-time trip is newer.
                 let lateness = policy.watermark;
-                let hourly_open_from =
-                    move |watermark| hour_of(watermark - lateness.allowed_lateness.secs());
+                let hourly_open_from = move |watermark| lateness.closed_before(watermark);
                 // Target hours before this are no longer corrected.
                 let retention = policy.retention_hours();
-                let forecasts_open_from = move |watermark| hour_of(watermark) - retention + 1;
+                let forecasts_open_from =
+                    move |watermark: Option<i64>| watermark.map(|w| hour_of(w) - retention + 1);
                 streams.hourly.sink_final_named(
                     "SinkHourly",
                     streams.states.clone(),

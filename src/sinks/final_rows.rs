@@ -1,6 +1,6 @@
 //! Releases a collection's rows once they are final: its updates and the watermark states in;
 //! after each finished epoch, the rows of a table that no later input can change out, to a
-//! callback (the batch job streams them into the database while the dataflow still runs).
+//! callback (the batch job hands them to its database writer while the dataflow still runs).
 //!
 //! A row is final once its hour is before a bound computed from the watermark the epoch
 //! started from (the state every operator of the epoch judged by): for hourly aggregates, the
@@ -38,8 +38,8 @@ pub trait FinalTable {
 /// Extension trait: apply a collection to a [`FinalTable`] and hand over its final rows.
 pub trait SinkFinal<'scope, D> {
     /// Applies every finished epoch's updates to `table`, then calls `on_final` with the rows
-    /// of hours before `open_from(watermark)` (the watermark before that epoch; a few hours at a
-    /// time, as releasing scans the table). With `gather`
+    /// of hours before `open_from(watermark)` (the watermark before that epoch, `None` before
+    /// there is one; a few hours at a time, as releasing scans the table). With `gather`
     /// all updates go to worker 0; else each worker keeps the updates it holds (right for a
     /// collection partitioned by the table's key). Rows still held at the end stay in `table`.
     ///
@@ -61,7 +61,8 @@ pub trait SinkFinal<'scope, D> {
     ///     let table = Rc::new(RefCell::new(HourlyTable::default()));
     ///     let row = (ZoneHour { hour: 5, zone: 1 }, HourlyStats::default());
     ///     let (_input, rows) = scope.new_collection_from(vec![row]);
-    ///     rows.sink_final_named("Final", empty(scope), false, table, |w| w / 3600, move |rows| {
+    ///     let open_from = |w: Option<i64>| w.map(|w| w / 3600);
+    ///     rows.sink_final_named("Final", empty(scope), false, table, open_from, move |rows| {
     ///         count.fetch_add(rows.len(), Ordering::Relaxed);
     ///     });
     /// });
@@ -78,7 +79,7 @@ pub trait SinkFinal<'scope, D> {
         on_final: F,
     ) where
         T: FinalTable<Update = D> + 'static,
-        B: Fn(i64) -> i64 + 'static,
+        B: Fn(Option<i64>) -> Option<i64> + 'static,
         F: FnMut(Vec<T::Row>) + 'static;
 }
 
@@ -96,7 +97,7 @@ where
         on_final: F,
     ) where
         T: FinalTable<Update = D> + 'static,
-        B: Fn(i64) -> i64 + 'static,
+        B: Fn(Option<i64>) -> Option<i64> + 'static,
         F: FnMut(Vec<T::Row>) + 'static,
     {
         let release = Release {
@@ -128,7 +129,7 @@ fn build<'scope, D, P, T, B, F>(
     D: timely::ExchangeData,
     P: ParallelizationContract<u64, Vec<(D, u64, isize)>> + 'static,
     T: FinalTable<Update = D> + 'static,
-    B: Fn(i64) -> i64 + 'static,
+    B: Fn(Option<i64>) -> Option<i64> + 'static,
     F: FnMut(Vec<T::Row>) + 'static,
 {
     let mut builder = OperatorBuilder::new(name.to_owned(), updates.scope());
@@ -164,10 +165,7 @@ fn build<'scope, D, P, T, B, F>(
                     );
                 }
                 release.table.borrow_mut().apply(updates);
-                let bound = log
-                    .before(epoch)
-                    .and_then(|state| state.watermark)
-                    .map(&release.open_from);
+                let bound = (release.open_from)(log.before(epoch).and_then(|s| s.watermark));
                 // Releasing scans the table: a few hours at a time, not every hour.
                 let due = |b: i64| released_before == i64::MIN || b >= released_before + RELEASE_STEP_HOURS;
                 if let Some(bound) = bound.filter(|&b| due(b)) {
@@ -218,7 +216,7 @@ mod tests {
                     state_stream,
                     false,
                     kept,
-                    |watermark| watermark.div_euclid(3600) - 1,
+                    |watermark: Option<i64>| watermark.map(|w| w.div_euclid(3600) - 1),
                     move |mut rows: Vec<Row>| {
                         rows.sort();
                         log.borrow_mut().push(rows);

@@ -1,6 +1,5 @@
-//! The forecast table: forecast updates in, the current forecast per (zone, target hour) out:
-//! target hours that became final as they do ([`FinalTable`](crate::sinks::final_rows::FinalTable)),
-//! or at the end all of them, sorted by zone, then target hour.
+//! The forecast table: forecast updates in, the current forecast per (zone, target hour) out,
+//! target hours as they become final ([`FinalTable`](crate::sinks::final_rows::FinalTable)).
 
 use std::collections::BTreeMap;
 
@@ -59,19 +58,6 @@ impl ForecastTable {
             self.rows.insert(key, (forecast, count));
         }
     }
-
-    /// The forecasts held with a positive count, sorted (by zone, then target hour).
-    pub fn into_sorted(self) -> Vec<ZoneForecast> {
-        let mut forecasts: Vec<ZoneForecast> = self
-            .rows
-            .into_values()
-            .chain(self.others)
-            .filter(|(_, n)| *n > 0)
-            .map(|(f, _)| f)
-            .collect();
-        forecasts.sort_unstable();
-        forecasts
-    }
 }
 
 impl crate::sinks::final_rows::FinalTable for ForecastTable {
@@ -109,6 +95,7 @@ impl crate::sinks::final_rows::FinalTable for ForecastTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sinks::final_rows::FinalTable;
 
     fn forecast(zone: u16, hour: i64, milli: i64) -> ZoneForecast {
         ZoneForecast {
@@ -135,15 +122,13 @@ mod tests {
         ]);
         table.apply([(forecast(3, 9, 1), -1), (forecast(3, 9, 3), -1)]);
         assert_eq!(table.others.len(), 0);
-        assert_eq!(
-            table.into_sorted(),
-            vec![forecast(2, 10, 6), forecast(3, 9, 2)]
-        );
+        let mut held = table.release_before(i64::MAX);
+        held.sort();
+        assert_eq!(held, vec![forecast(2, 10, 6), forecast(3, 9, 2)]);
     }
 
     #[test]
     fn releases_final_target_hours_once_including_waiting_ones() {
-        use crate::sinks::final_rows::FinalTable;
         let mut table = ForecastTable::default();
         table.apply([(forecast(1, 9, 1), 1), (forecast(2, 10, 2), 1)]);
         // A new forecast for (1, 9) waits beside the held one; one for (4, 12) stays open.
