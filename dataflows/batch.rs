@@ -14,8 +14,10 @@
 //! release those rows epoch by epoch, so the tables held stay the size of that window, and the
 //! rest when the input ends. On one process each worker releases its own keys; with several
 //! processes everything is gathered on worker 0 instead. It is the streaming job's dataflow,
-//! unchanged: the batch table equals the streaming job's final forecasts row for row (a test
-//! proves it on the real green-taxi month).
+//! except that `BuildFeatures` emits each feature row once, when it is final
+//! ([`FeatureEmission::Final`]), so no correction is scored only to be retracted: the batch
+//! table equals the streaming job's final forecasts row for row (a test proves it on the real
+//! green-taxi month).
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ use crate::jobs::{
     JobAddresses, JobControl, JobError, JobHandle, PreparedSource, Source, SourceSettings,
 };
 use crate::model::ModelFile;
+use crate::operators::FeatureEmission;
 use crate::progress::Progress;
 use crate::report::RunReport;
 use crate::runtime::Cluster;
@@ -213,7 +216,9 @@ impl BatchJob {
             let w = watermark.clone();
             let (send_forecasts, send_hourly) = (rows.clone(), rows.clone());
             let handles = worker.dataflow::<u64, _, _>(|scope| {
-                let streams = build_streams(scope, feed, &policy, model.clone(), None, None);
+                let emission = FeatureEmission::Final;
+                let streams =
+                    build_streams(scope, feed, &policy, model.clone(), None, None, emission);
                 // Hours before this are final: every later on-time trip is newer.
                 let lateness = policy.watermark;
                 let hourly_open_from = move |watermark| lateness.closed_before(watermark);

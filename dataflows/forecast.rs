@@ -20,7 +20,7 @@ use crate::features::{FeatureRow, FeatureSpec};
 use crate::forecast::ZoneForecast;
 use crate::model::watch::ModelHandle;
 use crate::model::ModelFile;
-use crate::operators::{BuildFeatures, ScoreForecasts, WatchModel};
+use crate::operators::{BuildFeatures, FeatureEmission, ScoreForecasts, WatchModel};
 use crate::report::{Report, RunReport};
 use crate::resume::Resume;
 use crate::sinks::epochs::EpochUpdates;
@@ -94,7 +94,9 @@ pub struct ForecastStreams<'scope> {
 /// Builds trips -> aggregates -> features -> forecasts; `model` must have been trained on
 /// `policy.spec`. With a `handle`, models it offers (see
 /// [`crate::model::watch::ModelWatcher`]) replace the current one at one epoch on every worker.
-/// With `resume`, the dataflow starts from a checkpoint (see [`crate::resume`]).
+/// With `resume`, the dataflow starts from a checkpoint (see [`crate::resume`]). `emission`
+/// picks corrected feature rows (and so forecasts) or final ones only (for jobs that keep
+/// just the end result; those cannot resume).
 pub fn build_streams<'scope>(
     scope: Scope<'scope, u64>,
     feed: Box<dyn TripFeed>,
@@ -102,16 +104,21 @@ pub fn build_streams<'scope>(
     model: Arc<ModelFile>,
     handle: Option<Arc<ModelHandle>>,
     resume: Option<Arc<Resume>>,
+    emission: FeatureEmission,
 ) -> ForecastStreams<'scope> {
     let streams = build_hourly(scope, feed, policy.watermark, resume.clone());
     // FeatureRow per (zone, target hour), partitioned by zone
-    let features = streams.hourly.clone().build_features_resumed_named(
-        "BuildFeatures",
-        streams.states.clone(),
-        policy.spec.clone(),
-        policy.retention_hours(),
-        resume,
-    );
+    let (hourly, states) = (streams.hourly.clone(), streams.states.clone());
+    let (spec, retention) = (policy.spec.clone(), policy.retention_hours());
+    let features = match emission {
+        FeatureEmission::Corrected => {
+            hourly.build_features_resumed_named("BuildFeatures", states, spec, retention, resume)
+        }
+        FeatureEmission::Final => {
+            assert!(resume.is_none(), "a job of final rows only does not resume");
+            hourly.build_final_features_named("BuildFeatures", states, spec, retention)
+        }
+    };
     // ModelSwap at the epoch it applies, on every worker
     let swaps = match &handle {
         Some(handle) => streams
@@ -148,7 +155,8 @@ pub fn build<'scope>(
     handle: Option<Arc<ModelHandle>>,
     sinks: ForecastSinks,
 ) -> AggregateHandles {
-    let streams = build_streams(scope, feed, policy, model, handle, None);
+    let emission = FeatureEmission::Corrected;
+    let streams = build_streams(scope, feed, policy, model, handle, None, emission);
     if let Some(sink) = sinks.features {
         streams.features.sink_epochs_named("SinkFeatures", sink);
     }

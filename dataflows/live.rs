@@ -32,6 +32,7 @@ use crate::jobs::{
 use crate::live::{LiveEpoch, LiveState, ZoneDirectory};
 use crate::model::watch::{ModelHandle, ModelWatcher};
 use crate::model::ModelFile;
+use crate::operators::FeatureEmission;
 use crate::progress::Progress;
 use crate::resume::Resume;
 use crate::runtime::Cluster;
@@ -54,7 +55,8 @@ pub fn build<'scope>(
     resume: Option<Arc<Resume>>,
     on_epoch: impl FnMut(u64, LiveEpoch) + 'static,
 ) -> AggregateHandles {
-    let streams = build_streams(scope, feed, policy, model, handle, resume);
+    let emission = FeatureEmission::Corrected;
+    let streams = build_streams(scope, feed, policy, model, handle, resume, emission);
     // ZoneForecast, (ZoneHour, HourlyStats), WatermarkState, Report -> LiveEpoch on worker 0
     streams.forecasts.sink_live_named(
         "SinkLive",

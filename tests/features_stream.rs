@@ -4,21 +4,25 @@
 //!   rows recomputed from the final pickups, for every (zone, target hour), on 1, 2, 4 workers;
 //! - no skew: the rows `train` builds for a period equal the rows the stream scores;
 //! - corrections: a late trip changes exactly the rows (and forecasts) whose offsets or rolling
-//!   windows reach its hour.
+//!   windows reach its hour;
+//! - final emission (the batch job's): each row once, equal to what the corrected collection
+//!   (and its forecasts) consolidate to, also when trips arrive later than the retention.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use zonecast::dataflows::forecast::{build, ForecastPolicy, ForecastSinks};
+use zonecast::dataflows::forecast::{build_streams, ForecastPolicy};
 use zonecast::features::history::PickupHistory;
 use zonecast::features::{FeatureRow, FeatureSpec};
 use zonecast::forecast::ZoneForecast;
 use zonecast::generator::{GeneratorConfig, TripGenerator};
 use zonecast::model::linear::Ridge;
 use zonecast::model::{Fitted, ModelFile, ModelKind};
+use zonecast::operators::FeatureEmission;
 use zonecast::runtime::{run_to_completion, Cluster};
+use zonecast::sinks::SinkEpochs;
 use zonecast::sources::memory::MemoryFeed;
 use zonecast::sources::Batch;
 use zonecast::time::{hour_of, Span};
@@ -56,6 +60,16 @@ fn run(
     workers: usize,
     policy: ForecastPolicy,
 ) -> (Updates<FeatureRow>, Updates<ZoneForecast>) {
+    run_emitting(batches, workers, policy, FeatureEmission::Corrected)
+}
+
+/// [`run`] with feature rows emitted as `emission` says.
+fn run_emitting(
+    batches: Vec<Batch>,
+    workers: usize,
+    policy: ForecastPolicy,
+    emission: FeatureEmission,
+) -> (Updates<FeatureRow>, Updates<ZoneForecast>) {
     let model = Arc::new(sensitive_model(&policy.spec));
     let features: Updates<FeatureRow> = Arc::default();
     let forecasts: Updates<ZoneForecast> = Arc::default();
@@ -68,18 +82,18 @@ fn run(
                 worker.peers(),
             ));
             let (f, g) = (f.clone(), g.clone());
-            let sinks = ForecastSinks {
-                features: Some(Box::new(move |e, u| {
-                    f.lock().unwrap().insert(e, u);
-                })),
-                forecasts: Some(Box::new(move |e, u| {
-                    g.lock().unwrap().insert(e, u);
-                })),
-                report: Default::default(),
-            };
             let (policy, model) = (policy.clone(), model.clone());
             worker.dataflow::<u64, _, _>(|scope| {
-                build(scope, feed, &policy, model, None, sinks);
+                let streams = build_streams(scope, feed, &policy, model, None, None, emission);
+                streams.features.sink_epochs_named("Features", move |e, u| {
+                    f.lock().unwrap().insert(e, u);
+                });
+                streams
+                    .forecasts
+                    .sink_epochs_named("Forecasts", move |e, u| {
+                        g.lock().unwrap().insert(e, u);
+                    });
+                streams.handles
             });
             run_to_completion(worker);
         })
@@ -214,6 +228,59 @@ fn rows_train_sees_equal_rows_the_stream_scores() {
     assert_eq!(trained, streamed);
     // Every streamed row was scored, once.
     assert_eq!(accumulate(&forecasts).len(), accumulate(&features).len());
+}
+
+#[test]
+fn final_rows_equal_the_corrected_rows_they_consolidate_to() {
+    let rows = generated(30_000, 5, 0.08);
+    let spec = spec();
+    // Trips up to 10 hours late are accepted; rows are corrected for 3 hours only, so many
+    // rows leave the window before the trips that reach them arrive.
+    let short = ForecastPolicy {
+        watermark: WatermarkPolicy {
+            allowed_lateness: Span::from_secs(10 * 3600),
+            max_ahead: Span::from_secs(30 * 86_400),
+            min_support: 3,
+        },
+        spec: spec.clone(),
+        retention_hours: 3,
+    };
+    for policy in [short, keep_everything()] {
+        for workers in [1, 2, 4] {
+            let (features, forecasts) = run(batches(&rows, 700), workers, policy.clone());
+            let (final_features, final_forecasts) = run_emitting(
+                batches(&rows, 700),
+                workers,
+                policy.clone(),
+                FeatureEmission::Final,
+            );
+            let corrected = accumulate(&features);
+            assert!(corrected.len() > 1000);
+            let retracted = features
+                .lock()
+                .unwrap()
+                .values()
+                .flatten()
+                .any(|(_, d)| *d < 0);
+            assert!(retracted, "the corrected rows were never corrected");
+            let all = |updates: &Updates<FeatureRow>| {
+                let updates = updates.lock().unwrap();
+                updates.values().flatten().cloned().collect::<Vec<_>>()
+            };
+            let emitted = all(&final_features);
+            assert!(
+                emitted.iter().all(|(_, diff)| *diff == 1),
+                "a final row was retracted"
+            );
+            assert_eq!(
+                emitted.len(),
+                corrected.len(),
+                "each row once ({workers} workers)"
+            );
+            assert_eq!(accumulate(&final_features), corrected, "{workers} workers");
+            assert_eq!(accumulate(&final_forecasts), accumulate(&forecasts));
+        }
+    }
 }
 
 /// Changed (zone, target hour - base hour) of feature rows and forecasts, the feature updates,

@@ -6,6 +6,12 @@
 //! hour are retracted and re-emitted. Rows are kept for targets within `retention` hours of the watermark's hour;
 //! older rows stay in the collection but are no longer corrected, and their state is released.
 //!
+//! With [`FeatureEmission::Final`] (the batch job) no row goes out until it is final: each
+//! row once, with the value the corrected collection ends with for it, at the epoch its target
+//! leaves the retention window (computed before that epoch's changes, which the corrected
+//! collection no longer applies to it either) or when the input ends. Downstream then scores
+//! each row once instead of once per correction.
+//!
 //! Input must be the output of `AggregateHourly`; rows are partitioned by zone.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +35,17 @@ type Update = (FeatureRow, u64, isize);
 
 /// An epoch's capability and its pickup updates: `(key, pickups, diff)`.
 type PendingEpoch = (Capability<u64>, Vec<(ZoneHour, i64, isize)>);
+
+/// Which feature rows flow out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeatureEmission {
+    /// A row as soon as its target hour is current, then a retraction and the new row at each
+    /// correction while its target is within the retention (the streaming jobs).
+    Corrected,
+    /// Each row once, when no later input can change it: the rows the corrected collection
+    /// consolidates to, without the versions in between (the batch job).
+    Final,
+}
 
 /// Extension trait: turn hourly aggregates into feature rows.
 pub trait BuildFeatures<'scope>: Sized {
@@ -72,6 +89,16 @@ pub trait BuildFeatures<'scope>: Sized {
         retention: i64,
         resume: Option<Arc<Resume>>,
     ) -> VecCollection<'scope, u64, FeatureRow>;
+
+    /// Like [`BuildFeatures::build_features_named`], but each row goes out once, when it is
+    /// final ([`FeatureEmission::Final`]).
+    fn build_final_features_named(
+        self,
+        name: &str,
+        states: StreamVec<'scope, u64, WatermarkState>,
+        spec: FeatureSpec,
+        retention: i64,
+    ) -> VecCollection<'scope, u64, FeatureRow>;
 }
 
 impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, HourlyStats)> {
@@ -83,133 +110,194 @@ impl<'scope> BuildFeatures<'scope> for VecCollection<'scope, u64, (ZoneHour, Hou
         retention: i64,
         resume: Option<Arc<Resume>>,
     ) -> VecCollection<'scope, u64, FeatureRow> {
-        let (index, peers) = (self.inner.scope().index(), self.inner.scope().peers());
-        let mut builder = OperatorBuilder::new(name.to_owned(), self.inner.scope());
-        let (rows_out, rows) = builder.new_output();
-        let by_zone = Exchange::new(|((key, _), _, _): &((ZoneHour, HourlyStats), u64, isize)| {
-            key.zone as u64
-        });
-        let mut hourly_in = builder.new_input(self.inner, by_zone);
-        let mut states_in = builder.new_input(states, Pipeline);
-        let mut rows_out = OutputBuilder::<
-            _,
-            timely::container::CapacityContainerBuilder<Vec<Update>>,
-        >::from(rows_out);
-        let offsets = spec.offsets();
-        let widest = spec.windows().last().copied().unwrap_or(0) as i64;
-        let reach = (*offsets.last().unwrap_or(&0) as i64).max(widest);
-        let retention = retention.max(1);
+        let emission = FeatureEmission::Corrected;
+        build(self, name, states, spec, retention, resume, emission)
+    }
 
-        builder.build(move |initial| {
-            let mut log = StateLog::default();
-            let mut pending: BTreeMap<u64, PendingEpoch> = BTreeMap::new();
-            let mut history = PickupHistory::new();
-            if let (Some(resume), Some(cap)) = (resume, initial.into_iter().next()) {
-                // Every kept row goes out at the restore epoch, even on a worker that gets
-                // no aggregate there.
-                for zone in resume.zones_of(index, peers) {
-                    history.add_zone(zone);
-                }
-                pending.insert(resume.epoch, (cap.delayed(&resume.epoch), Vec::new()));
-                if resume.epoch > 0 {
-                    log.insert(resume.epoch - 1, resume.before.clone());
-                }
+    fn build_final_features_named(
+        self,
+        name: &str,
+        states: StreamVec<'scope, u64, WatermarkState>,
+        spec: FeatureSpec,
+        retention: i64,
+    ) -> VecCollection<'scope, u64, FeatureRow> {
+        build(
+            self,
+            name,
+            states,
+            spec,
+            retention,
+            None,
+            FeatureEmission::Final,
+        )
+    }
+}
+
+fn build<'scope>(
+    hourly: VecCollection<'scope, u64, (ZoneHour, HourlyStats)>,
+    name: &str,
+    states: StreamVec<'scope, u64, WatermarkState>,
+    spec: FeatureSpec,
+    retention: i64,
+    resume: Option<Arc<Resume>>,
+    emission: FeatureEmission,
+) -> VecCollection<'scope, u64, FeatureRow> {
+    let (index, peers) = (hourly.inner.scope().index(), hourly.inner.scope().peers());
+    let mut builder = OperatorBuilder::new(name.to_owned(), hourly.inner.scope());
+    let (rows_out, rows) = builder.new_output();
+    let by_zone =
+        Exchange::new(|((key, _), _, _): &((ZoneHour, HourlyStats), u64, isize)| key.zone as u64);
+    let mut hourly_in = builder.new_input(hourly.inner, by_zone);
+    let mut states_in = builder.new_input(states, Pipeline);
+    let mut rows_out =
+        OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Update>>>::from(
+            rows_out,
+        );
+    let offsets = spec.offsets();
+    let widest = spec.windows().last().copied().unwrap_or(0) as i64;
+    let reach = (*offsets.last().unwrap_or(&0) as i64).max(widest);
+    let retention = retention.max(1);
+
+    builder.build(move |initial| {
+        let mut log = StateLog::default();
+        let mut pending: BTreeMap<u64, PendingEpoch> = BTreeMap::new();
+        let mut history = PickupHistory::new();
+        if let (Some(resume), Some(cap)) = (resume, initial.into_iter().next()) {
+            // Every kept row goes out at the restore epoch, even on a worker that gets
+            // no aggregate there.
+            for zone in resume.zones_of(index, peers) {
+                history.add_zone(zone);
             }
-            // Keyed by (target hour, zone): released rows are a prefix.
-            let mut emitted: BTreeMap<(i64, u16), FeatureRow> = BTreeMap::new();
-            let mut current: Option<i64> = None;
-            let mut forgotten_before = i64::MIN;
-            move |frontiers| {
-                hourly_in.for_each(|cap, data| {
-                    let Some(&epoch) = cap.least() else { return };
-                    let entry = pending
-                        .entry(epoch)
-                        .or_insert_with(|| (cap.retain_least(0).expect("time"), Vec::new()));
-                    entry.1.extend(
-                        data.drain(..)
-                            .map(|((key, stats), _, diff)| (key, stats.pickups, diff)),
-                    );
-                });
-                states_in.for_each(|cap, data| {
-                    let Some(&arrival) = cap.least() else { return };
-                    pending
-                        .entry(arrival)
-                        .or_insert_with(|| (cap.retain_least(0).expect("time"), Vec::new()));
-                    log.record_arrived(arrival, data.drain(..));
-                });
-                while let Some(entry) = pending.first_entry() {
-                    let epoch = *entry.key();
-                    if frontiers[0].less_equal(&epoch) || frontiers[1].less_equal(&epoch) {
-                        break;
+            pending.insert(resume.epoch, (cap.delayed(&resume.epoch), Vec::new()));
+            if resume.epoch > 0 {
+                log.insert(resume.epoch - 1, resume.before.clone());
+            }
+        }
+        // Keyed by (target hour, zone): released rows are a prefix. Final emission keeps
+        // the keys of the rows not out yet, as `None` (computed when they are final).
+        let mut emitted: BTreeMap<(i64, u16), Option<FeatureRow>> = BTreeMap::new();
+        // Final emission: the latest epoch's capability, for the rows left when input ends.
+        let mut last_cap: Option<Capability<u64>> = None;
+        let mut current: Option<i64> = None;
+        let mut forgotten_before = i64::MIN;
+        move |frontiers| {
+            hourly_in.for_each(|cap, data| {
+                let Some(&epoch) = cap.least() else { return };
+                let entry = pending
+                    .entry(epoch)
+                    .or_insert_with(|| (cap.retain_least(0).expect("time"), Vec::new()));
+                entry.1.extend(
+                    data.drain(..)
+                        .map(|((key, stats), _, diff)| (key, stats.pickups, diff)),
+                );
+            });
+            states_in.for_each(|cap, data| {
+                let Some(&arrival) = cap.least() else { return };
+                pending
+                    .entry(arrival)
+                    .or_insert_with(|| (cap.retain_least(0).expect("time"), Vec::new()));
+                log.record_arrived(arrival, data.drain(..));
+            });
+            while let Some(entry) = pending.first_entry() {
+                let epoch = *entry.key();
+                if frontiers[0].less_equal(&epoch) || frontiers[1].less_equal(&epoch) {
+                    break;
+                }
+                let (cap, updates) = entry.remove();
+                let state = log.before(epoch);
+                if let Some(first) = state.as_ref().and_then(|s| s.first_hour) {
+                    history.pin_first_hour(first);
+                }
+                let target = state.as_ref().and_then(|s| s.watermark).map(hour_of);
+                if let (FeatureEmission::Final, Some(target)) = (emission, target) {
+                    // Rows leaving the window now: the corrected collection's last version
+                    // of them saw every change up to the previous epoch, none of this one's.
+                    let keep = emitted.split_off(&(target - retention + 1, 0));
+                    let leaving = std::mem::replace(&mut emitted, keep);
+                    let mut out = rows_out.activate();
+                    let mut session = out.session(&cap);
+                    for (t, zone) in leaving.into_keys() {
+                        session.give((history.row(&spec, &offsets, zone, t), epoch, 1));
                     }
-                    let (cap, updates) = entry.remove();
-                    let state = log.before(epoch);
-                    if let Some(first) = state.as_ref().and_then(|s| s.first_hour) {
-                        history.pin_first_hour(first);
+                }
+                // The epoch's net pickups per (zone, hour): insertions carry the new count.
+                let mut changed: BTreeMap<(u16, i64), u32> = BTreeMap::new();
+                for (key, pickups, diff) in updates {
+                    let slot = changed.entry((key.zone, key.hour)).or_insert(0);
+                    if diff > 0 {
+                        *slot = pickups.max(0) as u32;
                     }
-                    // The epoch's net pickups per (zone, hour): insertions carry the new count.
-                    let mut changed: BTreeMap<(u16, i64), u32> = BTreeMap::new();
-                    for (key, pickups, diff) in updates {
-                        let slot = changed.entry((key.zone, key.hour)).or_insert(0);
-                        if diff > 0 {
-                            *slot = pickups.max(0) as u32;
+                }
+                let new_zones: BTreeSet<u16> = changed
+                    .keys()
+                    .map(|(z, _)| *z)
+                    .filter(|z| !history.zones().contains(z))
+                    .collect();
+                for (&(zone, hour), &pickups) in &changed {
+                    history.set(zone, hour, pickups);
+                }
+                let Some(target) = target else {
+                    continue;
+                };
+                let low = target - retention + 1;
+                let mut affected: BTreeSet<(u16, i64)> = BTreeSet::new();
+                for &(zone, hour) in changed.keys() {
+                    for &o in &offsets {
+                        let t = hour + o as i64;
+                        if (low..=target).contains(&t) {
+                            affected.insert((zone, t));
                         }
                     }
-                    let new_zones: BTreeSet<u16> = changed
-                        .keys()
-                        .map(|(z, _)| *z)
-                        .filter(|z| !history.zones().contains(z))
-                        .collect();
-                    for (&(zone, hour), &pickups) in &changed {
-                        history.set(zone, hour, pickups);
-                    }
-                    let Some(target) = state.and_then(|s| s.watermark).map(hour_of) else {
-                        continue;
-                    };
-                    let low = target - retention + 1;
-                    let mut affected: BTreeSet<(u16, i64)> = BTreeSet::new();
-                    for &(zone, hour) in changed.keys() {
-                        for &o in &offsets {
-                            let t = hour + o as i64;
-                            if (low..=target).contains(&t) {
-                                affected.insert((zone, t));
-                            }
-                        }
-                        // A window of `widest` hours before the target sums this hour for
-                        // every target in hour + 1 ..= hour + widest.
-                        let reached = (hour + 1).max(low)..=(hour + widest).min(target);
-                        affected.extend(reached.map(|t| (zone, t)));
-                    }
-                    let first_new = current.map_or(low, |c| (c + 1).max(low));
-                    for t in first_new..=target {
-                        affected.extend(history.zones().iter().map(|&z| (z, t)));
-                    }
-                    for &zone in &new_zones {
-                        affected.extend((low..=target).map(|t| (zone, t)));
-                    }
-                    current = Some(current.map_or(target, |c| c.max(target)));
+                    // A window of `widest` hours before the target sums this hour for
+                    // every target in hour + 1 ..= hour + widest.
+                    let reached = (hour + 1).max(low)..=(hour + widest).min(target);
+                    affected.extend(reached.map(|t| (zone, t)));
+                }
+                let first_new = current.map_or(low, |c| (c + 1).max(low));
+                for t in first_new..=target {
+                    affected.extend(history.zones().iter().map(|&z| (z, t)));
+                }
+                for &zone in &new_zones {
+                    affected.extend((low..=target).map(|t| (zone, t)));
+                }
+                current = Some(current.map_or(target, |c| c.max(target)));
+                if emission == FeatureEmission::Final {
+                    emitted.extend(affected.into_iter().map(|(zone, t)| ((t, zone), None)));
+                } else {
                     let mut out = rows_out.activate();
                     let mut session = out.session(&cap);
                     for (zone, t) in affected {
                         let row = history.row(&spec, &offsets, zone, t);
                         match emitted.get(&(t, zone)) {
-                            Some(old) if *old == row => continue,
-                            Some(old) => session.give((old.clone(), epoch, -1)),
-                            None => {}
+                            Some(Some(old)) if *old == row => continue,
+                            Some(Some(old)) => session.give((old.clone(), epoch, -1)),
+                            _ => {}
                         }
                         session.give((row.clone(), epoch, 1));
-                        emitted.insert((t, zone), row);
-                    }
-                    let keep_from = current.expect("set above") - retention + 1;
-                    // Once per new hour, not per epoch: forgetting scans the history.
-                    if keep_from > forgotten_before {
-                        emitted = emitted.split_off(&(keep_from, 0));
-                        history.forget_before(keep_from - reach);
-                        forgotten_before = keep_from;
+                        emitted.insert((t, zone), Some(row));
                     }
                 }
+                let keep_from = current.expect("set above") - retention + 1;
+                // Once per new hour, not per epoch: forgetting scans the history.
+                if keep_from > forgotten_before {
+                    emitted = emitted.split_off(&(keep_from, 0));
+                    history.forget_before(keep_from - reach);
+                    forgotten_before = keep_from;
+                }
+                if emission == FeatureEmission::Final {
+                    last_cap = Some(cap);
+                }
             }
-        });
-        rows.as_collection()
-    }
+            let ended = frontiers.iter().all(|f| f.is_empty()) && pending.is_empty();
+            if let (true, Some(cap)) = (ended, last_cap.take()) {
+                // The input is over: every row not out yet is final as it stands.
+                let mut out = rows_out.activate();
+                let mut session = out.session(&cap);
+                for (t, zone) in std::mem::take(&mut emitted).into_keys() {
+                    session.give((history.row(&spec, &offsets, zone, t), *cap.time(), 1));
+                }
+            }
+        }
+    });
+    rows.as_collection()
 }
