@@ -129,12 +129,21 @@ pub fn build_streams<'scope>(
         None => timely::dataflow::operators::generic::operator::empty(scope),
     };
     // ZoneForecast per (zone, target hour)
-    let forecasts = features.clone().score_forecasts_named(
-        "ScoreForecasts",
-        model,
-        swaps,
-        policy.retention_hours(),
-    );
+    let forecasts = match emission {
+        FeatureEmission::Corrected => features.clone().score_forecasts_named(
+            "ScoreForecasts",
+            model,
+            swaps,
+            policy.retention_hours(),
+        ),
+        FeatureEmission::Final => {
+            assert!(
+                handle.is_none(),
+                "a job of final rows only does not swap models"
+            );
+            features.clone().score_each_named("ScoreForecasts", model)
+        }
+    };
     forecasts.clone().inner.probe_with(&streams.handles.probe);
     ForecastStreams {
         hourly: streams.hourly,

@@ -3,7 +3,9 @@
 //! Scores only the rows that changed in an epoch (in one batch, so a random forest predicts in
 //! bulk) and emits `(zone, target hour, predicted pickups, model version)`: a retracted feature
 //! row retracts the forecast it produced, an inserted row inserts its new forecast. Model swaps
-//! arrive stamped with an epoch; at that epoch every held forecast is rescored.
+//! arrive stamped with an epoch; at that epoch every held forecast is rescored. For a
+//! collection of final rows (the batch job's), `score_each_named` scores each batch as it comes
+//! and holds nothing.
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
-use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
 
 use crate::features::FeatureRow;
@@ -52,6 +54,33 @@ pub trait ScoreForecasts<'scope> {
         swaps: StreamVec<'scope, u64, ModelSwap>,
         retention: i64,
     ) -> VecCollection<'scope, u64, ZoneForecast>;
+
+    /// Scores each batch of updates as it arrives, with one model and no swaps: an inserted
+    /// row inserts its forecast, a retracted row retracts the forecast it scored to (scoring is
+    /// deterministic). Holds no rows, so it suits a collection of final rows (the batch job's).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use timely::dataflow::operators::ToStream;
+    /// use differential_dataflow::AsCollection;
+    /// use zonecast::features::{FeatureRow, FeatureSpec};
+    /// use zonecast::model::{Baseline, ModelFile};
+    /// use zonecast::operators::ScoreForecasts;
+    ///
+    /// let model = Arc::new(ModelFile::baseline(Baseline::PreviousHour, FeatureSpec::new(vec![1], 0)));
+    /// timely::example(move |scope| {
+    ///     let row = FeatureRow { zone: 3, target_hour: 100, history: vec![Some(7), None, None, None, None], complete: true, sums: vec![] };
+    ///     vec![(row.clone(), 0u64, 1isize), (row, 1, -1)].to_stream(scope).container::<Vec<_>>().as_collection()
+    ///         .score_each_named("Score", model)
+    ///         .inspect(|(f, time, diff)| assert_eq!((f.milli_pickups, *diff), (7000, if *time == 0 { 1 } else { -1 })));
+    /// });
+    /// ```
+    fn score_each_named(
+        self,
+        name: &str,
+        model: Arc<ModelFile>,
+    ) -> VecCollection<'scope, u64, ZoneForecast>;
 }
 
 type Update = (ZoneForecast, u64, isize);
@@ -76,6 +105,34 @@ fn score(model: &ModelFile, version: &Arc<str>, rows: &[&FeatureRow]) -> Vec<Zon
 }
 
 impl<'scope> ScoreForecasts<'scope> for VecCollection<'scope, u64, FeatureRow> {
+    fn score_each_named(
+        self,
+        name: &str,
+        model: Arc<ModelFile>,
+    ) -> VecCollection<'scope, u64, ZoneForecast> {
+        let version: Arc<str> = Arc::from(model.version.as_str());
+        self.inner
+            .unary::<timely::container::CapacityContainerBuilder<Vec<Update>>, _, _, _>(
+                Pipeline,
+                name,
+                move |_, _| {
+                    move |input, output| {
+                        input.for_each(|cap, data| {
+                            let rows: Vec<&FeatureRow> =
+                                data.iter().map(|(row, _, _)| row).collect();
+                            let scored = score(&model, &version, &rows);
+                            let updates = scored
+                                .into_iter()
+                                .zip(data.iter())
+                                .map(|(f, (_, t, d))| (f, *t, *d));
+                            output.session(&cap).give_iterator(updates);
+                        });
+                    }
+                },
+            )
+            .as_collection()
+    }
+
     fn score_forecasts_named(
         self,
         name: &str,
