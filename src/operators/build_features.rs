@@ -173,10 +173,11 @@ fn build<'scope>(
                 log.insert(resume.epoch - 1, resume.before.clone());
             }
         }
-        // Keyed by (target hour, zone): released rows are a prefix. Final emission keeps
-        // the keys of the rows not out yet, as `None` (computed when they are final).
-        let mut emitted: BTreeMap<(i64, u16), Option<FeatureRow>> = BTreeMap::new();
-        // Final emission: the latest epoch's capability, for the rows left when input ends.
+        // Keyed by (target hour, zone): released rows are a prefix.
+        let mut emitted: BTreeMap<(i64, u16), FeatureRow> = BTreeMap::new();
+        // Final emission: the rows not out yet, and the latest epoch's capability (for the
+        // rows left when the input ends).
+        let mut unreleased = UnreleasedRows::default();
         let mut last_cap: Option<Capability<u64>> = None;
         let mut current: Option<i64> = None;
         let mut forgotten_before = i64::MIN;
@@ -209,14 +210,14 @@ fn build<'scope>(
                     history.pin_first_hour(first);
                 }
                 let target = state.as_ref().and_then(|s| s.watermark).map(hour_of);
-                if let (FeatureEmission::Final, Some(target)) = (emission, target) {
+                if let (FeatureEmission::Final, Some(target), Some(last)) =
+                    (emission, target, current)
+                {
                     // Rows leaving the window now: the corrected collection's last version
                     // of them saw every change up to the previous epoch, none of this one's.
-                    let keep = emitted.split_off(&(target - retention + 1, 0));
-                    let leaving = std::mem::replace(&mut emitted, keep);
                     let mut out = rows_out.activate();
                     let mut session = out.session(&cap);
-                    for (t, zone) in leaving.into_keys() {
+                    for (zone, t) in unreleased.release(target - retention + 1, last) {
                         session.give((history.row(&spec, &offsets, zone, t), epoch, 1));
                     }
                 }
@@ -240,43 +241,45 @@ fn build<'scope>(
                     continue;
                 };
                 let low = target - retention + 1;
-                let mut affected: BTreeSet<(u16, i64)> = BTreeSet::new();
-                for &(zone, hour) in changed.keys() {
-                    for &o in &offsets {
-                        let t = hour + o as i64;
-                        if (low..=target).contains(&t) {
-                            affected.insert((zone, t));
-                        }
-                    }
-                    // A window of `widest` hours before the target sums this hour for
-                    // every target in hour + 1 ..= hour + widest.
-                    let reached = (hour + 1).max(low)..=(hour + widest).min(target);
-                    affected.extend(reached.map(|t| (zone, t)));
-                }
-                let first_new = current.map_or(low, |c| (c + 1).max(low));
-                for t in first_new..=target {
-                    affected.extend(history.zones().iter().map(|&z| (z, t)));
-                }
-                for &zone in &new_zones {
-                    affected.extend((low..=target).map(|t| (zone, t)));
-                }
-                current = Some(current.map_or(target, |c| c.max(target)));
                 if emission == FeatureEmission::Final {
-                    emitted.extend(affected.into_iter().map(|(zone, t)| ((t, zone), None)));
+                    // Rows are computed when final; the keys are each zone's hours since it
+                    // became known (a late trip reaches only rows that already have one).
+                    unreleased.add_zones(history.zones(), low);
                 } else {
+                    let mut affected: BTreeSet<(u16, i64)> = BTreeSet::new();
+                    for &(zone, hour) in changed.keys() {
+                        for &o in &offsets {
+                            let t = hour + o as i64;
+                            if (low..=target).contains(&t) {
+                                affected.insert((zone, t));
+                            }
+                        }
+                        // A window of `widest` hours before the target sums this hour for
+                        // every target in hour + 1 ..= hour + widest.
+                        let reached = (hour + 1).max(low)..=(hour + widest).min(target);
+                        affected.extend(reached.map(|t| (zone, t)));
+                    }
+                    let first_new = current.map_or(low, |c| (c + 1).max(low));
+                    for t in first_new..=target {
+                        affected.extend(history.zones().iter().map(|&z| (z, t)));
+                    }
+                    for &zone in &new_zones {
+                        affected.extend((low..=target).map(|t| (zone, t)));
+                    }
                     let mut out = rows_out.activate();
                     let mut session = out.session(&cap);
                     for (zone, t) in affected {
                         let row = history.row(&spec, &offsets, zone, t);
                         match emitted.get(&(t, zone)) {
-                            Some(Some(old)) if *old == row => continue,
-                            Some(Some(old)) => session.give((old.clone(), epoch, -1)),
-                            _ => {}
+                            Some(old) if *old == row => continue,
+                            Some(old) => session.give((old.clone(), epoch, -1)),
+                            None => {}
                         }
                         session.give((row.clone(), epoch, 1));
-                        emitted.insert((t, zone), Some(row));
+                        emitted.insert((t, zone), row);
                     }
                 }
+                current = Some(current.map_or(target, |c| c.max(target)));
                 let keep_from = current.expect("set above") - retention + 1;
                 // Once per new hour, not per epoch: forgetting scans the history.
                 if keep_from > forgotten_before {
@@ -289,15 +292,59 @@ fn build<'scope>(
                 }
             }
             let ended = frontiers.iter().all(|f| f.is_empty()) && pending.is_empty();
-            if let (true, Some(cap)) = (ended, last_cap.take()) {
+            if let (true, Some(cap), Some(last)) = (ended, last_cap.take(), current) {
                 // The input is over: every row not out yet is final as it stands.
                 let mut out = rows_out.activate();
                 let mut session = out.session(&cap);
-                for (t, zone) in std::mem::take(&mut emitted).into_keys() {
+                for (zone, t) in unreleased.release(last + 1, last) {
                     session.give((history.row(&spec, &offsets, zone, t), *cap.time(), 1));
                 }
             }
         }
     });
     rows.as_collection()
+}
+
+/// Final emission's rows not out yet: every zone known has a row for each target hour from
+/// the window's start when it became known up to the latest target hour (the keys the
+/// corrected collection ends with).
+#[derive(Debug)]
+struct UnreleasedRows {
+    /// Each zone's first target hour.
+    starts: BTreeMap<u16, i64>,
+    /// The rows of targets before this are out.
+    released_before: i64,
+}
+
+impl Default for UnreleasedRows {
+    fn default() -> Self {
+        UnreleasedRows {
+            starts: BTreeMap::new(),
+            released_before: i64::MIN,
+        }
+    }
+}
+
+impl UnreleasedRows {
+    /// Zones not known before get rows from target hour `low` on.
+    fn add_zones(&mut self, zones: &BTreeSet<u16>, low: i64) {
+        for &zone in zones {
+            self.starts.entry(zone).or_insert(low);
+        }
+    }
+
+    /// Releases the rows of targets before `before` (and at most `last`, the latest target
+    /// hour): their `(zone, target hour)`, by target hour, then zone.
+    fn release(&mut self, before: i64, last: i64) -> Vec<(u16, i64)> {
+        let Some(&first) = self.starts.values().min() else {
+            return Vec::new();
+        };
+        let mut keys = Vec::new();
+        for t in first.max(self.released_before)..before.min(last + 1) {
+            let known = self.starts.iter().filter(|&(_, &start)| start <= t);
+            keys.extend(known.map(|(&zone, _)| (zone, t)));
+        }
+        self.released_before = self.released_before.max(before);
+        keys
+    }
 }
