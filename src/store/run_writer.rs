@@ -1,7 +1,8 @@
 //! Writing one run: batches of final forecasts and hourly rows in (from the workers, in any
-//! order, while the dataflow still computes), collected on a writer thread; at the end, every
-//! row upserted in primary-key order and the run record marked complete, in one transaction,
-//! or nothing written and the run marked failed.
+//! order, while the dataflow still computes), collected zone by zone on a writer thread (their
+//! hour labels made and their means computed while they arrive); at the end, every row upserted
+//! in primary-key order and the run record marked complete, in one transaction, or nothing
+//! written and the run marked failed.
 //!
 //! Rows are not written as they arrive: they become final hour by hour, but both tables are
 //! keyed by zone first, and inserting into the middle of a B-tree costs SQLite twice what
@@ -9,6 +10,7 @@
 //! overlap with the dataflow wins on two cores. The write lock is taken only for the write, so
 //! two runs compute side by side and serialise on their commits.
 
+use std::collections::BTreeMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -55,9 +57,18 @@ struct StoredForecast {
     fallback: bool,
 }
 
+/// An hourly row as the writer keeps it: its means computed on the sending worker.
+#[derive(Clone, Copy, Debug)]
+struct StoredHourly {
+    key: ZoneHour,
+    pickups: i64,
+    /// Distance, fare, total.
+    means: [Option<f64>; 3],
+}
+
 enum Message {
     Forecasts(Vec<StoredForecast>),
-    Hourly(Vec<(ZoneHour, HourlyStats)>),
+    Hourly(Vec<StoredHourly>),
     Finish(RunSummary),
     Fail(String),
 }
@@ -89,7 +100,16 @@ impl RowSender {
                     })
                     .collect(),
             ),
-            FinalRows::Hourly(hourly) => Message::Hourly(hourly),
+            FinalRows::Hourly(hourly) => Message::Hourly(
+                hourly
+                    .iter()
+                    .map(|(key, stats)| StoredHourly {
+                        key: *key,
+                        pickups: stats.pickups,
+                        means: [stats.distance.mean(), stats.fare.mean(), stats.total.mean()],
+                    })
+                    .collect(),
+            ),
         };
         let _ = self.0.send(message);
     }
@@ -172,9 +192,12 @@ struct Writing {
     run_id: i64,
     version: String,
     range: HourRange,
-    /// Batches as they arrived (appended, never copied until the write).
-    forecasts: Vec<Vec<StoredForecast>>,
-    hourly: Vec<Vec<(ZoneHour, HourlyStats)>>,
+    /// Rows by zone as they arrived (hour by hour, mostly: nearly sorted), so that the end
+    /// of the run has little left to order.
+    forecasts: BTreeMap<u16, Vec<StoredForecast>>,
+    hourly: BTreeMap<u16, Vec<StoredHourly>>,
+    /// The hours' labels, made as rows arrive.
+    labels: HourLabels,
 }
 
 impl Writing {
@@ -184,16 +207,27 @@ impl Writing {
             run_id,
             version,
             range,
-            forecasts: Vec::new(),
-            hourly: Vec::new(),
+            forecasts: BTreeMap::new(),
+            hourly: BTreeMap::new(),
+            labels: HourLabels::default(),
         }
     }
 
     fn run(mut self, messages: Receiver<Message>) -> Result<Written, StoreError> {
         for message in messages {
             match message {
-                Message::Forecasts(rows) => self.forecasts.push(rows),
-                Message::Hourly(rows) => self.hourly.push(rows),
+                Message::Forecasts(rows) => {
+                    for row in rows {
+                        self.labels.label(row.target_hour);
+                        self.forecasts.entry(row.zone).or_default().push(row);
+                    }
+                }
+                Message::Hourly(rows) => {
+                    for row in rows {
+                        self.labels.label(row.key.hour);
+                        self.hourly.entry(row.key.zone).or_default().push(row);
+                    }
+                }
                 Message::Finish(summary) => {
                     let written = self.write(&summary);
                     if let Err(error) = &written {
@@ -248,43 +282,46 @@ impl Writing {
         let from = self.first_target_hour()?;
         let to = self.range.to;
         let created = format_utc_ms(now_ms());
-        let mut labels = HourLabels::default();
         let run_id = self.run_id;
         // In primary-key order (zone, then hour): appends to each table's B-tree instead of
         // splitting pages all over it (hour by hour takes twice as long).
-        let mut forecasts = std::mem::take(&mut self.forecasts).concat();
-        forecasts.retain(|f| {
+        let forecasts = in_key_order(std::mem::take(&mut self.forecasts), |f| f.target_hour);
+        let forecasts = forecasts.into_iter().filter(|f| {
             from.is_none_or(|h| f.target_hour >= h) && to.is_none_or(|h| f.target_hour < h)
         });
-        forecasts.sort_unstable_by_key(|f| (f.zone, f.target_hour));
-        let last_target = forecasts.iter().map(|f| f.target_hour).max();
-        let mut hourly = std::mem::take(&mut self.hourly).concat();
-        hourly.sort_unstable_by_key(|(key, _)| (key.zone, key.hour));
-        let hours = forecasts.iter().map(|f| f.target_hour);
-        for hour in hours.chain(hourly.iter().map(|(k, _)| k.hour)) {
-            labels.label(hour);
-        }
+        let labels = &self.labels;
         let rows: Vec<_> = forecasts
-            .iter()
             .map(|f| {
                 let pickups = f.milli_pickups as f64 / 1000.0;
-                (f.zone, labels.get(f.target_hour), pickups, f.fallback)
+                (
+                    f.zone,
+                    f.target_hour,
+                    labels.get(f.target_hour),
+                    pickups,
+                    f.fallback,
+                )
             })
             .collect();
+        let last_target = rows.iter().map(|row| row.1).max();
+        let hourly = in_key_order(std::mem::take(&mut self.hourly), |row| row.key.hour);
         let version = self.version.as_str();
         let changed = upsert_all(
             self.conn(),
             [INSERT_FORECASTS, FORECAST_VALUES, UPSERT_FORECASTS],
             &[&version, &run_id, &created],
             &rows,
-            |(zone, hour, pickups, fallback)| [zone, hour, pickups, fallback],
+            |(zone, _, hour, pickups, fallback)| [zone, hour, pickups, fallback],
         )
         .map_err(|e| self.error(e))?;
         let hourly_rows: Vec<_> = hourly
             .iter()
-            .map(|(key, stats)| {
-                let means = (stats.distance.mean(), stats.fare.mean(), stats.total.mean());
-                (key.zone, labels.get(key.hour), stats.pickups, means)
+            .map(|row| {
+                (
+                    row.key.zone,
+                    labels.get(row.key.hour),
+                    row.pickups,
+                    row.means,
+                )
             })
             .collect();
         upsert_all(
@@ -292,7 +329,7 @@ impl Writing {
             [INSERT_HOURLY, HOURLY_VALUES, UPSERT_HOURLY],
             &[&run_id],
             &hourly_rows,
-            |(zone, hour, pickups, (distance, fare, total))| {
+            |(zone, hour, pickups, [distance, fare, total])| {
                 [zone, hour, pickups, distance, fare, total]
             },
         )
@@ -357,6 +394,17 @@ impl Writing {
     fn fail(&mut self, message: &str) {
         let _ = self.store.fail_run(self.run_id, message);
     }
+}
+
+/// The rows of every zone, zone by zone, each zone's by `hour` (its rows arrived nearly in
+/// that order: the stable sort merges the runs they came in).
+fn in_key_order<R>(by_zone: BTreeMap<u16, Vec<R>>, hour: impl Fn(&R) -> i64) -> Vec<R> {
+    let mut rows = Vec::with_capacity(by_zone.values().map(Vec::len).sum());
+    for (_, mut zone_rows) in by_zone {
+        zone_rows.sort_by_key(&hour);
+        rows.append(&mut zone_rows);
+    }
+    rows
 }
 
 /// Hour labels, each formatted once per run (a run writes every zone of an hour).
