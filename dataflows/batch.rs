@@ -3,21 +3,21 @@
 //! SQLite prediction database in one transaction.
 //!
 //! ```text
-//! Source ─► forecast::build_streams ─(ZoneForecast, epoch, ±1)─► sink_final ─► ForecastTable ─(final rows)─┐
+//! Source ─► forecast::build_streams ─(ZoneForecast, epoch, +1: final)─► sink_epochs ─(final rows)─────────┐
 //!                  ├─((ZoneHour, HourlyStats), epoch, ±1)─► sink_final ─► HourlyTable ─(final rows)───────┼─► RunWriter thread ─► SQLite
-//!                  ├─WatermarkState (epoch + 1) ─► both sink_finals (what is final)                          │   (one transaction at the end)
+//!                  ├─WatermarkState (epoch + 1) ─► sink_final (what is final)                                │   (one transaction at the end)
 //!                  └─Report─► sink_reports (worker 0) ─► RunReport ─► RunSummary ────────────────────────────┘
 //! ```
 //!
-//! A forecast is final once its target hour is older than the retention (it is no longer
-//! corrected), an hourly row once every later on-time trip is newer than its hour; the sinks
-//! release those rows epoch by epoch, so the tables held stay the size of that window, and the
-//! rest when the input ends. On one process each worker releases its own keys; with several
-//! processes everything is gathered on worker 0 instead. It is the streaming job's dataflow,
-//! except that `BuildFeatures` emits each feature row once, when it is final
-//! ([`FeatureEmission::Final`]), so no correction is scored only to be retracted: the batch
-//! table equals the streaming job's final forecasts row for row (a test proves it on the real
-//! green-taxi month).
+//! It is the streaming job's dataflow, except that `BuildFeatures` emits each feature row once,
+//! when it is final ([`FeatureEmission::Final`]: once its target hour is older than the
+//! retention, or when the input ends), so each forecast comes out once, final, and goes
+//! straight to the writer; no correction is scored only to be retracted. The batch table
+//! equals the streaming job's final forecasts row for row (a test proves it on the real
+//! green-taxi month). An hourly row is final once every later on-time trip is newer than its
+//! hour; the hourly sink releases those rows epoch by epoch, so the table held stays the size
+//! of that window, and the rest when the input ends. On one process each worker hands over its
+//! own keys; with several processes everything is gathered on worker 0 instead.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::dataflows::aggregate::DEFAULT_BATCH_ROWS;
 use crate::dataflows::forecast::{build_streams, ForecastPolicy};
+use crate::forecast::ZoneForecast;
 use crate::jobs::workers::{run_workers, step_until_done};
 use crate::jobs::{
     JobAddresses, JobControl, JobError, JobHandle, PreparedSource, Source, SourceSettings,
@@ -37,15 +38,14 @@ use crate::progress::Progress;
 use crate::report::RunReport;
 use crate::runtime::Cluster;
 use crate::schema::ColumnMap;
+use crate::sinks::epochs::EpochUpdates;
 use crate::sinks::final_rows::{FinalTable, SinkFinal};
-use crate::sinks::forecast_table::ForecastTable;
 use crate::sinks::hourly_table::HourlyTable;
-use crate::sinks::SinkReports;
+use crate::sinks::{SinkEpochs, SinkReports};
 use crate::store::{
     FinalRows, HourRange, RowSender, RunStart, RunSummary, RunWriter, Store, Written,
     DEFAULT_LOCK_TIMEOUT,
 };
-use crate::time::hour_of;
 
 /// What one worker of a batch job hands back (its rows went to the database writer).
 struct WorkerResult {
@@ -209,7 +209,6 @@ impl BatchJob {
         let worker_control = control.clone();
         let results = run_workers(&self.cluster, control, move |worker| {
             let feed = source.feed(worker.index());
-            let forecasts = Rc::new(RefCell::new(ForecastTable::default()));
             let table = Rc::new(RefCell::new(HourlyTable::default()));
             let report = Rc::new(RefCell::new(RunReport::default()));
             let watermark: Rc<RefCell<Option<i64>>> = Rc::default();
@@ -222,10 +221,6 @@ impl BatchJob {
                 // Hours before this are final: every later on-time trip is newer.
                 let lateness = policy.watermark;
                 let hourly_open_from = move |watermark| lateness.closed_before(watermark);
-                // Target hours before this are no longer corrected.
-                let retention = policy.retention_hours();
-                let forecasts_open_from =
-                    move |watermark: Option<i64>| watermark.map(|w| hour_of(w) - retention + 1);
                 streams.hourly.sink_final_named(
                     "SinkHourly",
                     streams.states.clone(),
@@ -238,18 +233,26 @@ impl BatchJob {
                         }
                     },
                 );
-                streams.forecasts.sink_final_named(
-                    "SinkForecasts",
-                    streams.states.clone(),
-                    gather,
-                    forecasts.clone(),
-                    forecasts_open_from,
-                    move |final_rows| {
-                        if let Some(rows) = &send_forecasts {
-                            rows.send(FinalRows::Forecasts(final_rows));
-                        }
-                    },
-                );
+                // Each forecast comes out once, final: every finished epoch's go to the writer.
+                let send = move |_epoch, updates: EpochUpdates<ZoneForecast>| {
+                    let final_rows: Vec<ZoneForecast> = updates
+                        .into_iter()
+                        .map(|(forecast, diff)| {
+                            assert_eq!(diff, 1, "a final forecast changed: {forecast:?}");
+                            forecast
+                        })
+                        .collect();
+                    if let Some(rows) = send_forecasts.as_ref().filter(|_| !final_rows.is_empty()) {
+                        rows.send(FinalRows::Forecasts(final_rows));
+                    }
+                };
+                if gather {
+                    streams.forecasts.sink_epochs_named("SinkForecasts", send);
+                } else {
+                    streams
+                        .forecasts
+                        .sink_local_epochs_named("SinkForecasts", send);
+                }
                 use timely::dataflow::operators::Inspect;
                 streams.states.inspect(move |state| {
                     let mut w = w.borrow_mut();
@@ -269,8 +272,6 @@ impl BatchJob {
             });
             // The input is complete: every row still held is final.
             if let Some(rows) = rows.as_ref().filter(|_| !worker_control.is_stopping()) {
-                let held = forecasts.borrow_mut().release_before(i64::MAX);
-                rows.send(FinalRows::Forecasts(held));
                 let held = table.borrow_mut().release_before(i64::MAX);
                 rows.send(FinalRows::Hourly(held));
             }

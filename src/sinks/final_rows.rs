@@ -4,8 +4,8 @@
 //!
 //! A row is final once its hour is before a bound computed from the watermark the epoch
 //! started from (the state every operator of the epoch judged by): for hourly aggregates, the
-//! hour every later on-time trip is newer than; for forecasts, the oldest target hour still
-//! corrected. An update that arrives for a released hour is a broken invariant, and panics.
+//! hour every later on-time trip is newer than. An update that arrives for a released hour is
+//! a broken invariant, and panics.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

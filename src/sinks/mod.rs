@@ -7,7 +7,6 @@
 //! - [`reports`]: `SinkReports` operator — outcome events into a shared [`crate::report::RunReport`].
 //! - [`final_rows`]: `SinkFinal` operator — a table's rows handed over as they become final.
 //! - [`hourly_table`]: the accumulated hourly table and its CSV form.
-//! - [`forecast_table`]: the final forecast per zone and target hour (the batch job's).
 //! - [`live`]: `SinkLive` operator — everything the server needs, one finished epoch at a time.
 //! - [`changes_log`]: the update log `(record, time, diff)` as CSV.
 //! - [`rejects_log`]: a live job's rejected and late rows appended to CSV, with its health.
@@ -16,7 +15,6 @@ pub mod atomic_file;
 pub mod changes_log;
 pub mod epochs;
 pub mod final_rows;
-pub mod forecast_table;
 pub mod hourly_table;
 pub mod live;
 pub mod rejects_log;
