@@ -210,14 +210,14 @@ fn build<'scope>(
                     history.pin_first_hour(first);
                 }
                 let target = state.as_ref().and_then(|s| s.watermark).map(hour_of);
-                if let (FeatureEmission::Final, Some(target), Some(last)) =
-                    (emission, target, current)
-                {
+                // The oldest target hour still corrected.
+                let low = target.map(|t| t - retention + 1);
+                if let (FeatureEmission::Final, Some(low), Some(last)) = (emission, low, current) {
                     // Rows leaving the window now: the corrected collection's last version
                     // of them saw every change up to the previous epoch, none of this one's.
                     let mut out = rows_out.activate();
                     let mut session = out.session(&cap);
-                    for (zone, t) in unreleased.release(target - retention + 1, last) {
+                    for (zone, t) in unreleased.release(low, last) {
                         session.give((history.row(&spec, &offsets, zone, t), epoch, 1));
                     }
                 }
@@ -229,18 +229,21 @@ fn build<'scope>(
                         *slot = pickups.max(0) as u32;
                     }
                 }
-                let new_zones: BTreeSet<u16> = changed
-                    .keys()
-                    .map(|(z, _)| *z)
-                    .filter(|z| !history.zones().contains(z))
-                    .collect();
+                // Final emission keys rows by zone start hours, not by the zones new here.
+                let new_zones: BTreeSet<u16> = match emission {
+                    FeatureEmission::Corrected => changed
+                        .keys()
+                        .map(|(z, _)| *z)
+                        .filter(|z| !history.zones().contains(z))
+                        .collect(),
+                    FeatureEmission::Final => BTreeSet::new(),
+                };
                 for (&(zone, hour), &pickups) in &changed {
                     history.set(zone, hour, pickups);
                 }
-                let Some(target) = target else {
+                let (Some(target), Some(low)) = (target, low) else {
                     continue;
                 };
-                let low = target - retention + 1;
                 if emission == FeatureEmission::Final {
                     // Rows are computed when final; the keys are each zone's hours since it
                     // became known (a late trip reaches only rows that already have one).
