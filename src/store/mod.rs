@@ -5,8 +5,9 @@
 //! version adds rows beside the old ones) and atomic: a run's rows and its `complete` status are
 //! committed in one `IMMEDIATE` transaction, so a crash or an error never leaves a partial run
 //! marked complete. The rows come in while the run's dataflow computes and are written at its
-//! end ([`RunWriter`], in `run_writer.rs`). Two runs that overlap serialise on SQLite's write lock: the second waits up
-//! to the lock timeout for the first one's commit, then fails with [`StoreError::Locked`].
+//! end ([`RunWriter`], in `run_writer.rs`). Two runs that overlap serialise on SQLite's write
+//! lock: the second waits up to the lock timeout for the first one's commit, then fails with
+//! [`StoreError::Locked`].
 //! Tables: see `schema.sql`; reading back (for `zonecast serve`) is in `read.rs`.
 
 use std::path::{Path, PathBuf};
