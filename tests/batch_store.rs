@@ -607,3 +607,126 @@ fn the_same_tables_on_1_2_and_4_workers_and_2_processes() {
         "two processes differ from one worker"
     );
 }
+
+/// A new file's first run is written in rollback-journal mode (its pages go into the file
+/// once), then the file is put in WAL mode. A first run killed with SIGKILL while it writes
+/// leaves its journal: a reader sees no row of the run and its record still `running`, and
+/// the next run marks it abandoned and writes everything.
+#[test]
+fn a_new_database_killed_during_its_first_write_is_rolled_back_and_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("trips.csv");
+    common::generate(&input, 400_000, 28, 37);
+    let model_path = dir.path().join("m.bin");
+    model(Baseline::PreviousHour).save(&model_path).unwrap();
+    let batch_process = |db: &Path| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"));
+        command.args(["batch", "--quiet", "--input", input.to_str().unwrap()]);
+        command.args(["--model", model_path.to_str().unwrap()]);
+        command.args(["--db", db.to_str().unwrap()]);
+        command.stderr(std::process::Stdio::null());
+        command
+    };
+    let journal_mode = |db: &Path| -> String {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    };
+    // Uninterrupted, the file ends in WAL mode.
+    let whole = dir.path().join("whole.sqlite");
+    assert!(batch_process(&whole).status().unwrap().success());
+    assert_eq!(journal_mode(&whole), "wal");
+    let expected = rows(&whole);
+    assert!(!expected.is_empty());
+    // Killed while writing: try until the kill lands inside the run's write transaction.
+    for attempt in 0..10 {
+        let db = dir.path().join(format!("killed{attempt}.sqlite"));
+        let journal = dir.path().join(format!("killed{attempt}.sqlite-journal"));
+        let mut doomed = batch_process(&db).spawn().unwrap();
+        let mut began = false;
+        while doomed.try_wait().unwrap().is_none() {
+            began = began
+                || Store::open_read(&db)
+                    .and_then(|s| s.run_counts())
+                    .is_ok_and(|c| c.running == 1);
+            if began && journal.exists() {
+                doomed.kill().unwrap(); // SIGKILL
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        doomed.wait().unwrap();
+        if !journal.exists() {
+            continue; // it finished (or was killed) outside its write: try again
+        }
+        let after_kill = Store::open_read(&db).unwrap().run_counts().unwrap();
+        if after_kill != counts(0, 0, 1, 0) {
+            continue; // killed while switching to WAL, after the commit
+        }
+        assert!(rows(&db).is_empty(), "no row of the killed run is visible");
+        let next = batch_process(&db).output().unwrap();
+        assert!(next.status.success());
+        assert_eq!(
+            Store::open_read(&db).unwrap().run_counts().unwrap(),
+            counts(1, 0, 0, 1)
+        );
+        assert_eq!(rows(&db), expected);
+        assert_eq!(journal_mode(&db), "wal");
+        return;
+    }
+    panic!("no kill landed inside a first run's write in 10 attempts");
+}
+
+/// A hot journal (a write transaction whose pages had already reached the file when its
+/// process was killed) is rolled back when the file is opened for reading, though the reader
+/// itself is read-only.
+#[test]
+fn a_reader_rolls_back_a_hot_journal_left_by_a_killed_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.sqlite");
+    let input = trips(dir.path(), "trips.csv", 2);
+    batch(vec![input], model(Baseline::PreviousHour), &db)
+        .run()
+        .unwrap();
+    let before = rows(&db);
+    // Back to rollback-journal mode (as a new file's first run writes), then a writer whose
+    // tiny page cache spills its changed pages into the file before it is killed.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "journal_mode", "DELETE")
+        .unwrap();
+    let script = format!(
+        "import sqlite3,time\nc=sqlite3.connect(r'{}',isolation_level=None)\nc.execute('PRAGMA cache_size=2')\nc.execute('BEGIN IMMEDIATE')\nc.execute(\"UPDATE forecasts SET predicted_pickups = -1\")\nprint('spilled',flush=True)\ntime.sleep(60)\n",
+        db.display()
+    );
+    let mut writer = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(writer.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "spilled");
+    writer.kill().unwrap(); // SIGKILL
+    writer.wait().unwrap();
+    let journal = dir.path().join("p.sqlite-journal");
+    assert!(
+        std::fs::metadata(&journal).unwrap().len() > 0,
+        "a hot journal"
+    );
+    let read_only =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let error = read_only
+        .query_row("SELECT count(*) FROM forecasts", [], |r| r.get::<_, i64>(0))
+        .unwrap_err();
+    assert!(error.to_string().contains("read"), "{error}");
+    drop(read_only);
+    assert_eq!(rows(&db), before, "the killed write is rolled back");
+    assert!(!journal.exists());
+}

@@ -173,6 +173,10 @@ fn store(e: &StoreError) -> Option<String> {
             "write it with `zonecast batch --db {}` first",
             path.display()
         )),
+        StoreError::HotJournal(path) => Some(format!(
+            "run `zonecast batch --db {}` to finish the rollback",
+            path.display()
+        )),
         StoreError::Sqlite { .. } | StoreError::Lock { .. } | StoreError::Writer(_) => None,
     }
 }

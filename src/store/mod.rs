@@ -64,6 +64,10 @@ pub enum StoreError {
     /// The database file does not exist (for reading).
     #[error("{0} does not exist: write it first with a batch run into this database")]
     Missing(PathBuf),
+    /// A run killed while it wrote a new file left its write half done (a hot journal beside
+    /// the file), and this process may not write the file to roll it back.
+    #[error("{0} holds a write that a killed run left half done (the -journal file beside it); make the file and its folder writable so that opening it rolls that back, or run the next batch into it")]
+    HotJournal(PathBuf),
     /// The database holds no complete run yet.
     #[error("{0} holds no complete run yet: finish a batch run into it first")]
     Empty(PathBuf),
@@ -188,6 +192,16 @@ impl Store {
 
     /// Opens an existing database read-only (for serving).
     pub fn open_read(path: &Path) -> Result<Store, StoreError> {
+        match Store::open_read_once(path) {
+            Err(StoreError::HotJournal(_)) => {
+                roll_back_hot_journal(path)?;
+                Store::open_read_once(path)
+            }
+            opened => opened,
+        }
+    }
+
+    fn open_read_once(path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
@@ -232,16 +246,30 @@ impl Store {
             };
             self.conn.execute_batch(end).map_err(|e| self.error(e))?;
         }
-        if checked? {
-            self.switch_to_wal()?;
+        // A file this opener has just created stays in rollback-journal mode until its first
+        // run is written (see `RunWriter`); any other is put in WAL mode if it is not yet.
+        if !checked? && write {
+            self.switch_to_wal(self.lock_timeout)?;
         }
         Ok(())
     }
 
-    /// Puts a new database in WAL mode. The switch needs the file to itself, and SQLite answers
-    /// `SQLITE_BUSY` at once (without its busy handler) while another opener holds a lock, so
-    /// it is retried until the lock timeout.
-    fn switch_to_wal(&self) -> Result<(), StoreError> {
+    /// Whether the file is in WAL mode.
+    pub(super) fn in_wal_mode(&self) -> Result<bool, StoreError> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| self.error(e))?;
+        Ok(mode.eq_ignore_ascii_case("wal"))
+    }
+
+    /// Puts the database in WAL mode (if it is not already). The switch needs the file to
+    /// itself, and SQLite answers `SQLITE_BUSY` at once (without its busy handler) while
+    /// another opener holds a lock, so it is retried for up to `patience`.
+    pub(super) fn switch_to_wal(&self, patience: Duration) -> Result<(), StoreError> {
+        if self.in_wal_mode()? {
+            return Ok(());
+        }
         let started = std::time::Instant::now();
         loop {
             match self.conn.pragma_update(None, "journal_mode", "WAL") {
@@ -250,11 +278,11 @@ impl Store {
                     if matches!(
                         e.sqlite_error_code(),
                         Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked)
-                    ) && started.elapsed() < self.lock_timeout =>
+                    ) && started.elapsed() < patience =>
                 {
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                Err(e) => return Err(self.error(e)),
+                Err(e) => return Err(classify(&self.path, e, started.elapsed())),
             }
         }
     }
@@ -346,8 +374,32 @@ impl Store {
     }
 }
 
+/// Rolls back the write a killed run left half done in a file in rollback-journal mode (a new
+/// file's first run), as any SQLite connection that may write does when it opens the file:
+/// a read-only one cannot.
+fn roll_back_hot_journal(path: &Path) -> Result<(), StoreError> {
+    let failed = |_| StoreError::HotJournal(path.to_path_buf());
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(failed)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(failed)?;
+    Ok(())
+}
+
 /// Maps SQLite's errors to what the user should do.
 fn classify(path: &Path, error: rusqlite::Error, waited: Duration) -> StoreError {
+    if error
+        .sqlite_error()
+        .is_some_and(|e| e.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK)
+    {
+        return StoreError::HotJournal(path.to_path_buf());
+    }
     match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
             path: path.to_path_buf(),

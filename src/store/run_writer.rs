@@ -10,10 +10,9 @@
 //! overlap with the dataflow wins on two cores. The write lock is taken only for the write, so
 //! two runs compute side by side and serialise on their commits.
 
-use std::collections::BTreeMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, ToSql};
 
@@ -167,6 +166,9 @@ impl RunWriter {
     }
 }
 
+/// How long the end of a new file's first run tries to put it in WAL mode.
+const WAL_SWITCH_PATIENCE: Duration = Duration::from_secs(1);
+
 /// Rows per `INSERT` statement: one statement per row would cost more than the row.
 const ROWS_PER_STATEMENT: usize = 64;
 
@@ -192,12 +194,12 @@ struct Writing {
     run_id: i64,
     version: String,
     range: HourRange,
-    /// Rows by zone as they arrived (hour by hour, mostly: nearly sorted), so that the end
-    /// of the run has little left to order.
-    forecasts: BTreeMap<u16, Vec<StoredForecast>>,
-    hourly: BTreeMap<u16, Vec<StoredHourly>>,
-    /// The hours' labels, made as rows arrive.
-    labels: HourLabels,
+    /// Rows by zone (indexed by zone number) as they arrived (hour by hour, mostly: nearly
+    /// sorted), so that the end of the run has little left to order.
+    forecasts: Vec<Vec<StoredForecast>>,
+    hourly: Vec<Vec<StoredHourly>>,
+    /// The earliest and latest hour of any row.
+    hours: Option<(i64, i64)>,
 }
 
 impl Writing {
@@ -207,9 +209,9 @@ impl Writing {
             run_id,
             version,
             range,
-            forecasts: BTreeMap::new(),
-            hourly: BTreeMap::new(),
-            labels: HourLabels::default(),
+            forecasts: Vec::new(),
+            hourly: Vec::new(),
+            hours: None,
         }
     }
 
@@ -218,14 +220,14 @@ impl Writing {
             match message {
                 Message::Forecasts(rows) => {
                     for row in rows {
-                        self.labels.label(row.target_hour);
-                        self.forecasts.entry(row.zone).or_default().push(row);
+                        self.saw_hour(row.target_hour);
+                        by_zone(&mut self.forecasts, row.zone).push(row);
                     }
                 }
                 Message::Hourly(rows) => {
                     for row in rows {
-                        self.labels.label(row.key.hour);
-                        self.hourly.entry(row.key.zone).or_default().push(row);
+                        self.saw_hour(row.key.hour);
+                        by_zone(&mut self.hourly, row.key.zone).push(row);
                     }
                 }
                 Message::Finish(summary) => {
@@ -247,6 +249,12 @@ impl Writing {
         Err(StoreError::Writer(message.into()))
     }
 
+    fn saw_hour(&mut self, hour: i64) {
+        self.hours = Some(self.hours.map_or((hour, hour), |(first, last)| {
+            (first.min(hour), last.max(hour))
+        }));
+    }
+
     fn conn(&self) -> &Connection {
         &self.store.conn
     }
@@ -259,6 +267,13 @@ impl Writing {
     /// for the write lock), and commits.
     fn write(&mut self, summary: &RunSummary) -> Result<Written, StoreError> {
         let started = Instant::now();
+        // Rollback-journal mode (a new file's first run) needs FULL to be as safe as WAL with
+        // NORMAL against power loss; it only syncs the journal of the few pages there were.
+        if !self.store.in_wal_mode()? {
+            self.conn()
+                .execute_batch("PRAGMA synchronous = FULL")
+                .map_err(|e| self.error(e))?;
+        }
         self.conn()
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| self.error(e))?;
@@ -271,6 +286,16 @@ impl Writing {
         let ended = self.conn().execute_batch(end).map_err(|e| self.error(e));
         let written = written.and_then(|w| ended.map(|()| w))?;
         self.store.run_lock = None;
+        // A new file's first run is written in rollback-journal mode; from now on, WAL. A
+        // reader in the way leaves that to the next run that opens the file for writing.
+        match self.store.switch_to_wal(WAL_SWITCH_PATIENCE) {
+            Ok(()) => {
+                let _ = self.conn().execute_batch("PRAGMA synchronous = NORMAL");
+            }
+            Err(error) => {
+                tracing::warn!("{error}; the next run will put the database in WAL mode")
+            }
+        }
         Ok(written)
     }
 
@@ -289,7 +314,8 @@ impl Writing {
         let forecasts = forecasts.into_iter().filter(|f| {
             from.is_none_or(|h| f.target_hour >= h) && to.is_none_or(|h| f.target_hour < h)
         });
-        let labels = &self.labels;
+        let labels = HourLabels::new(self.hours);
+        let labels = &labels;
         let rows: Vec<_> = forecasts
             .map(|f| {
                 let pickups = f.milli_pickups as f64 / 1000.0;
@@ -396,30 +422,55 @@ impl Writing {
     }
 }
 
+/// The rows of `zone` in `by_zone` (indexed by zone number).
+fn by_zone<R>(by_zone: &mut Vec<Vec<R>>, zone: u16) -> &mut Vec<R> {
+    let zone = usize::from(zone);
+    if by_zone.len() <= zone {
+        by_zone.resize_with(zone + 1, Vec::new);
+    }
+    &mut by_zone[zone]
+}
+
 /// The rows of every zone, zone by zone, each zone's by `hour` (its rows arrived nearly in
 /// that order: the stable sort merges the runs they came in).
-fn in_key_order<R>(by_zone: BTreeMap<u16, Vec<R>>, hour: impl Fn(&R) -> i64) -> Vec<R> {
-    let mut rows = Vec::with_capacity(by_zone.values().map(Vec::len).sum());
-    for (_, mut zone_rows) in by_zone {
+fn in_key_order<R>(by_zone: Vec<Vec<R>>, hour: impl Fn(&R) -> i64) -> Vec<R> {
+    let mut rows = Vec::with_capacity(by_zone.iter().map(Vec::len).sum());
+    for mut zone_rows in by_zone {
         zone_rows.sort_by_key(&hour);
         rows.append(&mut zone_rows);
     }
     rows
 }
 
-/// Hour labels, each formatted once per run (a run writes every zone of an hour).
-#[derive(Default)]
-struct HourLabels(std::collections::HashMap<i64, String>);
+/// Hour labels, each formatted once per run (a run writes every zone of an hour): one for
+/// every hour from the first to the last, when that span is at most [`HourLabels::MAX_SPAN`]
+/// hours, else made row by row.
+struct HourLabels {
+    first: i64,
+    labels: Vec<String>,
+}
 
 impl HourLabels {
-    /// Makes the label of `hour`.
-    fn label(&mut self, hour: i64) {
-        self.0.entry(hour).or_insert_with(|| hour_text(hour));
+    /// 2^20 hours: 119 years.
+    const MAX_SPAN: i64 = 1 << 20;
+
+    /// The labels of the hours from `first` to `last` (inclusive).
+    fn new(hours: Option<(i64, i64)>) -> Self {
+        let (first, last) = hours.unwrap_or((0, -1));
+        let labels = if last - first < Self::MAX_SPAN {
+            (first..=last).map(hour_text).collect()
+        } else {
+            Vec::new()
+        };
+        HourLabels { first, labels }
     }
 
-    /// The label of `hour` (made with [`HourLabels::label`]).
-    fn get(&self, hour: i64) -> &str {
-        &self.0[&hour]
+    /// The label of `hour`.
+    fn get(&self, hour: i64) -> std::borrow::Cow<'_, str> {
+        match self.labels.get((hour - self.first) as usize) {
+            Some(label) => std::borrow::Cow::Borrowed(label),
+            None => std::borrow::Cow::Owned(hour_text(hour)),
+        }
     }
 }
 
