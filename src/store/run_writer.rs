@@ -310,51 +310,35 @@ impl Writing {
         let run_id = self.run_id;
         // In primary-key order (zone, then hour): appends to each table's B-tree instead of
         // splitting pages all over it (hour by hour takes twice as long).
-        let forecasts = in_key_order(std::mem::take(&mut self.forecasts), |f| f.target_hour);
-        let forecasts = forecasts.into_iter().filter(|f| {
+        sort_each_zone(&mut self.forecasts, |f| f.target_hour);
+        sort_each_zone(&mut self.hourly, |row| row.key.hour);
+        let in_range = |f: &&StoredForecast| {
             from.is_none_or(|h| f.target_hour >= h) && to.is_none_or(|h| f.target_hour < h)
-        });
+        };
+        let forecasts = || self.forecasts.iter().flatten().filter(in_range);
+        let last_target = forecasts().map(|f| f.target_hour).max();
         let labels = HourLabels::new(self.hours);
         let labels = &labels;
-        let rows: Vec<_> = forecasts
-            .map(|f| {
-                let pickups = f.milli_pickups as f64 / 1000.0;
-                (
-                    f.zone,
-                    f.target_hour,
-                    labels.get(f.target_hour),
-                    pickups,
-                    f.fallback,
-                )
-            })
-            .collect();
-        let last_target = rows.iter().map(|row| row.1).max();
-        let hourly = in_key_order(std::mem::take(&mut self.hourly), |row| row.key.hour);
         let version = self.version.as_str();
-        let changed = upsert_all(
+        let (forecast_rows, changed) = upsert_all(
             self.conn(),
             [INSERT_FORECASTS, FORECAST_VALUES, UPSERT_FORECASTS],
             &[&version, &run_id, &created],
-            &rows,
-            |(zone, _, hour, pickups, fallback)| [zone, hour, pickups, fallback],
+            forecasts().map(|f| {
+                let pickups = f.milli_pickups as f64 / 1000.0;
+                (f.zone, labels.get(f.target_hour), pickups, f.fallback)
+            }),
+            |(zone, hour, pickups, fallback)| [zone, hour, pickups, fallback],
         )
         .map_err(|e| self.error(e))?;
-        let hourly_rows: Vec<_> = hourly
-            .iter()
-            .map(|row| {
-                (
-                    row.key.zone,
-                    labels.get(row.key.hour),
-                    row.pickups,
-                    row.means,
-                )
-            })
-            .collect();
-        upsert_all(
+        let (hourly_rows, _) = upsert_all(
             self.conn(),
             [INSERT_HOURLY, HOURLY_VALUES, UPSERT_HOURLY],
             &[&run_id],
-            &hourly_rows,
+            self.hourly.iter().flatten().map(|row| {
+                let hour = labels.get(row.key.hour);
+                (row.key.zone, hour, row.pickups, row.means)
+            }),
             |(zone, hour, pickups, [distance, fare, total])| {
                 [zone, hour, pickups, distance, fare, total]
             },
@@ -362,9 +346,9 @@ impl Writing {
         .map_err(|e| self.error(e))?;
         let written = Written {
             run_id,
-            forecasts: rows.len() as u64,
+            forecasts: forecast_rows as u64,
             forecasts_changed: changed as u64,
-            hourly: hourly_rows.len() as u64,
+            hourly: hourly_rows as u64,
             from,
             abandoned: Vec::new(),
         };
@@ -431,15 +415,12 @@ fn by_zone<R>(by_zone: &mut Vec<Vec<R>>, zone: u16) -> &mut Vec<R> {
     &mut by_zone[zone]
 }
 
-/// The rows of every zone, zone by zone, each zone's by `hour` (its rows arrived nearly in
-/// that order: the stable sort merges the runs they came in).
-fn in_key_order<R>(by_zone: Vec<Vec<R>>, hour: impl Fn(&R) -> i64) -> Vec<R> {
-    let mut rows = Vec::with_capacity(by_zone.iter().map(Vec::len).sum());
-    for mut zone_rows in by_zone {
-        zone_rows.sort_by_key(&hour);
-        rows.append(&mut zone_rows);
+/// Sorts each zone's rows by `hour` (they arrived nearly in that order: the stable sort merges
+/// the runs they came in).
+fn sort_each_zone<R>(by_zone: &mut [Vec<R>], hour: impl Fn(&R) -> i64) {
+    for rows in by_zone {
+        rows.sort_by_key(&hour);
     }
-    rows
 }
 
 /// Hour labels, each formatted once per run (a run writes every zone of an hour): one for
@@ -475,15 +456,15 @@ impl HourLabels {
 }
 
 /// Runs `head values, values, ... tail` over `rows`, [`ROWS_PER_STATEMENT`] at a time, and
-/// returns the rows changed: `constants` are bound once per statement, each row's `params`
-/// where `values` numbers them (see [`FORECAST_VALUES`]).
+/// returns the rows written and the rows changed: `constants` are bound once per statement,
+/// each row's `params` where `values` numbers them (see [`FORECAST_VALUES`]).
 fn upsert_all<R, const N: usize>(
     conn: &Connection,
     [head, values, tail]: [&str; 3],
     constants: &[&dyn ToSql],
-    rows: &[R],
+    rows: impl Iterator<Item = R>,
     params: impl for<'a> Fn(&'a R) -> [&'a dyn ToSql; N],
-) -> rusqlite::Result<usize> {
+) -> rusqlite::Result<(usize, usize)> {
     let sql = |rows: usize| {
         let groups: Vec<String> = (0..rows)
             .map(|row| {
@@ -502,8 +483,12 @@ fn upsert_all<R, const N: usize>(
         format!("{head} {} {tail}", groups.join(", "))
     };
     let mut full: Option<rusqlite::Statement<'_>> = None;
-    let mut changed = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    let (mut written, mut changed) = (0, 0);
+    let mut chunk = Vec::with_capacity(ROWS_PER_STATEMENT);
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        chunk.clear();
+        chunk.extend(rows.by_ref().take(ROWS_PER_STATEMENT));
         let mut last = None;
         let statement = if chunk.len() == ROWS_PER_STATEMENT {
             if full.is_none() {
@@ -517,13 +502,14 @@ fn upsert_all<R, const N: usize>(
             statement.raw_bind_parameter(index + 1, constant)?;
         }
         let mut index = constants.len();
-        for row in chunk {
+        for row in &chunk {
             for param in params(row) {
                 index += 1;
                 statement.raw_bind_parameter(index, param)?;
             }
         }
         changed += statement.raw_execute()?;
+        written += chunk.len();
     }
-    Ok(changed)
+    Ok((written, changed))
 }
