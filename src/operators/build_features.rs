@@ -221,24 +221,17 @@ fn build<'scope>(
                         session.give((history.row(&spec, &offsets, zone, t), epoch, 1));
                     }
                 }
-                // The epoch's net pickups per (zone, hour): insertions carry the new count.
-                let mut changed: BTreeMap<(u16, i64), u32> = BTreeMap::new();
-                for (key, pickups, diff) in updates {
-                    let slot = changed.entry((key.zone, key.hour)).or_insert(0);
-                    if diff > 0 {
-                        *slot = pickups.max(0) as u32;
-                    }
-                }
+                let changed = net_pickups(updates);
                 // Final emission keys rows by zone start hours, not by the zones new here.
                 let new_zones: BTreeSet<u16> = match emission {
                     FeatureEmission::Corrected => changed
-                        .keys()
-                        .map(|(z, _)| *z)
+                        .iter()
+                        .map(|&((z, _), _)| z)
                         .filter(|z| !history.zones().contains(z))
                         .collect(),
                     FeatureEmission::Final => BTreeSet::new(),
                 };
-                for (&(zone, hour), &pickups) in &changed {
+                for &((zone, hour), pickups) in &changed {
                     history.set(zone, hour, pickups);
                 }
                 let (Some(target), Some(low)) = (target, low) else {
@@ -250,7 +243,7 @@ fn build<'scope>(
                     unreleased.add_zones(history.zones(), low);
                 } else {
                     let mut affected: BTreeSet<(u16, i64)> = BTreeSet::new();
-                    for &(zone, hour) in changed.keys() {
+                    for &((zone, hour), _) in &changed {
                         for &o in &offsets {
                             let t = hour + o as i64;
                             if (low..=target).contains(&t) {
@@ -311,6 +304,23 @@ fn build<'scope>(
 /// Final emission's rows not out yet: every zone known has a row for each target hour from
 /// the window's start when it became known up to the latest target hour (the keys the
 /// corrected collection ends with).
+/// An epoch's net pickups per (zone, hour), in key order: an insertion carries the new
+/// count (the last one, if several), a key only retracted has none left.
+fn net_pickups(mut updates: Vec<(ZoneHour, i64, isize)>) -> Vec<((u16, i64), u32)> {
+    updates.sort_by_key(|(key, _, _)| (key.zone, key.hour));
+    let mut net: Vec<((u16, i64), u32)> = Vec::with_capacity(updates.len() / 2 + 1);
+    for (key, pickups, diff) in updates {
+        let key = (key.zone, key.hour);
+        if net.last().is_none_or(|(last, _)| *last != key) {
+            net.push((key, 0));
+        }
+        if diff > 0 {
+            net.last_mut().expect("pushed").1 = pickups.max(0) as u32;
+        }
+    }
+    net
+}
+
 #[derive(Debug)]
 struct UnreleasedRows {
     /// Each zone's first target hour.
@@ -349,5 +359,28 @@ impl UnreleasedRows {
         }
         self.released_before = self.released_before.max(before);
         keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_pickups_keeps_each_keys_insertion_and_zeroes_pure_retractions() {
+        let at = |zone, hour| ZoneHour { zone, hour };
+        let updates = vec![
+            (at(2, 10), 5, -1),
+            (at(1, 11), 3, 1),
+            (at(2, 10), 7, 1),
+            (at(1, 9), 4, -1),
+            (at(3, 1), 2, 1),
+            (at(3, 1), 6, 1),
+        ];
+        assert_eq!(
+            net_pickups(updates),
+            vec![((1, 9), 0), ((1, 11), 3), ((2, 10), 7), ((3, 1), 6)]
+        );
+        assert!(net_pickups(Vec::new()).is_empty());
     }
 }
