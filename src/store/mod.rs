@@ -8,6 +8,13 @@
 //! end ([`RunWriter`], in `run_writer.rs`). Two runs that overlap serialise on SQLite's write
 //! lock: the second waits up to the lock timeout for the first one's commit, then fails with
 //! [`StoreError::Locked`].
+//!
+//! Files are in WAL mode (readers never wait for a run's write), except while a new file's
+//! first run is written: in rollback-journal mode a new page goes into the file once, where
+//! WAL writes it to the log and copies it again at the checkpoint (a quarter of a second of
+//! the write of a 3-month backfill). The file switches to WAL after that commit. A first write
+//! killed halfway leaves a hot journal, which the next opener rolls back; [`Store::open_read`]
+//! does so too, by opening the file for writing once.
 //! Tables: see `schema.sql`; reading back (for `zonecast serve`) is in `read.rs`.
 
 use std::path::{Path, PathBuf};
