@@ -301,9 +301,6 @@ fn build<'scope>(
     rows.as_collection()
 }
 
-/// Final emission's rows not out yet: every zone known has a row for each target hour from
-/// the window's start when it became known up to the latest target hour (the keys the
-/// corrected collection ends with).
 /// An epoch's net pickups per (zone, hour), in key order: an insertion carries the new
 /// count (the last one, if several), a key only retracted has none left.
 fn net_pickups(mut updates: Vec<(ZoneHour, i64, isize)>) -> Vec<((u16, i64), u32)> {
@@ -321,6 +318,9 @@ fn net_pickups(mut updates: Vec<(ZoneHour, i64, isize)>) -> Vec<((u16, i64), u32
     net
 }
 
+/// Final emission's rows not out yet: every zone known has a row for each target hour from
+/// the window's start when it became known up to the latest target hour (the keys the
+/// corrected collection ends with).
 #[derive(Debug)]
 struct UnreleasedRows {
     /// Each zone's first target hour.
