@@ -213,9 +213,15 @@ fn overlapping_runs_serialise_and_a_held_lock_fails_clearly() {
 
 /// Holds the database's write lock until dropped (another process's run, in effect).
 fn rusqlite_free_lock(db: &Path) -> KillOnDrop {
+    python_writer(db, &["BEGIN IMMEDIATE"])
+}
+
+/// A Python process that runs `statements` on `db` in autocommit mode, then waits (holding
+/// whatever they took) until it is dropped, which kills it with SIGKILL.
+fn python_writer(db: &Path, statements: &[&str]) -> KillOnDrop {
     // sqlite3's shell is not always installed; Python's sqlite3 module is.
     let script = format!(
-        "import sqlite3,time\nc=sqlite3.connect(r'{}',isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\nprint('locked',flush=True)\ntime.sleep(60)\n",
+        "import sqlite3,time\nc=sqlite3.connect(r'{}',isolation_level=None)\nfor s in {statements:?}:\n    c.execute(s)\nprint('done',flush=True)\ntime.sleep(60)\n",
         db.display()
     );
     let mut child = std::process::Command::new("python3")
@@ -229,7 +235,7 @@ fn rusqlite_free_lock(db: &Path) -> KillOnDrop {
     std::io::BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert_eq!(line.trim(), "locked");
+    assert_eq!(line.trim(), "done");
     KillOnDrop(child)
 }
 
@@ -696,24 +702,15 @@ fn a_reader_rolls_back_a_hot_journal_left_by_a_killed_writer() {
         .unwrap()
         .pragma_update(None, "journal_mode", "DELETE")
         .unwrap();
-    let script = format!(
-        "import sqlite3,time\nc=sqlite3.connect(r'{}',isolation_level=None)\nc.execute('PRAGMA cache_size=2')\nc.execute('BEGIN IMMEDIATE')\nc.execute(\"UPDATE forecasts SET predicted_pickups = -1\")\nprint('spilled',flush=True)\ntime.sleep(60)\n",
-        db.display()
+    let writer = python_writer(
+        &db,
+        &[
+            "PRAGMA cache_size = 2",
+            "BEGIN IMMEDIATE",
+            "UPDATE forecasts SET predicted_pickups = -1",
+        ],
     );
-    let mut writer = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(writer.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "spilled");
-    writer.kill().unwrap(); // SIGKILL
-    writer.wait().unwrap();
+    drop(writer); // SIGKILL
     let journal = dir.path().join("p.sqlite-journal");
     assert!(
         std::fs::metadata(&journal).unwrap().len() > 0,
