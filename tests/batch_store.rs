@@ -411,28 +411,38 @@ fn concurrent_first_opens_of_a_new_database_all_succeed() {
     }
 }
 
+/// 400,000 generated trips over `days` days (`trips.csv`) and a baseline model file
+/// (`m.bin`) in `dir`, for runs of the `zonecast` binary.
+fn trips_and_model_files(dir: &Path, days: u32, seed: u64) -> (PathBuf, PathBuf) {
+    let input = dir.join("trips.csv");
+    common::generate(&input, 400_000, days, seed);
+    let model_path = dir.join("m.bin");
+    model(Baseline::PreviousHour).save(&model_path).unwrap();
+    (input, model_path)
+}
+
+/// `zonecast batch --quiet` of `input` with `model` into `db`, as a separate process.
+fn batch_process(input: &Path, model: &Path, db: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"));
+    command.args(["batch", "--quiet", "--input", input.to_str().unwrap()]);
+    command.args([
+        "--model",
+        model.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    command
+}
+
 /// A batch process killed with SIGKILL leaves its run `running`; the next run finds its lock
 /// released, marks it `abandoned` (in the table and its summary) and removes its lock file. A
 /// live run's lock is respected (see the overlapping runs test).
 #[test]
 fn a_killed_batch_run_is_marked_abandoned_by_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("trips.csv");
-    common::generate(&input, 400_000, 14, 31);
-    let model_path = dir.path().join("m.bin");
-    model(Baseline::PreviousHour).save(&model_path).unwrap();
+    let (input, model_path) = trips_and_model_files(dir.path(), 14, 31);
     let db = dir.path().join("p.sqlite");
-    let args = |db: &Path| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"));
-        command.args(["batch", "--quiet", "--input", input.to_str().unwrap()]);
-        command.args([
-            "--model",
-            model_path.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-        ]);
-        command
-    };
+    let args = |db: &Path| batch_process(&input, &model_path, db);
     let mut doomed = args(&db)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -621,15 +631,9 @@ fn the_same_tables_on_1_2_and_4_workers_and_2_processes() {
 #[test]
 fn a_new_database_killed_during_its_first_write_is_rolled_back_and_rewritten() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("trips.csv");
-    common::generate(&input, 400_000, 28, 37);
-    let model_path = dir.path().join("m.bin");
-    model(Baseline::PreviousHour).save(&model_path).unwrap();
+    let (input, model_path) = trips_and_model_files(dir.path(), 28, 37);
     let batch_process = |db: &Path| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zonecast"));
-        command.args(["batch", "--quiet", "--input", input.to_str().unwrap()]);
-        command.args(["--model", model_path.to_str().unwrap()]);
-        command.args(["--db", db.to_str().unwrap()]);
+        let mut command = batch_process(&input, &model_path, db);
         command.stderr(std::process::Stdio::null());
         command
     };
