@@ -44,7 +44,7 @@ use crate::sinks::hourly_table::HourlyTable;
 use crate::sinks::{SinkEpochs, SinkReports};
 use crate::store::{
     FinalRows, HourRange, RowSender, RunStart, RunSummary, RunWriter, Store, Written,
-    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_LOCK_TIMEOUT, EARLY_WRITE_ROWS,
 };
 
 /// What one worker of a batch job hands back (its rows went to the database writer).
@@ -78,6 +78,9 @@ pub struct BatchJob {
     pub lock_timeout: Duration,
     /// Show a progress bar on a terminal.
     pub show_progress: bool,
+    /// Rows the database writer gathers before writing them while the dataflow still runs
+    /// (`usize::MAX`: every row after the dataflow). See `RunWriter`.
+    pub early_write_rows: usize,
 }
 
 /// What a batch job did.
@@ -107,6 +110,7 @@ impl BatchJob {
             range: HourRange::default(),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             show_progress: false,
+            early_write_rows: EARLY_WRITE_ROWS,
         }
     }
 
@@ -145,7 +149,13 @@ impl BatchJob {
             model_version: self.model.version.clone(),
             model_kind: self.model.kind.name().to_string(),
         })?;
-        let writer = RunWriter::start(store, begun.run_id, &self.model.version, self.range);
+        let writer = RunWriter::start(
+            store,
+            begun.run_id,
+            &self.model.version,
+            self.range,
+            self.early_write_rows,
+        );
         control.ready(JobAddresses::default());
         let started = Instant::now();
         let computed = self.compute(&control, Some(writer.rows()));

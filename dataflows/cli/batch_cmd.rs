@@ -101,9 +101,10 @@ pub fn run(args: BatchArgs) -> anyhow::Result<()> {
         );
     }
     eprintln!(
-        "wall time      {} dataflow + {} database",
+        "wall time      {} dataflow + {} database ({} rows written during the dataflow)",
         format_elapsed(outcome.dataflow),
-        format_elapsed(outcome.write)
+        format_elapsed(outcome.write),
+        w.written_early
     );
     println!("{}", args.db.display());
     Ok(())

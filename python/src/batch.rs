@@ -58,6 +58,7 @@ pub fn batch<'py>(
     out.set_item("hourly", w.hourly)?;
     out.set_item("from_hour", w.from)?;
     out.set_item("abandoned_runs", w.abandoned.clone())?;
+    out.set_item("written_early", w.written_early)?;
     let r = &outcome.report;
     out.set_item("rows_read", r.rows_read)?;
     out.set_item("accepted", r.accepted)?;

@@ -32,11 +32,12 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// read as they are and migrated when a run writes to them.
 pub const SCHEMA_VERSION: i64 = 2;
 
+mod idle_priority;
 mod read;
 pub use read::RunCounts;
 pub mod run_lock;
 mod run_writer;
-pub use run_writer::{FinalRows, RowSender, RunSummary, RunWriter};
+pub use run_writer::{FinalRows, RowSender, RunSummary, RunWriter, EARLY_WRITE_ROWS};
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// Errors of the prediction database. Each says which file and what to do.
@@ -140,6 +141,9 @@ pub struct Written {
     pub from: Option<i64>,
     /// Runs whose process had died, marked `abandoned` by this run.
     pub abandoned: Vec<i64>,
+    /// Rows (forecasts and hourly) written while the dataflow still ran; the rest were
+    /// written after it (see `RunWriter`).
+    pub written_early: u64,
 }
 
 /// An open prediction database.
@@ -180,18 +184,24 @@ impl Store {
     }
 
     /// Opens (creating if needed) the database at `path` for writing; waits up to
-    /// `lock_timeout` for another run's write lock.
+    /// `lock_timeout` for another run's write lock. The run lock that [`Store::begin_run`]
+    /// records is taken first, so that a run writing as it computes sees this one waiting
+    /// and steps back (see `run_writer.rs`).
     pub fn open(path: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let run_lock = run_lock::RunLock::acquire(path).map_err(|source| StoreError::Lock {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|e| classify(path, e, lock_timeout))?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
             lock_timeout,
-            run_lock: None,
+            run_lock: Some(run_lock),
         };
         store.prepare(true)?;
         Ok(store)
@@ -351,10 +361,13 @@ impl Store {
     /// Records a run as started (`running`, holding a [`run_lock::RunLock`] until its record
     /// is final); first marks runs whose process died `abandoned`.
     pub fn begin_run(&mut self, run: &RunStart) -> Result<BegunRun, StoreError> {
-        let lock = run_lock::RunLock::acquire(&self.path).map_err(|source| StoreError::Lock {
-            path: self.path.clone(),
-            source,
-        })?;
+        let lock = match self.run_lock.take() {
+            Some(lock) => lock,
+            None => run_lock::RunLock::acquire(&self.path).map_err(|source| StoreError::Lock {
+                path: self.path.clone(),
+                source,
+            })?,
+        };
         let abandoned = self.abandon_dead_runs()?;
         let inputs = serde_json::to_string(&run.inputs).expect("paths");
         self.conn

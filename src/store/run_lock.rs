@@ -77,6 +77,30 @@ fn holder_is_dead(db: &Path, name: Option<&str>) -> bool {
     }
 }
 
+/// Whether a live run other than the one holding `own` has a lock file beside `db`: one that
+/// is running, or one that is waiting for the write lock (runs take their lock file first).
+pub(super) fn another_run_is_live(db: &Path, own: &str) -> bool {
+    let Some(base) = db.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return false;
+    };
+    let prefix = format!("{base}.run-");
+    let folder = db.parent().filter(|p| !p.as_os_str().is_empty());
+    let Ok(entries) = std::fs::read_dir(folder.unwrap_or(Path::new("."))) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        name.starts_with(&prefix)
+            && name.ends_with(".lock")
+            && name != own
+            && OpenOptions::new()
+                .write(true)
+                .open(entry.path())
+                .is_ok_and(|file| matches!(file.try_lock(), Err(TryLockError::WouldBlock)))
+    })
+}
+
 impl Store {
     /// Marks every `running` run whose process died `abandoned`; returns their ids.
     pub fn abandon_dead_runs(&mut self) -> Result<Vec<i64>, StoreError> {

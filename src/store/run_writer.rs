@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, ToSql};
 
-use super::{classify, hour_text, parse_hour, HourRange, Store, StoreError, Written};
+use super::{
+    classify, hour_text, idle_priority, parse_hour, run_lock, HourRange, Store, StoreError, Written,
+};
 use crate::forecast::ZoneForecast;
 use crate::time::{format_iso, format_utc_ms, now_ms};
 use crate::trip::{HourlyStats, ZoneHour};
@@ -125,13 +127,20 @@ pub struct RunWriter {
 
 impl RunWriter {
     /// Starts writing run `run_id` (begun with [`Store::begin_run`]) of model `version` into
-    /// `store`, keeping forecasts whose target hour is within `range`.
-    pub fn start(store: Store, run_id: i64, version: &str, range: HourRange) -> RunWriter {
+    /// `store`, keeping forecasts whose target hour is within `range`, writing rows while the
+    /// dataflow runs whenever `early_rows` have gathered (see the module docs).
+    pub fn start(
+        store: Store,
+        run_id: i64,
+        version: &str,
+        range: HourRange,
+        early_rows: usize,
+    ) -> RunWriter {
         let (sender, receiver) = channel();
         let version = version.to_string();
         let thread = std::thread::Builder::new()
             .name("zonecast-db-writer".into())
-            .spawn(move || Writing::new(store, run_id, version, range).run(receiver))
+            .spawn(move || Writing::new(store, run_id, version, range, early_rows).run(receiver))
             .expect("spawn the database writer thread");
         RunWriter { sender, thread }
     }
@@ -191,49 +200,100 @@ const UPSERT_HOURLY: &str = "ON CONFLICT (zone, hour) DO UPDATE SET pickups = ex
   WHERE pickups IS NOT excluded.pickups OR mean_distance IS NOT excluded.mean_distance
     OR mean_fare IS NOT excluded.mean_fare OR mean_total IS NOT excluded.mean_total";
 
+/// Rows the writer gathers, by default, before it writes them while the dataflow still runs.
+pub const EARLY_WRITE_ROWS: usize = 65_536;
+
+/// How often a run writing early looks for another run waiting for the write lock.
+const LOOK_EVERY: Duration = Duration::from_millis(50);
+
 /// The writer thread's state.
 struct Writing {
     store: Store,
     run_id: i64,
     version: String,
     range: HourRange,
-    /// Rows by zone (indexed by zone number) as they arrived (hour by hour, mostly: nearly
-    /// sorted), so that the end of the run has little left to order.
+    /// Rows by zone (indexed by zone number) as they arrived since the last write (hour by
+    /// hour, mostly: nearly sorted), so that each write has little left to order.
     forecasts: Vec<Vec<StoredForecast>>,
     hourly: Vec<Vec<StoredHourly>>,
+    /// Rows held in `forecasts` and `hourly`.
+    held: usize,
+    /// Rows to gather before writing them early.
+    early_rows: usize,
+    /// Rows written early (since the last step back: then none are).
+    written_early: u64,
+    /// Rows written early, kept until the commit in case the run steps back for another.
+    written_forecasts: Vec<Vec<StoredForecast>>,
+    written_hourly: Vec<Vec<StoredHourly>>,
+    /// When the writer last looked for another run (see [`Writing::another_run_is_live`]).
+    looked: Instant,
     /// The earliest and latest hour of any row.
     hours: Option<(i64, i64)>,
+    /// Whether rows are written while the dataflow runs: only at idle CPU priority, and only
+    /// once the write lock is free at the first try (see the module docs).
+    early: bool,
+    /// The run's open transaction, once it has begun.
+    transaction: Option<Transaction>,
+}
+
+/// What the open transaction has written so far.
+struct Transaction {
+    /// The first target hour written (see [`Writing::first_target_hour`]).
+    from: Option<i64>,
+    created: String,
+    forecasts: usize,
+    changed: usize,
+    hourly: usize,
+    last_target: Option<i64>,
 }
 
 impl Writing {
-    fn new(store: Store, run_id: i64, version: String, range: HourRange) -> Self {
+    fn new(
+        store: Store,
+        run_id: i64,
+        version: String,
+        range: HourRange,
+        early_rows: usize,
+    ) -> Self {
         Writing {
+            early_rows,
+            written_early: 0,
             store,
             run_id,
             version,
             range,
             forecasts: Vec::new(),
             hourly: Vec::new(),
+            held: 0,
+            written_forecasts: Vec::new(),
+            written_hourly: Vec::new(),
+            looked: Instant::now(),
             hours: None,
+            early: false,
+            transaction: None,
         }
     }
 
     fn run(mut self, messages: Receiver<Message>) -> Result<Written, StoreError> {
+        self.early = idle_priority::enter();
         for message in messages {
             match message {
                 Message::Forecasts(rows) => {
+                    self.held += rows.len();
                     for row in rows {
                         self.saw_hour(row.target_hour);
                         by_zone(&mut self.forecasts, row.zone).push(row);
                     }
                 }
                 Message::Hourly(rows) => {
+                    self.held += rows.len();
                     for row in rows {
                         self.saw_hour(row.key.hour);
                         by_zone(&mut self.hourly, row.key.zone).push(row);
                     }
                 }
                 Message::Finish(summary) => {
+                    self.leave_idle_priority();
                     let written = self.write(&summary);
                     if let Err(error) = &written {
                         self.fail(&error.to_string());
@@ -241,15 +301,31 @@ impl Writing {
                     return written;
                 }
                 Message::Fail(message) => {
+                    self.leave_idle_priority();
                     self.fail(&message);
                     return Err(StoreError::Writer(message));
                 }
             }
+            if self.early {
+                if let Err(error) = self.write_early() {
+                    self.leave_idle_priority();
+                    self.fail(&error.to_string());
+                    return Err(error);
+                }
+            }
         }
         // Every sender is gone without a verdict (the job was dropped): nothing is written.
+        self.leave_idle_priority();
         let message = "the run ended before its rows were complete";
         self.fail(message);
         Err(StoreError::Writer(message.into()))
+    }
+
+    fn leave_idle_priority(&mut self) {
+        if self.early {
+            idle_priority::leave();
+            self.early = false;
+        }
     }
 
     fn saw_hour(&mut self, hour: i64) {
@@ -266,10 +342,56 @@ impl Writing {
         classify(&self.store.path, source, self.store.lock_timeout)
     }
 
-    /// Writes every row and the run record in one transaction (waiting up to the lock timeout
-    /// for the write lock), and commits.
-    fn write(&mut self, summary: &RunSummary) -> Result<Written, StoreError> {
-        let started = Instant::now();
+    /// Writes the rows held so far into the run's transaction once there are `early_rows`,
+    /// beginning it if the write lock is free now; every [`LOOK_EVERY`]
+    /// looks for another run, and steps back when it finds one.
+    fn write_early(&mut self) -> Result<(), StoreError> {
+        if self.looked.elapsed() >= LOOK_EVERY || self.held >= self.early_rows {
+            self.looked = Instant::now();
+            if self.another_run_is_live() {
+                self.step_back();
+                return Ok(());
+            }
+        }
+        if self.held < self.early_rows {
+            return Ok(());
+        }
+        if self.transaction.is_none() && self.begin(Duration::ZERO).is_err() {
+            // Another writer (not a zonecast run) holds the lock: wait for it at the end.
+            self.step_back();
+            return Ok(());
+        }
+        self.written_early += self.held as u64;
+        self.write_held()?;
+        // Into the file (or the log) now, while CPU is to spare, rather than at the commit.
+        self.conn().cache_flush().map_err(|e| self.error(e))?;
+        move_rows(&mut self.forecasts, &mut self.written_forecasts);
+        move_rows(&mut self.hourly, &mut self.written_hourly);
+        Ok(())
+    }
+
+    /// Whether another zonecast run on this database is running or waiting for its lock.
+    fn another_run_is_live(&self) -> bool {
+        let own = self.store.run_lock.as_ref().map(|lock| lock.name.as_str());
+        own.is_none_or(|own| run_lock::another_run_is_live(&self.store.path, own))
+    }
+
+    /// Gives up writing early: rolls back what was written (so that another run can take the
+    /// write lock now) and holds every row for the end of the run, as when runs overlap.
+    fn step_back(&mut self) {
+        if self.transaction.take().is_some() {
+            let _ = self.conn().execute_batch("ROLLBACK");
+        }
+        self.written_early = 0;
+        move_rows(&mut self.written_forecasts, &mut self.forecasts);
+        move_rows(&mut self.written_hourly, &mut self.hourly);
+        self.held = self.forecasts.iter().map(Vec::len).sum::<usize>()
+            + self.hourly.iter().map(Vec::len).sum::<usize>();
+        self.leave_idle_priority();
+    }
+
+    /// Begins the run's transaction, waiting up to `patience` for the write lock.
+    fn begin(&mut self, patience: Duration) -> Result<(), StoreError> {
         // Rollback-journal mode (a new file's first run) needs FULL to be as safe as WAL with
         // NORMAL against power loss; it only syncs the journal of the few pages there were.
         if !self.store.in_wal_mode()? {
@@ -277,10 +399,44 @@ impl Writing {
                 .execute_batch("PRAGMA synchronous = FULL")
                 .map_err(|e| self.error(e))?;
         }
+        let lock_timeout = self.store.lock_timeout;
         self.conn()
-            .execute_batch("BEGIN IMMEDIATE")
+            .busy_timeout(patience)
             .map_err(|e| self.error(e))?;
-        let written = self.write_rows(summary, started);
+        let begun = self.conn().execute_batch("BEGIN IMMEDIATE");
+        self.conn()
+            .busy_timeout(lock_timeout)
+            .map_err(|e| self.error(e))?;
+        begun.map_err(|e| classify(&self.store.path, e, patience))?;
+        match self.first_target_hour() {
+            Ok(from) => {
+                self.transaction = Some(Transaction {
+                    from,
+                    created: format_utc_ms(now_ms()),
+                    forecasts: 0,
+                    changed: 0,
+                    hourly: 0,
+                    last_target: None,
+                });
+                Ok(())
+            }
+            Err(error) => {
+                let _ = self.conn().execute_batch("ROLLBACK");
+                Err(error)
+            }
+        }
+    }
+
+    /// Writes every row and the run record in the run's transaction (beginning it now if no
+    /// rows were written early, waiting up to the lock timeout for the write lock), and commits.
+    fn write(&mut self, summary: &RunSummary) -> Result<Written, StoreError> {
+        let started = Instant::now();
+        if self.transaction.is_none() {
+            self.begin(self.store.lock_timeout)?;
+        }
+        let written = self
+            .write_held()
+            .and_then(|()| self.complete(summary, started));
         let end = if written.is_ok() {
             "COMMIT"
         } else {
@@ -302,17 +458,19 @@ impl Writing {
         Ok(written)
     }
 
-    fn write_rows(
-        &mut self,
-        summary: &RunSummary,
-        started: Instant,
-    ) -> Result<Written, StoreError> {
-        let from = self.first_target_hour()?;
-        let to = self.range.to;
-        let created = format_utc_ms(now_ms());
+    /// Upserts the rows held, each table in primary-key order (zone, then hour), into the open
+    /// transaction, and lets go of them.
+    fn write_held(&mut self) -> Result<(), StoreError> {
+        let Some(transaction) = self.transaction.as_mut() else {
+            return Err(StoreError::Writer(
+                "rows written outside the run's transaction".into(),
+            ));
+        };
+        let conn = &self.store.conn;
+        let (from, to) = (transaction.from, self.range.to);
         let run_id = self.run_id;
-        // In primary-key order (zone, then hour): appends to each table's B-tree instead of
-        // splitting pages all over it (hour by hour takes twice as long).
+        // Appends to each table's B-tree, mostly, instead of splitting pages all over it (hour
+        // by hour takes twice as long).
         sort_each_zone(&mut self.forecasts, |f| f.target_hour);
         sort_each_zone(&mut self.hourly, |row| row.key.hour);
         let in_range = |f: &&StoredForecast| {
@@ -320,22 +478,24 @@ impl Writing {
         };
         let forecasts = || self.forecasts.iter().flatten().filter(in_range);
         let last_target = forecasts().map(|f| f.target_hour).max();
+        transaction.last_target = transaction.last_target.max(last_target);
         let labels = HourLabels::new(self.hours);
         let labels = &labels;
         let version = self.version.as_str();
+        let classify = |e| classify(&self.store.path, e, self.store.lock_timeout);
         let (forecast_rows, changed) = upsert_all(
-            self.conn(),
+            conn,
             [INSERT_FORECASTS, FORECAST_VALUES, UPSERT_FORECASTS],
-            &[&version, &run_id, &created],
+            &[&version, &run_id, &transaction.created],
             forecasts().map(|f| {
                 let pickups = f.milli_pickups as f64 / 1000.0;
                 (f.zone, labels.get(f.target_hour), pickups, f.fallback)
             }),
             |(zone, hour, pickups, fallback)| [zone, hour, pickups, fallback],
         )
-        .map_err(|e| self.error(e))?;
+        .map_err(classify)?;
         let (hourly_rows, _) = upsert_all(
-            self.conn(),
+            conn,
             [INSERT_HOURLY, HOURLY_VALUES, UPSERT_HOURLY],
             &[&run_id],
             self.hourly.iter().flatten().map(|row| {
@@ -346,14 +506,26 @@ impl Writing {
                 [zone, hour, pickups, distance, fare, total]
             },
         )
-        .map_err(|e| self.error(e))?;
+        .map_err(classify)?;
+        transaction.forecasts += forecast_rows;
+        transaction.changed += changed;
+        transaction.hourly += hourly_rows;
+        self.held = 0;
+        Ok(())
+    }
+
+    /// Marks the run complete with what it wrote (`started`: when the dataflow ended).
+    fn complete(&self, summary: &RunSummary, started: Instant) -> Result<Written, StoreError> {
+        let transaction = self.transaction.as_ref().expect("begun before completing");
+        let (run_id, from, to) = (self.run_id, transaction.from, self.range.to);
         let written = Written {
             run_id,
-            forecasts: forecast_rows as u64,
-            forecasts_changed: changed as u64,
-            hourly: hourly_rows as u64,
+            forecasts: transaction.forecasts as u64,
+            forecasts_changed: transaction.changed as u64,
+            hourly: transaction.hourly as u64,
             from,
             abandoned: Vec::new(),
+            written_early: self.written_early,
         };
         let rejected: u64 = summary.rejected_by_reason.values().sum();
         self.conn()
@@ -378,7 +550,7 @@ impl Writing {
                     written.hourly,
                     summary.dataflow_seconds,
                     started.elapsed().as_secs_f64(),
-                    last_target.map(hour_text)
+                    transaction.last_target.map(hour_text)
                 ],
             )
             .map_err(|e| self.error(e))?;
@@ -404,8 +576,23 @@ impl Writing {
         Ok(from)
     }
 
+    /// Rolls back whatever the run wrote and marks it failed with `message`.
     fn fail(&mut self, message: &str) {
+        if !self.conn().is_autocommit() {
+            let _ = self.conn().execute_batch("ROLLBACK");
+        }
+        self.transaction = None;
         let _ = self.store.fail_run(self.run_id, message);
+    }
+}
+
+/// Moves every zone's rows from `from` to the end of the same zone's in `to`.
+fn move_rows<R>(from: &mut [Vec<R>], to: &mut Vec<Vec<R>>) {
+    if to.len() < from.len() {
+        to.resize_with(from.len(), Vec::new);
+    }
+    for (from, to) in from.iter_mut().zip(to.iter_mut()) {
+        to.append(from);
     }
 }
 
