@@ -13,7 +13,9 @@
 //! would be held for the whole run. Taken only for the write, it lets two runs compute side by
 //! side and serialise on their commits.
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -123,6 +125,8 @@ impl RowSender {
 pub struct RunWriter {
     sender: Sender<Message>,
     thread: JoinHandle<Result<Written, StoreError>>,
+    /// The writer thread's id while it runs at idle priority (0 otherwise).
+    idle_thread: Arc<AtomicI32>,
 }
 
 impl RunWriter {
@@ -138,11 +142,19 @@ impl RunWriter {
     ) -> RunWriter {
         let (sender, receiver) = channel();
         let version = version.to_string();
+        let idle_thread = Arc::new(AtomicI32::new(0));
+        let idle = idle_thread.clone();
         let thread = std::thread::Builder::new()
             .name("zonecast-db-writer".into())
-            .spawn(move || Writing::new(store, run_id, version, range, early_rows).run(receiver))
+            .spawn(move || {
+                Writing::new(store, run_id, version, range, early_rows).run(receiver, &idle)
+            })
             .expect("spawn the database writer thread");
-        RunWriter { sender, thread }
+        RunWriter {
+            sender,
+            thread,
+            idle_thread,
+        }
     }
 
     /// A handle for the threads producing rows.
@@ -164,6 +176,8 @@ impl RunWriter {
     }
 
     fn join(self) -> Result<Written, StoreError> {
+        // The rest is written at normal priority, whatever the writer still has queued.
+        idle_priority::leave_thread(self.idle_thread.load(Ordering::SeqCst));
         drop(self.sender);
         self.thread.join().unwrap_or_else(|panic| {
             let message = panic
@@ -274,8 +288,17 @@ impl Writing {
         }
     }
 
-    fn run(mut self, messages: Receiver<Message>) -> Result<Written, StoreError> {
-        self.early = idle_priority::enter();
+    /// Gathers and writes rows until the run's verdict; `idle_thread` is set to this thread's
+    /// id while it runs at idle priority.
+    fn run(
+        mut self,
+        messages: Receiver<Message>,
+        idle_thread: &AtomicI32,
+    ) -> Result<Written, StoreError> {
+        if idle_priority::enter() {
+            idle_thread.store(idle_priority::current_thread(), Ordering::SeqCst);
+            self.early = true;
+        }
         for message in messages {
             match message {
                 Message::Forecasts(rows) => {
