@@ -4,10 +4,11 @@
 //! Writes are idempotent (upserts keyed on zone, target hour and model version, so a new model
 //! version adds rows beside the old ones) and atomic: a run's rows and its `complete` status are
 //! committed in one `IMMEDIATE` transaction, so a crash or an error never leaves a partial run
-//! marked complete. The rows come in while the run's dataflow computes and are written at its
-//! end ([`RunWriter`], in `run_writer.rs`). Two runs that overlap serialise on SQLite's write
-//! lock: the second waits up to the lock timeout for the first one's commit, then fails with
-//! [`StoreError::Locked`].
+//! marked complete. The rows come in while the run's dataflow computes and are written into
+//! that transaction as they gather, at idle CPU priority, or at its end ([`RunWriter`], in
+//! `run_writer.rs`). Two runs that overlap serialise on SQLite's write lock: a run writing
+//! during its dataflow steps back when another run wants the lock, and a run waits up to the
+//! lock timeout for another one's final write, then fails with [`StoreError::Locked`].
 //!
 //! Files are in WAL mode (readers never wait for a run's write), except while a new file's
 //! first run is written: in rollback-journal mode a new page goes into the file once, where
