@@ -16,6 +16,8 @@ def test_batch_writes_what_the_cli_writes(trips: Path, ridge: zc.Model, workdir:
     out = zc.batch([trips], model=ridge, db=ours, workers=2)
     assert out.run_id == 1 and out.report["forecasts"] > 1000
     assert out.report["abandoned_runs"] == []
+    total = out.report["forecasts"] + out.report["hourly"]
+    assert 0 <= out.report["written_early"] <= total  # rows written while the dataflow ran
     ridge.save(workdir / "batch.bin")
     run_cli("batch", "--input", trips, "--model", workdir / "batch.bin", "--db", cli)
     query = "SELECT zone, target_hour, predicted_pickups, model_version, fallback FROM forecasts ORDER BY 1, 2"

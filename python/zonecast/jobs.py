@@ -234,7 +234,10 @@ class LiveJob:
 
 
 class BatchResult:
-    """A committed batch run: ``run_id`` and ``report``."""
+    """A committed batch run: ``run_id`` and ``report`` (``forecasts``, ``forecasts_changed``,
+    ``hourly``, ``written_early``: rows written while the dataflow still ran, ``rows_read``,
+    ``accepted``, ``rejected``, ``rejected_by_reason``, ``late``, ``dataflow_s``, ``write_s``,
+    ``abandoned_runs``, ``from_hour``)."""
 
     def __init__(self, raw: dict[str, Any], db: str) -> None:
         self.report: dict[str, Any] = dict(raw)
