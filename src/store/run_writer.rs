@@ -254,8 +254,6 @@ struct Writing {
     written_hourly: Vec<Vec<StoredHourly>>,
     /// When the writer last looked for another run (see [`Writing::another_run_is_live`]).
     looked: Instant,
-    /// The earliest and latest hour of any row.
-    hours: Option<(i64, i64)>,
     /// Whether rows are written while the dataflow runs: only at idle CPU priority, and only
     /// once the write lock is free at the first try (see the module docs).
     early: bool,
@@ -295,7 +293,6 @@ impl Writing {
             written_forecasts: Vec::new(),
             written_hourly: Vec::new(),
             looked: Instant::now(),
-            hours: None,
             early: false,
             transaction: None,
         }
@@ -317,14 +314,12 @@ impl Writing {
                 Message::Forecasts(rows) => {
                     self.held += rows.len();
                     for row in rows {
-                        self.saw_hour(row.target_hour);
                         by_zone(&mut self.forecasts, row.zone).push(row);
                     }
                 }
                 Message::Hourly(rows) => {
                     self.held += rows.len();
                     for row in rows {
-                        self.saw_hour(row.key.hour);
                         by_zone(&mut self.hourly, row.key.zone).push(row);
                     }
                 }
@@ -362,12 +357,6 @@ impl Writing {
             idle_priority::leave();
             self.early = false;
         }
-    }
-
-    fn saw_hour(&mut self, hour: i64) {
-        self.hours = Some(self.hours.map_or((hour, hour), |(first, last)| {
-            (first.min(hour), last.max(hour))
-        }));
     }
 
     fn conn(&self) -> &Connection {
@@ -522,7 +511,13 @@ impl Writing {
         let forecasts = || self.forecasts.iter().flatten().filter(in_range);
         let last_target = forecasts().map(|f| f.target_hour).max();
         transaction.last_target = transaction.last_target.max(last_target);
-        let labels = HourLabels::new(self.hours);
+        let hours = self.forecasts.iter().flatten().map(|f| f.target_hour);
+        let hours = hours.chain(self.hourly.iter().flatten().map(|row| row.key.hour));
+        let labels = HourLabels::new(hours.fold(None, |span, hour| {
+            Some(span.map_or((hour, hour), |(first, last): (i64, i64)| {
+                (first.min(hour), last.max(hour))
+            }))
+        }));
         let labels = &labels;
         let version = self.version.as_str();
         let classify = |e| classify(&self.store.path, e, self.store.lock_timeout);
@@ -656,7 +651,7 @@ fn sort_each_zone<R>(by_zone: &mut [Vec<R>], hour: impl Fn(&R) -> i64) {
     }
 }
 
-/// Hour labels, each formatted once per run (a run writes every zone of an hour): one for
+/// Hour labels, each formatted once per write (a write holds every zone of its hours): one for
 /// every hour from the first to the last, when that span is at most [`HourLabels::MAX_SPAN`]
 /// hours, else made row by row.
 struct HourLabels {
