@@ -65,14 +65,27 @@ fn batch(inputs: Vec<PathBuf>, model: ModelFile, db: &Path) -> BatchJob {
     job
 }
 
-/// Rows written during the dataflow must have been, where the writer can run at idle CPU
-/// priority (Linux, with `CAP_SYS_NICE`, as in CI); elsewhere it writes after the dataflow.
+/// Whether a thread here can go to idle CPU priority and back (Linux with `CAP_SYS_NICE` or
+/// `RLIMIT_NICE` >= 20): where it cannot, the writer writes every row after the dataflow.
+fn idle_priority_available() -> bool {
+    std::thread::spawn(|| {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: a valid `sched_param`; pid 0 is the calling (throwaway) thread.
+        unsafe {
+            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0
+                && libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) == 0
+        }
+    })
+    .join()
+    .unwrap()
+}
+
+/// Rows were written during the dataflow, where the writer can run at idle CPU priority.
 fn assert_written_early(written_early: u64) {
-    if written_early == 0 {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no row was written during the dataflow: is idle CPU priority unavailable?"
-        );
+    if idle_priority_available() {
+        assert!(written_early > 0, "no row was written during the dataflow");
+    } else {
+        assert_eq!(written_early, 0);
         eprintln!("skipped the early-write check: idle CPU priority is unavailable here");
     }
 }
@@ -124,20 +137,20 @@ fn a_run_writing_during_its_dataflow_steps_back_for_a_second_run() {
     let first = first.start().unwrap();
     // Early writes reach the file (a new one: rollback-journal mode) as they are made, so a
     // file past the schema's few pages means the first run holds the lock mid-dataflow.
-    let started = std::time::Instant::now();
     while std::fs::metadata(&db).map_or(0, |m| m.len()) < 256 * 1024 {
-        if started.elapsed() > Duration::from_secs(60) || first.is_finished() {
-            assert_written_early(0);
+        if first.is_finished() {
+            // It never wrote early (no idle priority here) or finished first on a busy machine.
+            assert_written_early(first.join().unwrap().written.written_early);
             return;
         }
         std::thread::sleep(Duration::from_micros(200));
     }
     let mut second = batch(vec![input], model(Baseline::SameHourLastWeek), &db);
-    second.lock_timeout = Duration::from_secs(2);
+    second.lock_timeout = Duration::from_secs(30);
     let second = second.run().unwrap();
     let first = first.join().unwrap();
     assert_eq!(first.written.written_early, 0, "the first run stepped back");
-    assert_eq!(second.written.written_early, 0, "the first run was live");
+    assert!(second.written.forecasts > 0);
     assert_eq!(
         Store::open_read(&db).unwrap().run_counts().unwrap(),
         counts(2, 0, 0, 0)

@@ -10,6 +10,9 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::params;
 
@@ -35,7 +38,10 @@ impl RunLock {
             || "zonecast.sqlite".into(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let name = format!("{base}.run-{}-{nanos}.lock", std::process::id());
+        // The counter keeps names apart within a process whose clock is coarse.
+        static ACQUIRED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let count = ACQUIRED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{base}.run-{}-{nanos}-{count}.lock", std::process::id());
         let path = lock_path(db, &name);
         let file = OpenOptions::new()
             .create_new(true)
@@ -79,7 +85,7 @@ fn holder_is_dead(db: &Path, name: Option<&str>) -> bool {
 
 /// Whether a live run other than the one holding `own` has a lock file beside `db`: one that
 /// is running, or one that is waiting for the write lock (runs take their lock file first).
-pub(super) fn another_run_is_live(db: &Path, own: &str) -> bool {
+fn another_run_is_live(db: &Path, own: &str) -> bool {
     let Some(base) = db.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return false;
     };
@@ -99,6 +105,66 @@ pub(super) fn another_run_is_live(db: &Path, own: &str) -> bool {
                 .open(entry.path())
                 .is_ok_and(|file| matches!(file.try_lock(), Err(TryLockError::WouldBlock)))
     })
+}
+
+/// Looks for another live run's lock file beside a database every so often, on its own thread
+/// (at normal priority, whatever the priority of the thread that started it), until it finds
+/// one or is dropped.
+pub(super) struct LiveRunWatch {
+    found: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LiveRunWatch {
+    /// Starts looking beside `db` every `every` for a live lock file other than `own`; calls
+    /// `on_found` once, on the watching thread, when it finds one.
+    pub(super) fn start(
+        db: &Path,
+        own: &str,
+        every: Duration,
+        on_found: impl FnOnce() + Send + 'static,
+    ) -> LiveRunWatch {
+        let (found, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (db, own) = (db.to_path_buf(), own.to_string());
+        let (found_by, stopped) = (found.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("zonecast-run-watch".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::SeqCst) {
+                    if another_run_is_live(&db, &own) {
+                        found_by.store(true, Ordering::SeqCst);
+                        on_found();
+                        return;
+                    }
+                    std::thread::park_timeout(every);
+                }
+            })
+            .ok();
+        LiveRunWatch {
+            found,
+            stop,
+            thread,
+        }
+    }
+
+    /// Whether it has found another live run (or could not start looking).
+    pub(super) fn found(&self) -> bool {
+        self.thread.is_none() || self.found.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for LiveRunWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Store {

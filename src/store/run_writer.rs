@@ -15,19 +15,19 @@
 //! until the commit.
 //!
 //! **Overlapping runs.** Writing early holds SQLite's write lock from the first early write to
-//! the commit. A run takes its run lock file before it asks for the write lock, so every 50 ms
-//! the writer looks for another live run's lock file beside the database; when it finds one,
-//! it steps back: it rolls back what it wrote, leaves idle priority and writes every row after
-//! its dataflow, as when no CPU is to spare (the other run waits for that write only, up to its
-//! lock timeout). It does the same when the lock is not free at its first early write (a writer
-//! that is not a zonecast run), and never writes early where idle priority is unavailable (not
-//! Linux, or no way back to normal priority).
-//!
-//! A new file's first run is written in rollback-journal mode (see `mod.rs`): there, readers
-//! wait while it writes, early or not; in WAL mode they never do.
+//! the commit. A run takes its run lock file before it asks for the write lock, so a watch
+//! thread (`run_lock::LiveRunWatch`, at normal priority) looks every 50 ms for another live
+//! run's lock file beside the database. When it finds one, it brings the writer back to
+//! normal priority, and the writer steps back: it rolls back what it wrote and writes every
+//! row after its dataflow, as when no CPU is to spare (the other run waits for that write
+//! only, up to its lock timeout). Early writes never wait for a lock (`busy_timeout` 0): the
+//! writer also steps back when the write lock is not free at its first early write (a writer
+//! that is not a zonecast run), or when a reader is in the way of one (in rollback-journal
+//! mode, a new file's first run, writing pages needs the file to itself). It never writes
+//! early where idle priority is unavailable (not Linux, or no way back to normal priority).
 
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -190,7 +190,7 @@ impl RunWriter {
 
     fn join(self) -> Result<Written, StoreError> {
         // The rest is written at normal priority, whatever the writer still has queued.
-        idle_priority::leave_thread(self.idle_thread.load(Ordering::SeqCst));
+        idle_priority::leave_thread(self.idle_thread.swap(0, Ordering::SeqCst));
         drop(self.sender);
         self.thread.join().unwrap_or_else(|panic| {
             let message = panic
@@ -252,8 +252,8 @@ struct Writing {
     /// Rows written early, kept until the commit in case the run steps back for another.
     written_forecasts: Vec<Vec<StoredForecast>>,
     written_hourly: Vec<Vec<StoredHourly>>,
-    /// When the writer last looked for another run (see [`Writing::another_run_is_live`]).
-    looked: Instant,
+    /// Looks for another run while rows are written early (see the module docs).
+    watch: Option<run_lock::LiveRunWatch>,
     /// Whether rows are written while the dataflow runs: only at idle CPU priority, and only
     /// once the write lock is free at the first try (see the module docs).
     early: bool,
@@ -292,24 +292,46 @@ impl Writing {
             held: 0,
             written_forecasts: Vec::new(),
             written_hourly: Vec::new(),
-            looked: Instant::now(),
+            watch: None,
             early: false,
             transaction: None,
         }
     }
 
     /// Gathers and writes rows until the run's verdict; `idle_thread` is set to this thread's
-    /// id while it runs at idle priority.
+    /// id while it runs at idle priority (and to 0 when it returns).
     fn run(
         mut self,
         messages: Receiver<Message>,
         idle_thread: &AtomicI32,
     ) -> Result<Written, StoreError> {
-        if idle_priority::enter() {
-            idle_thread.store(idle_priority::current_thread(), Ordering::SeqCst);
-            self.early = true;
+        let _clear = ClearOnDrop(idle_thread);
+        let own = self.store.run_lock.as_ref().map(|lock| lock.name.clone());
+        if let Some(own) = own {
+            if idle_priority::enter() {
+                let thread = idle_priority::current_thread();
+                idle_thread.store(thread, Ordering::SeqCst);
+                self.early = true;
+                // A run that appears is let in at once: the watch brings this thread back to
+                // normal priority (it may be starved, holding the lock) to step back.
+                let on_found = move || idle_priority::leave_thread(thread);
+                self.watch = Some(run_lock::LiveRunWatch::start(
+                    &self.store.path,
+                    &own,
+                    LOOK_EVERY,
+                    on_found,
+                ));
+            }
         }
-        for message in messages {
+        loop {
+            let message = match messages.recv_timeout(LOOK_EVERY) {
+                Ok(message) => message,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.step_back_if_wanted();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             match message {
                 Message::Forecasts(rows) => {
                     self.held += rows.len();
@@ -352,11 +374,13 @@ impl Writing {
         Err(StoreError::Writer(message.into()))
     }
 
+    /// Leaves idle priority and stops looking for other runs.
     fn leave_idle_priority(&mut self) {
         if self.early {
             idle_priority::leave();
             self.early = false;
         }
+        self.watch = None;
     }
 
     fn conn(&self) -> &Connection {
@@ -368,52 +392,72 @@ impl Writing {
     }
 
     /// Writes the rows held so far into the run's transaction once there are `early_rows`,
-    /// beginning it if the write lock is free now; every [`LOOK_EVERY`]
-    /// looks for another run, and steps back when it finds one.
+    /// beginning it if the write lock is free now; steps back when another run is live, when
+    /// the lock is not free, or when a reader is in the way of a write (early writes never
+    /// wait: `busy_timeout` is 0 while they go on).
     fn write_early(&mut self) -> Result<(), StoreError> {
-        if self.looked.elapsed() >= LOOK_EVERY || self.held >= self.early_rows {
-            self.looked = Instant::now();
-            if self.another_run_is_live() {
+        if self.step_back_if_wanted() || self.held < self.early_rows {
+            return Ok(());
+        }
+        if self.transaction.is_none() {
+            if self.begin(Duration::ZERO).is_err() {
+                // Another writer (not a zonecast run) holds the lock: wait for it at the end.
                 self.step_back();
                 return Ok(());
             }
-        }
-        if self.held < self.early_rows {
-            return Ok(());
-        }
-        if self.transaction.is_none() && self.begin(Duration::ZERO).is_err() {
-            // Another writer (not a zonecast run) holds the lock: wait for it at the end.
-            self.step_back();
-            return Ok(());
-        }
-        // A smaller page cache while the dataflow's own tables are in memory (the pages are
-        // flushed after every write, so it only serves lookups): 50 MB less at the peak.
-        if self.written_early == 0 {
+            // A smaller page cache while the dataflow's own tables are in memory (the pages
+            // are flushed after every write, so it only serves lookups): 50 MB less at the peak.
             self.conn()
                 .execute_batch("PRAGMA cache_size = -16384")
+                .and_then(|()| self.conn().busy_timeout(Duration::ZERO))
                 .map_err(|e| self.error(e))?;
         }
-        self.written_early += self.held as u64;
-        self.write_held()?;
         // Into the file (or the log) now, while CPU is to spare, rather than at the commit.
-        self.conn().cache_flush().map_err(|e| self.error(e))?;
-        move_rows(&mut self.forecasts, &mut self.written_forecasts);
-        move_rows(&mut self.hourly, &mut self.written_hourly);
-        Ok(())
+        let written = self.write_held().and_then(|rows| {
+            self.conn()
+                .cache_flush()
+                .map(|()| rows)
+                .map_err(|e| self.error(e))
+        });
+        match written {
+            Ok(rows) => {
+                self.written_early += rows as u64;
+                move_rows(&mut self.forecasts, &mut self.written_forecasts);
+                move_rows(&mut self.hourly, &mut self.written_hourly);
+                Ok(())
+            }
+            Err(StoreError::Locked { .. }) => {
+                self.step_back();
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
     }
 
-    /// Whether another zonecast run on this database is running or waiting for its lock.
-    fn another_run_is_live(&self) -> bool {
-        let own = self.store.run_lock.as_ref().map(|lock| lock.name.as_str());
-        own.is_none_or(|own| run_lock::another_run_is_live(&self.store.path, own))
+    /// Steps back if the watch has found another run; returns whether it did (or had).
+    fn step_back_if_wanted(&mut self) -> bool {
+        if !self.early {
+            return false;
+        }
+        if self
+            .watch
+            .as_ref()
+            .is_none_or(run_lock::LiveRunWatch::found)
+        {
+            self.step_back();
+            return true;
+        }
+        false
     }
 
     /// Gives up writing early: rolls back what was written (so that another run can take the
     /// write lock now) and holds every row for the end of the run, as when runs overlap.
     fn step_back(&mut self) {
-        if self.transaction.take().is_some() {
+        if self.transaction.take().is_some() && !self.conn().is_autocommit() {
             let _ = self.conn().execute_batch("ROLLBACK");
         }
+        let _ = self.conn().execute_batch("PRAGMA cache_size = -65536");
+        let _ = self.conn().busy_timeout(self.store.lock_timeout);
         self.written_early = 0;
         move_rows(&mut self.written_forecasts, &mut self.forecasts);
         move_rows(&mut self.written_hourly, &mut self.hourly);
@@ -463,12 +507,15 @@ impl Writing {
     /// rows were written early, waiting up to the lock timeout for the write lock), and commits.
     fn write(&mut self, summary: &RunSummary) -> Result<Written, StoreError> {
         let started = Instant::now();
+        self.conn()
+            .busy_timeout(self.store.lock_timeout)
+            .map_err(|e| self.error(e))?;
         if self.transaction.is_none() {
             self.begin(self.store.lock_timeout)?;
         }
         let written = self
             .write_held()
-            .and_then(|()| self.complete(summary, started));
+            .and_then(|_| self.complete(summary, started));
         let end = if written.is_ok() {
             "COMMIT"
         } else {
@@ -492,7 +539,7 @@ impl Writing {
 
     /// Upserts the rows held, each table in primary-key order (zone, then hour), into the open
     /// transaction, and lets go of them.
-    fn write_held(&mut self) -> Result<(), StoreError> {
+    fn write_held(&mut self) -> Result<usize, StoreError> {
         let Some(transaction) = self.transaction.as_mut() else {
             return Err(StoreError::Writer(
                 "rows written outside the run's transaction".into(),
@@ -549,7 +596,7 @@ impl Writing {
         transaction.changed += changed;
         transaction.hourly += hourly_rows;
         self.held = 0;
-        Ok(())
+        Ok(forecast_rows + hourly_rows)
     }
 
     /// Marks the run complete with what it wrote (`started`: when the dataflow ended).
@@ -621,6 +668,16 @@ impl Writing {
         }
         self.transaction = None;
         let _ = self.store.fail_run(self.run_id, message);
+    }
+}
+
+/// Sets a thread id back to 0 when its thread leaves, so that no other thread that gets the
+/// id later is handed a priority meant for this one.
+struct ClearOnDrop<'a>(&'a AtomicI32);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::SeqCst);
     }
 }
 
