@@ -34,14 +34,14 @@ impl RunLock {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let base = db.file_name().map_or_else(
-            || "zonecast.sqlite".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
         // The counter keeps names apart within a process whose clock is coarse.
         static ACQUIRED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let count = ACQUIRED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("{base}.run-{}-{nanos}-{count}.lock", std::process::id());
+        let name = format!(
+            "{}{}-{nanos}-{count}.lock",
+            lock_prefix(db),
+            std::process::id()
+        );
         let path = lock_path(db, &name);
         let file = OpenOptions::new()
             .create_new(true)
@@ -60,7 +60,23 @@ impl Drop for RunLock {
 }
 
 fn lock_path(db: &Path, name: &str) -> PathBuf {
-    db.parent().unwrap_or(Path::new(".")).join(name)
+    lock_folder(db).join(name)
+}
+
+/// The folder of `db`'s lock files: its own (`.` for a bare file name).
+fn lock_folder(db: &Path) -> &Path {
+    db.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// How the names of `db`'s lock files begin: `DB.run-`.
+fn lock_prefix(db: &Path) -> String {
+    let base = db.file_name().map_or_else(
+        || "zonecast.sqlite".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    format!("{base}.run-")
 }
 
 /// Whether the process that holds (held) the lock file `name` beside `db` is gone.
@@ -86,12 +102,8 @@ fn holder_is_dead(db: &Path, name: Option<&str>) -> bool {
 /// Whether a live run other than the one holding `own` has a lock file beside `db`: one that
 /// is running, or one that is waiting for the write lock (runs take their lock file first).
 fn another_run_is_live(db: &Path, own: &str) -> bool {
-    let Some(base) = db.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-        return false;
-    };
-    let prefix = format!("{base}.run-");
-    let folder = db.parent().filter(|p| !p.as_os_str().is_empty());
-    let Ok(entries) = std::fs::read_dir(folder.unwrap_or(Path::new("."))) else {
+    let prefix = lock_prefix(db);
+    let Ok(entries) = std::fs::read_dir(lock_folder(db)) else {
         return false;
     };
     entries.flatten().any(|entry| {

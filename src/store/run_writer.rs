@@ -453,9 +453,7 @@ impl Writing {
     /// Gives up writing early: rolls back what was written (so that another run can take the
     /// write lock now) and holds every row for the end of the run, as when runs overlap.
     fn step_back(&mut self) {
-        if self.transaction.take().is_some() && !self.conn().is_autocommit() {
-            let _ = self.conn().execute_batch("ROLLBACK");
-        }
+        self.roll_back();
         let _ = self.conn().execute_batch("PRAGMA cache_size = -65536");
         let _ = self.conn().busy_timeout(self.store.lock_timeout);
         self.written_early = 0;
@@ -497,7 +495,7 @@ impl Writing {
                 Ok(())
             }
             Err(error) => {
-                let _ = self.conn().execute_batch("ROLLBACK");
+                self.roll_back();
                 Err(error)
             }
         }
@@ -663,11 +661,16 @@ impl Writing {
 
     /// Rolls back whatever the run wrote and marks it failed with `message`.
     fn fail(&mut self, message: &str) {
+        self.roll_back();
+        let _ = self.store.fail_run(self.run_id, message);
+    }
+
+    /// Rolls back the run's transaction, if one is open.
+    fn roll_back(&mut self) {
+        self.transaction = None;
         if !self.conn().is_autocommit() {
             let _ = self.conn().execute_batch("ROLLBACK");
         }
-        self.transaction = None;
-        let _ = self.store.fail_run(self.run_id, message);
     }
 }
 
